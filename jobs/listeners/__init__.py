@@ -1,0 +1,24 @@
+"""Listener functions by the names the registry gives them.
+
+A listener takes the stored DomainEvent and makes its effect in the current session; it never
+commits (jobs.deliver commits the effect together with the ledger row).
+"""
+
+from jobs.listeners import alerts, billing, notify
+
+LISTENERS = {
+    # Every billing listener reconciles to the service's current state: see lifecycle.billing.
+    "billing.start": billing.reconcile,
+    "billing.pause": billing.reconcile,
+    "billing.resume": billing.reconcile,
+    "billing.stop": billing.reconcile,
+    "billing.extend": billing.reconcile,
+    "notify.activated": notify.activated,
+    "notify.suspended": notify.suspended,
+    "notify.cancelled": notify.cancelled,
+    "notify.expired": notify.expired,
+    "notify.renewal_due": notify.renewal_due,
+    "notify.health_degraded": notify.health_degraded,
+    "alerts.create_sla_alert": alerts.create_sla_alert,
+    "alerts.alert_account_manager": alerts.alert_account_manager,
+}

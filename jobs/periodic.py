@@ -1,0 +1,66 @@
+"""Jobs the scheduler runs on a clock. Each is safe to run twice or to skip a run."""
+
+import datetime as dt
+import logging
+
+from flask import current_app
+from sqlalchemy import select
+
+from jobs.context import app_context
+from jobs.listeners.billing import reconcile_service
+from webapp import outbox, service_lifecycle
+from webapp.clock import today, utcnow
+from webapp.extensions import db
+from webapp.lifecycle.statuses import BillingStatus, ServiceStatus
+from webapp.lifecycle.transitions import TransitionRefused
+from webapp.models import ClientService, RecurringBilling
+from webapp.queues import redis_connection
+
+log = logging.getLogger(__name__)
+HEARTBEAT_KEY = "dashboard:scheduler:heartbeat"
+
+
+def relay_outbox() -> int:
+    """Send outbox rows that were committed but never reached Redis."""
+    with app_context():
+        redis_connection().set(HEARTBEAT_KEY, utcnow().isoformat(), ex=3600)
+        sent = outbox.relay()
+        if sent:
+            log.info("relay sent %d", sent)
+        return sent
+
+
+def expire_due_services() -> int:
+    """Expire services past term end plus grace without auto-renew; stop billing that has ended."""
+    with app_context():
+        grace = dt.timedelta(days=current_app.config["EXPIRY_GRACE_DAYS"])
+        due = db.session.execute(
+            select(ClientService.company_id, ClientService.id).where(
+                ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]),
+                ClientService.auto_renew.is_(False),
+                ClientService.term_end < today() - grace,
+            )
+        ).all()
+        db.session.rollback()
+        expired = 0
+        for company_id, service_id in due:
+            try:
+                service_lifecycle.expire(company_id, service_id, actor="scheduler")
+                expired += 1
+            except TransitionRefused as exc:  # changed meanwhile; the next run looks again
+                log.info("not expired: %s", exc)
+        _stop_ended_billing()
+        return expired
+
+
+def _stop_ended_billing() -> None:
+    ended = db.session.scalars(
+        select(RecurringBilling.service_id).where(
+            RecurringBilling.status != BillingStatus.STOPPED,
+            RecurringBilling.ends_on <= today(),
+        )
+    ).all()
+    db.session.rollback()
+    for service_id in ended:
+        reconcile_service(service_id)
+        db.session.commit()

@@ -1,0 +1,258 @@
+"""`flask` commands: services, events, deliveries, demo data, worker and scheduler."""
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+import click
+from sqlalchemy import select
+
+from webapp import deliveries, outbox, service_lifecycle
+from webapp.extensions import db
+from webapp.lifecycle.registry import QUEUES, REGISTRY
+from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
+from webapp.lifecycle.transitions import TransitionRefused
+from webapp.models import ClientService, Company, DomainEvent
+from webapp.tenancy import NotFound, get_or_404
+
+ACTOR = "cli"
+
+
+def register(app):
+    for group in (service_cli, events_cli, deliveries_cli):
+        app.cli.add_command(group)
+    for command in (seed_demo, worker, scheduler, relay):
+        app.cli.add_command(command)
+
+
+def _company_option(f):
+    return click.option(
+        "--company",
+        "company_id",
+        type=int,
+        default=None,
+        help="Company id (defaults to the only, or first, company).",
+    )(f)
+
+
+def _company(company_id):
+    if company_id is not None:
+        return company_id
+    first = db.session.scalar(select(Company.id).order_by(Company.id))
+    if first is None:
+        raise click.ClickException("No company yet: run `flask seed-demo` first.")
+    return first
+
+
+def _run(action, *args, **kwargs):
+    try:
+        service = action(*args, **kwargs)
+    except (TransitionRefused, NotFound, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_service(db.session.get(ClientService, service.id))
+
+
+def _print_service(s: ClientService):
+    click.echo(f"service {s.id}  {s.name}  [{s.status.value}]  version {s.version}")
+    click.echo(f"  client {s.client_id}  {s.price} {s.currency} {s.billing_cycle.value}")
+    click.echo(
+        f"  term {s.start_date} .. {s.term_end}  auto-renew {'yes' if s.auto_renew else 'no'}"
+    )
+    if s.billing:
+        b = s.billing
+        click.echo(
+            f"  billing {b.status.value}: {b.amount} {b.currency} next {b.next_bill_date}"
+            + (f" final {b.final_amount}" if b.final_amount is not None else "")
+        )
+
+
+@click.group("service", help="Move a service through its lifecycle.")
+def service_cli():
+    pass
+
+
+def _money(value):
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r} is not an amount") from None
+
+
+@service_cli.command("provision")
+@_company_option
+@click.option("--client", "client_id", type=int, required=True)
+@click.option("--name", required=True)
+@click.option("--type", "service_type", default="managed_service", show_default=True)
+@click.option("--price", required=True, callback=lambda c, p, v: _money(v))
+@click.option("--currency", default="USD", show_default=True)
+@click.option("--cycle", type=click.Choice([c.value for c in BillingCycle]), default="monthly")
+@click.option("--term-months", type=click.IntRange(1, 120), default=12, show_default=True)
+@click.option("--level", type=click.Choice([v.value for v in ServiceLevel]), default="standard")
+@click.option("--auto-renew/--no-auto-renew", default=False)
+def provision_cmd(
+    company_id,
+    client_id,
+    name,
+    service_type,
+    price,
+    currency,
+    cycle,
+    term_months,
+    level,
+    auto_renew,
+):
+    """Provision a new service (pending)."""
+    new = service_lifecycle.NewService(
+        client_id=client_id,
+        name=name,
+        service_type=service_type,
+        price=price,
+        currency=currency,
+        billing_cycle=BillingCycle(cycle),
+        term_months=term_months,
+        service_level=ServiceLevel(level),
+        auto_renew=auto_renew,
+    )
+    _run(service_lifecycle.provision, _company(company_id), new, ACTOR)
+
+
+def _simple(name, func, help_text, **extra):
+    @service_cli.command(name, help=help_text)
+    @_company_option
+    @click.argument("service_id", type=int)
+    def command(company_id, service_id, **kwargs):
+        _run(func, _company(company_id), service_id, ACTOR, **kwargs)
+
+    for option in reversed(extra.get("options", [])):
+        command = option(command)
+    return command
+
+
+_simple("activate", service_lifecycle.activate, "Activate a pending service.")
+_simple("resume", service_lifecycle.resume, "Resume a suspended service.")
+_simple(
+    "suspend",
+    service_lifecycle.suspend,
+    "Suspend an active service.",
+    options=[click.option("--reason", required=True)],
+)
+_simple(
+    "cancel",
+    service_lifecycle.cancel,
+    "Cancel a service, now or at term end.",
+    options=[
+        click.option("--reason", required=True),
+        click.option("--at-term-end", is_flag=True, help="Cancel when the term ends."),
+    ],
+)
+_simple(
+    "renew",
+    service_lifecycle.renew,
+    "Extend the term of a service.",
+    options=[click.option("--months", type=click.IntRange(1, 120), default=12)],
+)
+
+
+@service_cli.command("show")
+@_company_option
+@click.argument("service_id", type=int)
+def show_cmd(company_id, service_id):
+    """Show a service, its billing and its events."""
+    try:
+        s = get_or_404(ClientService, _company(company_id), service_id)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_service(s)
+    events = db.session.scalars(
+        select(DomainEvent).where(DomainEvent.service_id == s.id).order_by(DomainEvent.id)
+    )
+    for e in events:
+        click.echo(f"  {e.occurred_at:%Y-%m-%d %H:%M:%S}  {e.type}  by {e.actor}")
+        for d in e.deliveries:
+            err = f"  ({d.last_error})" if d.last_error else ""
+            click.echo(f"      {d.listener}: {d.status.value}{err}")
+
+
+@click.group("events", help="Domain events and their listeners.")
+def events_cli():
+    pass
+
+
+@events_cli.command("list")
+def events_list():
+    """Print every event with its listeners and queues, from the registry."""
+    for event_type, listeners in REGISTRY.items():
+        click.echo(event_type.__name__)
+        if not listeners:
+            click.echo("    (audit only)")
+        for li in listeners:
+            click.echo(f"    {li.name:<30} queue={li.queue:<14} {li.does}")
+
+
+@click.group("deliveries", help="Listener deliveries that failed.")
+def deliveries_cli():
+    pass
+
+
+@deliveries_cli.command("failed")
+def deliveries_failed():
+    """List failed deliveries with their last error."""
+    rows = deliveries.failed()
+    if not rows:
+        click.echo("No failed deliveries.")
+    for d in rows:
+        click.echo(
+            f"{d.id}\tevent {d.event_id}\t{d.listener}\tattempts {d.attempts}\t{d.last_error}"
+        )
+
+
+@deliveries_cli.command("retry")
+@click.argument("delivery_id", type=int, required=False)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every failed delivery.")
+def deliveries_retry(delivery_id, retry_all):
+    """Send a failed delivery (or all of them) again."""
+    if (delivery_id is None) == (not retry_all):
+        raise click.UsageError("Give a delivery id or --all.")
+    count = deliveries.retry(None if retry_all else [delivery_id])
+    if not retry_all and count == 0:
+        raise click.ClickException(f"Delivery {delivery_id} is not a failed delivery.")
+    click.echo(f"{count} deliveries sent again.")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when a company exists already.")
+def seed_demo(if_empty):
+    """Create a demo company with clients, users and services in every status."""
+    from webapp.seed import seed_demo_data
+
+    if if_empty and db.session.scalar(select(Company.id)) is not None:
+        click.echo("Demo data exists already.")
+        return
+    summary = seed_demo_data()
+    click.echo(summary)
+
+
+@click.command("relay")
+def relay():
+    """Enqueue outbox events that never reached Redis."""
+    click.echo(f"{outbox.relay()} deliveries sent.")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--queues", default=",".join(QUEUES), show_default=True)
+def worker(burst, queues):
+    """Run an RQ worker with this app's configuration and context."""
+    from jobs.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run_worker(queues.split(","), burst=burst)
+
+
+@click.command("scheduler")
+@click.option("--interval", type=int, default=5, show_default=True)
+def scheduler(interval):
+    """Run rq-scheduler with this app's periodic jobs registered once."""
+    from jobs.worker import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    run_scheduler(interval)

@@ -1,0 +1,32 @@
+"""Configuration from the environment, with safe defaults for development."""
+
+import os
+from pathlib import Path
+
+INSTANCE = Path(__file__).resolve().parent.parent / "instance"
+
+
+def _int_list(value: str) -> list[int]:
+    return [int(x) for x in value.split(",") if x.strip()]
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE / 'dashboard.db'}"
+    )
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    # How often a failed delivery is tried again, in seconds between tries (RQ Retry intervals).
+    DELIVERY_RETRY_INTERVALS = _int_list(os.environ.get("DELIVERY_RETRY_INTERVALS", "5,30,120,600"))
+    DELIVERY_JOB_TIMEOUT = int(os.environ.get("DELIVERY_JOB_TIMEOUT", "60"))
+    # An outbox row enqueued this long ago whose job Redis no longer holds is enqueued again.
+    RELAY_STALE_SECONDS = int(os.environ.get("RELAY_STALE_SECONDS", "300"))
+    RELAY_INTERVAL_SECONDS = int(os.environ.get("RELAY_INTERVAL_SECONDS", "10"))
+    EXPIRY_GRACE_DAYS = int(os.environ.get("EXPIRY_GRACE_DAYS", "14"))
+    SEED_DEMO_ON_FIRST_START = os.environ.get("SEED_DEMO_ON_FIRST_START", "1") == "1"
+
+
+class TestingConfig(Config):
+    TESTING = True
+    DELIVERY_RETRY_INTERVALS = [0, 0]
+    RELAY_STALE_SECONDS = 0

@@ -1,0 +1,38 @@
+"""Failed deliveries: listing them and sending them again."""
+
+from sqlalchemy import select, update
+
+from webapp.extensions import db
+from webapp.lifecycle.statuses import DeliveryStatus
+from webapp.models import ListenerDelivery
+from webapp.outbox import enqueue_deliveries
+
+
+def failed(company_id: int | None = None) -> list[ListenerDelivery]:
+    query = select(ListenerDelivery).where(ListenerDelivery.status == DeliveryStatus.FAILED)
+    if company_id is not None:
+        query = query.where(ListenerDelivery.company_id == company_id)
+    return list(db.session.scalars(query.order_by(ListenerDelivery.id)))
+
+
+def retry(ids: list[int] | None, company_id: int | None = None) -> int:
+    """Set failed deliveries (all when ids is None) back to pending and enqueue them."""
+    query = select(ListenerDelivery).where(ListenerDelivery.status == DeliveryStatus.FAILED)
+    if ids is not None:
+        query = query.where(ListenerDelivery.id.in_(ids))
+    if company_id is not None:
+        query = query.where(ListenerDelivery.company_id == company_id)
+    rows = list(db.session.scalars(query))
+    if not rows:
+        return 0
+    db.session.execute(
+        update(ListenerDelivery)
+        .where(ListenerDelivery.id.in_([r.id for r in rows]))
+        .values(status=DeliveryStatus.PENDING)
+        .execution_options(synchronize_session=False)
+    )
+    work = [(r.event_id, r.listener, r.queue) for r in rows]
+    db.session.commit()
+    # Committed first: if Redis is down now, the relay sends them (they are pending again).
+    enqueue_deliveries(work)
+    return len(work)

@@ -1,0 +1,105 @@
+"""Domain events: frozen facts, named in the past tense, that background listeners act on.
+
+Each event carries ids and plain values only (never objects), so it can be stored as JSON in the
+outbox and rebuilt in a worker with from_payload().
+"""
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Event:
+    service_id: int
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def payload(self) -> dict:
+        return {k: _to_json(v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "Event":
+        hints = {f.name: f.type for f in dataclasses.fields(cls)}
+        return cls(**{k: _from_json(hints[k], v) for k, v in payload.items() if k in hints})
+
+
+@dataclass(frozen=True)
+class ServiceProvisioned(Event):
+    client_id: int
+    price: Decimal
+    currency: str
+    billing_cycle: str
+
+
+@dataclass(frozen=True)
+class ServiceActivated(Event):
+    activated_on: dt.date
+    term_end: dt.date
+
+
+@dataclass(frozen=True)
+class ServiceSuspended(Event):
+    reason: str
+
+
+@dataclass(frozen=True)
+class ServiceResumed(Event):
+    paused_days: int
+
+
+@dataclass(frozen=True)
+class ServiceCancelled(Event):
+    reason: str
+    effective_on: dt.date
+    at_term_end: bool
+
+
+@dataclass(frozen=True)
+class ServiceRenewed(Event):
+    months: int
+    term_end: dt.date
+
+
+@dataclass(frozen=True)
+class ServiceExpired(Event):
+    term_end: dt.date
+
+
+@dataclass(frozen=True)
+class ServiceDueForRenewal(Event):
+    term_end: dt.date
+    days_before: int
+
+
+@dataclass(frozen=True)
+class ServiceSLABreached(Event):
+    incident_id: int
+    kind: str  # "response" or "resolution"
+
+
+@dataclass(frozen=True)
+class ServiceHealthDegraded(Event):
+    previous_score: int
+    score: int
+
+
+def _to_json(value):
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _from_json(hint, value):
+    if value is None:
+        return None
+    if hint in (dt.date, "dt.date"):
+        return dt.date.fromisoformat(value)
+    if hint in (Decimal, "Decimal"):
+        return Decimal(value)
+    return value

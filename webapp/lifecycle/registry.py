@@ -1,0 +1,65 @@
+"""The one table of which listeners act on which event, and on which queue.
+
+Listeners are named here, not imported: the names are resolved to functions by jobs.listeners,
+which keeps this package free of the database. Queues order the work a worker takes first:
+billing before alerts before notifications.
+"""
+
+from dataclasses import dataclass
+
+from webapp.lifecycle import events as e
+
+BILLING, ALERTS, NOTIFICATIONS, DEFAULT = "billing", "alerts", "notifications", "default"
+QUEUES = (BILLING, ALERTS, NOTIFICATIONS, DEFAULT)
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    queue: str
+    does: str
+
+
+_start_billing = Listener("billing.start", BILLING, "create recurring billing")
+_pause_billing = Listener("billing.pause", BILLING, "pause recurring billing")
+_resume_billing = Listener("billing.resume", BILLING, "resume recurring billing")
+_stop_billing = Listener("billing.stop", BILLING, "stop recurring billing, prorated final amount")
+_extend_billing = Listener("billing.extend", BILLING, "extend the billing term")
+_create_alert = Listener("alerts.create_sla_alert", ALERTS, "create an SLA alert")
+_alert_manager = Listener("alerts.alert_account_manager", ALERTS, "alert the account manager")
+
+
+def _notify(what: str) -> Listener:
+    return Listener(f"notify.{what}", NOTIFICATIONS, f"notify: {what.replace('_', ' ')}")
+
+
+REGISTRY: dict[type[e.Event], tuple[Listener, ...]] = {
+    e.ServiceProvisioned: (),  # audit only: the outbox row is the record
+    e.ServiceActivated: (_start_billing, _notify("activated")),
+    e.ServiceSuspended: (_pause_billing, _notify("suspended")),
+    e.ServiceResumed: (_resume_billing,),
+    e.ServiceCancelled: (_stop_billing, _notify("cancelled")),
+    e.ServiceRenewed: (_extend_billing,),
+    e.ServiceExpired: (_stop_billing, _notify("expired")),
+    e.ServiceDueForRenewal: (_notify("renewal_due"),),
+    e.ServiceSLABreached: (_create_alert,),
+    e.ServiceHealthDegraded: (_notify("health_degraded"), _alert_manager),
+}
+
+EVENT_TYPES: dict[str, type[e.Event]] = {cls.__name__: cls for cls in REGISTRY}
+
+
+def listeners_for(event_type: str) -> tuple[Listener, ...]:
+    return REGISTRY[EVENT_TYPES[event_type]]
+
+
+def listener_named(name: str) -> Listener:
+    for listeners in REGISTRY.values():
+        for listener in listeners:
+            if listener.name == name:
+                return listener
+    raise KeyError(name)
+
+
+def all_listeners() -> list[Listener]:
+    return sorted({x for ls in REGISTRY.values() for x in ls}, key=lambda x: x.name)

@@ -1,0 +1,142 @@
+"""The transactional outbox: events are rows committed with their change, sent to RQ after.
+
+record() adds the event and one pending ledger row per listener to the caller's transaction.
+publish() runs after commit and enqueues one RQ job per delivery; if Redis is unreachable it
+logs and returns, and relay() (run by the scheduler and at worker start) sends it later.
+"""
+
+import datetime as dt
+import logging
+
+from flask import current_app
+from redis.exceptions import RedisError
+from rq import Retry
+from rq.job import Job
+from sqlalchemy import select, update
+
+from webapp.clock import utcnow
+from webapp.extensions import db
+from webapp.lifecycle.events import Event
+from webapp.lifecycle.registry import listeners_for
+from webapp.lifecycle.statuses import DeliveryStatus
+from webapp.models import DomainEvent, ListenerDelivery
+from webapp.queues import queue, redis_connection
+
+log = logging.getLogger(__name__)
+DELIVER = "jobs.deliver.deliver"
+UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+
+
+def record(event: Event, company_id: int, actor: str) -> DomainEvent:
+    row = DomainEvent(
+        company_id=company_id,
+        type=event.name,
+        service_id=event.service_id,
+        payload=event.payload(),
+        actor=actor,
+    )
+    db.session.add(row)
+    db.session.flush()
+    for listener in listeners_for(event.name):
+        db.session.add(
+            ListenerDelivery(
+                company_id=company_id,
+                event_id=row.id,
+                listener=listener.name,
+                queue=listener.queue,
+                status=DeliveryStatus.PENDING,
+            )
+        )
+    return row
+
+
+def job_id(event_id: int, listener: str) -> str:
+    return f"delivery-{event_id}-{listener.replace('.', '_')}"
+
+
+def enqueue_deliveries(deliveries) -> None:
+    """Put one job per delivery on its queue, in one Redis round trip."""
+    cfg = current_app.config
+    intervals = cfg["DELIVERY_RETRY_INTERVALS"]
+    retry = Retry(max=len(intervals), interval=intervals) if intervals else None
+    with redis_connection().pipeline() as pipe:
+        for event_id, listener, queue_name in deliveries:
+            queue(queue_name).enqueue(
+                DELIVER,
+                event_id,
+                listener,
+                job_id=job_id(event_id, listener),
+                retry=retry,
+                job_timeout=cfg["DELIVERY_JOB_TIMEOUT"],
+                result_ttl=300,
+                failure_ttl=7 * 24 * 3600,
+                description=f"{listener} for event {event_id}",
+                pipeline=pipe,
+            )
+        pipe.execute()
+
+
+def publish(event_ids: list[int]) -> bool:
+    """Enqueue the deliveries of committed events; False if Redis could not be reached."""
+    if not event_ids:
+        return True
+    rows = db.session.execute(
+        select(ListenerDelivery.event_id, ListenerDelivery.listener, ListenerDelivery.queue).where(
+            ListenerDelivery.event_id.in_(event_ids),
+            ListenerDelivery.status.in_(UNFINISHED),
+        )
+    ).all()
+    try:
+        enqueue_deliveries(rows)
+    except RedisError as exc:
+        db.session.rollback()
+        log.warning("Redis unreachable; %d events left for the relay: %s", len(event_ids), exc)
+        return False
+    db.session.execute(
+        update(DomainEvent).where(DomainEvent.id.in_(event_ids)).values(enqueued_at=utcnow())
+    )
+    db.session.commit()
+    return True
+
+
+def relay(batch: int = 500) -> int:
+    """Enqueue what was committed but never enqueued, or whose job Redis lost. Returns a count."""
+    sent = 0
+    while True:
+        ids = list(
+            db.session.scalars(
+                select(DomainEvent.id)
+                .where(DomainEvent.enqueued_at.is_(None))
+                .order_by(DomainEvent.id)
+                .limit(batch)
+            )
+        )
+        db.session.rollback()
+        if not ids or not publish(ids):
+            break
+        sent += len(ids)
+    return sent + _requeue_lost()
+
+
+def _requeue_lost() -> int:
+    """Deliveries still unfinished long after enqueueing whose job is gone (Redis flushed or lost)."""
+    stale_before = utcnow() - dt.timedelta(seconds=current_app.config["RELAY_STALE_SECONDS"])
+    rows = db.session.execute(
+        select(ListenerDelivery.event_id, ListenerDelivery.listener, ListenerDelivery.queue)
+        .join(DomainEvent)
+        .where(
+            ListenerDelivery.status.in_(UNFINISHED),
+            DomainEvent.enqueued_at.is_not(None),
+            DomainEvent.enqueued_at <= stale_before,
+        )
+        .limit(5000)
+    ).all()
+    db.session.rollback()
+    try:
+        conn = redis_connection()
+        lost = [r for r in rows if not Job.exists(job_id(r.event_id, r.listener), conn)]
+        enqueue_deliveries(lost)
+    except RedisError as exc:
+        log.warning("Redis unreachable; lost deliveries not re-sent: %s", exc)
+        return 0
+    return len(lost)
