@@ -15,6 +15,7 @@ from sqlalchemy import update
 from jobs.context import app_context
 from jobs.listeners import LISTENERS
 from webapp.clock import utcnow
+from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus
 from webapp.models import DomainEvent, ListenerDelivery
@@ -30,6 +31,7 @@ def deliver(event_id: int, listener: str) -> str:
 def run_delivery(event_id: int, listener: str) -> str:
     session = db.session
     try:
+        begin_write(session)
         claimed = session.execute(
             update(ListenerDelivery)
             .where(
@@ -66,6 +68,7 @@ def _record_failure(event_id: int, listener: str, exc: Exception) -> None:
     status = DeliveryStatus.RETRYING if retries_left > 0 else DeliveryStatus.FAILED
     error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
     try:
+        begin_write(db.session)
         db.session.execute(
             update(ListenerDelivery)
             .where(

@@ -10,6 +10,7 @@ from jobs.context import app_context
 from jobs.listeners.billing import reconcile_service
 from webapp import outbox, service_lifecycle
 from webapp.clock import today, utcnow
+from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import BillingStatus, ServiceStatus
 from webapp.lifecycle.transitions import TransitionRefused
@@ -62,5 +63,6 @@ def _stop_ended_billing() -> None:
     ).all()
     db.session.rollback()
     for service_id in ended:
+        begin_write(db.session)
         reconcile_service(service_id)
         db.session.commit()

@@ -2,16 +2,19 @@
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session
+
+WRITE = "sqlite_write_transaction"
 
 
 def configure_sqlite(engine: Engine) -> None:
-    """WAL, a busy timeout, and BEGIN IMMEDIATE.
+    """WAL, a busy timeout, and BEGIN IMMEDIATE for transactions that will write.
 
     A deferred SQLite transaction that reads and then writes fails at once with "database is
-    locked" when another writer committed in between; waiting is impossible for it. Taking the
-    write lock at BEGIN makes writers queue behind the busy timeout instead. This is the recipe
-    from SQLAlchemy's pysqlite documentation ("Serializable isolation / Savepoints / Transactional
-    DDL"); PostgreSQL needs none of it.
+    locked" when another writer committed in between: it cannot wait. A transaction begun with
+    begin_write() takes the write lock at BEGIN, so writers queue behind the busy timeout
+    instead, while plain reads stay deferred and never block anyone. This follows the recipe in
+    SQLAlchemy's pysqlite documentation; PostgreSQL needs none of it.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -27,4 +30,22 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = conn.get_execution_options().get(WRITE)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as one that writes (takes SQLite's write lock first).
+
+    Called at the top of every unit of work that reads and then writes. A transaction holding
+    only reads is ended first; one holding unflushed changes is left alone.
+    """
+    if isinstance(session, scoped_session):
+        session = session()
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        if session.new or session.dirty or session.deleted:
+            return
+        session.rollback()
+    session.connection(execution_options={WRITE: True})

@@ -2,6 +2,7 @@
 
 from sqlalchemy import select, update
 
+from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus
 from webapp.models import ListenerDelivery
@@ -17,6 +18,7 @@ def failed(company_id: int | None = None) -> list[ListenerDelivery]:
 
 def retry(ids: list[int] | None, company_id: int | None = None) -> int:
     """Set failed deliveries (all when ids is None) back to pending and enqueue them."""
+    begin_write(db.session)
     query = select(ListenerDelivery).where(ListenerDelivery.status == DeliveryStatus.FAILED)
     if ids is not None:
         query = query.where(ListenerDelivery.id.in_(ids))

@@ -15,6 +15,7 @@ from rq.job import Job
 from sqlalchemy import select, update
 
 from webapp.clock import utcnow
+from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.events import Event
 from webapp.lifecycle.registry import listeners_for
@@ -80,6 +81,7 @@ def publish(event_ids: list[int]) -> bool:
     """Enqueue the deliveries of committed events; False if Redis could not be reached."""
     if not event_ids:
         return True
+    begin_write(db.session)
     rows = db.session.execute(
         select(ListenerDelivery.event_id, ListenerDelivery.listener, ListenerDelivery.queue).where(
             ListenerDelivery.event_id.in_(event_ids),

@@ -14,6 +14,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import update
 
 from webapp.clock import utcnow
+from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle import events as ev
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus
@@ -40,6 +41,7 @@ class NewService:
 
 
 def provision(company_id: int, new: NewService, actor: str) -> ClientService:
+    begin_write(db.session)
     client = get_or_404(Client, company_id, new.client_id)
     next_status(Action.PROVISION, None)
     start = new.start_date or utcnow().date()
@@ -143,6 +145,7 @@ def expire(company_id, service_id, actor="scheduler", expected_version=None):
 
 
 def _transition(company_id, service_id, action, actor, expected_version, change):
+    begin_write(db.session)
     try:
         service = get_or_404(ClientService, company_id, service_id)
         seen_status, seen_version = service.status, service.version

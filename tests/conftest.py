@@ -1,0 +1,158 @@
+"""Fixtures: a real Redis server, a real database (SQLite, or PostgreSQL with
+TEST_DATABASE=postgresql), the app, and an RQ worker that drains the queues.
+"""
+
+import os
+import tempfile
+from decimal import Decimal
+
+import flask_migrate
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import text
+
+from tools.embedded_redis import RedisServer
+from webapp import create_app
+from webapp import service_lifecycle as lc
+from webapp.config import TestingConfig
+from webapp.extensions import db
+from webapp.lifecycle.statuses import BillingCycle, UserRole
+from webapp.models import Client, Company, User
+from webapp.queues import all_queues, redis_connection
+
+BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
+
+
+def pytest_report_header(config):
+    return f"database backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    if BACKEND == "postgresql":
+        from tools.postgres_cluster import PostgresCluster
+
+        cluster = PostgresCluster("dashboard_test").start()
+        yield cluster.url
+        cluster.stop()
+    else:
+        with tempfile.TemporaryDirectory(prefix="dashboard-test-") as tmp:
+            yield f"sqlite:///{tmp}/test.db"
+
+
+def make_config(database_url, redis_url, **extra):
+    return {
+        **{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url, redis_server):
+    """The schema as the migrations build it (so the migrations are tested too)."""
+    app = create_app(make_config(database_url, redis_server.url))
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(_schema, database_url, redis_server):
+    app = create_app(make_config(database_url, redis_server.url))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables()
+        redis_connection().flushdb()
+        db.engine.dispose()
+
+
+def _empty_tables():
+    tables = list(reversed(db.metadata.sorted_tables))
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def work(app):
+    """Run a real RQ worker (in this process) until every queue is empty; returns jobs run."""
+
+    def drain() -> int:
+        worker = SimpleWorker(all_queues(), connection=redis_connection())
+        worker.work(burst=True, with_scheduler=False)
+        db.session.remove()
+        return worker.successful_job_count + worker.failed_job_count
+
+    return drain
+
+
+@pytest.fixture
+def company(app):
+    row = Company(name="Test MSP")
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def make_client(company_id, name="Acme Dental", email="it@acme.example"):
+    row = Client(company_id=company_id, name=name, contact_email=email)
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def make_user(company_id, email="manager@msp.example", role=UserRole.ACCOUNT_MANAGER):
+    row = User(company_id=company_id, email=email, name=email.split("@")[0], role=role)
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def make_service(
+    company_id,
+    client_id=None,
+    *,
+    price="100.00",
+    cycle=BillingCycle.MONTHLY,
+    currency="USD",
+    term_months=12,
+    manager_id=None,
+    **kwargs,
+):
+    client_id = client_id or make_client(company_id)
+    new = lc.NewService(
+        client_id=client_id,
+        name=kwargs.pop("name", "Managed Backup"),
+        service_type="backup",
+        price=Decimal(price),
+        currency=currency,
+        billing_cycle=cycle,
+        term_months=term_months,
+        account_manager_id=manager_id,
+        **kwargs,
+    )
+    return lc.provision(company_id, new, "test").id

@@ -1,0 +1,78 @@
+import datetime as dt
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from webapp.lifecycle import events as e
+from webapp.lifecycle.registry import EVENT_TYPES, QUEUES, REGISTRY, all_listeners
+
+TEN_EVENTS = {
+    "ServiceProvisioned",
+    "ServiceActivated",
+    "ServiceSuspended",
+    "ServiceResumed",
+    "ServiceCancelled",
+    "ServiceRenewed",
+    "ServiceExpired",
+    "ServiceDueForRenewal",
+    "ServiceSLABreached",
+    "ServiceHealthDegraded",
+}
+
+
+def test_registry_covers_the_ten_events():
+    assert set(EVENT_TYPES) == TEN_EVENTS
+
+
+def test_cancellation_and_expiry_stop_billing():
+    # The system this replaces had no cancellation listener, so billing never stopped.
+    for event in (e.ServiceCancelled, e.ServiceExpired):
+        assert "billing.stop" in [x.name for x in REGISTRY[event]]
+
+
+def test_every_listener_runs_on_a_known_queue():
+    assert {x.queue for x in all_listeners()} <= set(QUEUES)
+
+
+def test_every_registered_listener_has_an_implementation():
+    from jobs.listeners import LISTENERS
+
+    assert {x.name for x in all_listeners()} == set(LISTENERS)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        e.ServiceProvisioned(1, 2, Decimal("10.50"), "EUR", "monthly"),
+        e.ServiceActivated(1, dt.date(2026, 1, 31), dt.date(2027, 1, 31)),
+        e.ServiceCancelled(1, "moved away", dt.date(2026, 5, 1), True),
+        e.ServiceSLABreached(1, 9, "response"),
+    ],
+)
+def test_event_survives_the_json_round_trip(event):
+    assert type(event).from_payload(event.payload()) == event
+
+
+def test_events_are_frozen():
+    event = e.ServiceSuspended(1, "unpaid")
+    with pytest.raises(AttributeError):
+        event.reason = "other"
+
+
+def test_lifecycle_package_imports_no_framework():
+    code = (
+        "import sys, webapp.lifecycle, webapp.lifecycle.registry, webapp.lifecycle.billing;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'sqlalchemy')))"
+    )
+    # webapp/__init__ imports flask; load the subpackage without running it.
+    loader = (
+        "import importlib.util, sys, types, pathlib;"
+        "pkg = types.ModuleType('webapp'); pkg.__path__ = [str(pathlib.Path('webapp').resolve())];"
+        "sys.modules['webapp'] = pkg;"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", loader + code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

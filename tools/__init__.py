@@ -1,0 +1,1 @@
+"""Local servers for development and tests: an embedded Redis and a throwaway PostgreSQL."""
