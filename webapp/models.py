@@ -80,6 +80,8 @@ class ClientService(TenantMixin, db.Model):
     provisioned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     activated_at: Mapped[dt.datetime | None]
     suspended_at: Mapped[dt.datetime | None]
+    # Start of the suspension in force: cleared on resume, kept if cancelled or expired meanwhile.
+    suspended_since: Mapped[dt.datetime | None]
     resumed_at: Mapped[dt.datetime | None]
     cancelled_at: Mapped[dt.datetime | None]
     cancellation_effective_on: Mapped[dt.date | None]

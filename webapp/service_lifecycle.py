@@ -93,15 +93,16 @@ def activate(company_id, service_id, actor, expected_version=None):
 
 def suspend(company_id, service_id, actor, reason: str, expected_version=None):
     def change(s, now):
-        return {"suspended_at": now, "suspension_reason": reason}, ev.ServiceSuspended(s.id, reason)
+        values = {"suspended_at": now, "suspended_since": now, "suspension_reason": reason}
+        return values, ev.ServiceSuspended(s.id, reason)
 
     return _transition(company_id, service_id, Action.SUSPEND, actor, expected_version, change)
 
 
 def resume(company_id, service_id, actor, expected_version=None):
     def change(s, now):
-        days = (now.date() - s.suspended_at.date()).days
-        values = {"resumed_at": now, "paused_days": s.paused_days + days}
+        days = (now.date() - s.suspended_since.date()).days
+        values = {"resumed_at": now, "suspended_since": None, "paused_days": s.paused_days + days}
         return values, ev.ServiceResumed(s.id, days)
 
     return _transition(company_id, service_id, Action.RESUME, actor, expected_version, change)

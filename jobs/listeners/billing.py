@@ -37,9 +37,6 @@ def reconcile_service(service_id: int) -> RecurringBilling | None:
 
 
 def facts_of(s: ClientService) -> ServiceFacts:
-    suspended_now = s.suspended_at is not None and (
-        s.resumed_at is None or s.resumed_at < s.suspended_at
-    )
     stop_on = s.cancellation_effective_on or (s.term_end if s.expired_at else None)
     return ServiceFacts(
         status=s.status,
@@ -49,7 +46,7 @@ def facts_of(s: ClientService) -> ServiceFacts:
         cycle=s.billing_cycle,
         activated_on=s.activated_at.date() if s.activated_at else None,
         term_end=s.term_end,
-        paused_since=s.suspended_at.date() if suspended_now else None,
+        paused_since=s.suspended_since.date() if s.suspended_since else None,
         paused_days=s.paused_days,
         stop_on=stop_on,
     )

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e3b10cf07d2e
+Revision ID: 2fb232d331fd
 Revises: 
-Create Date: 2026-11-24 02:15:17.737945
+Create Date: 2026-11-24 02:43:15.825674
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'e3b10cf07d2e'
+revision = '2fb232d331fd'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -72,6 +72,7 @@ def upgrade():
     sa.Column('provisioned_at', sa.DateTime(), nullable=False),
     sa.Column('activated_at', sa.DateTime(), nullable=True),
     sa.Column('suspended_at', sa.DateTime(), nullable=True),
+    sa.Column('suspended_since', sa.DateTime(), nullable=True),
     sa.Column('resumed_at', sa.DateTime(), nullable=True),
     sa.Column('cancelled_at', sa.DateTime(), nullable=True),
     sa.Column('cancellation_effective_on', sa.Date(), nullable=True),

@@ -1,0 +1,218 @@
+"""The event pipeline with a real Redis and a real RQ worker."""
+
+import pytest
+from sqlalchemy import func, select
+
+from jobs import listeners
+from jobs.deliver import deliver
+from tests.conftest import make_service, make_user
+from tools.embedded_redis import RedisServer
+from webapp import deliveries, outbox
+from webapp import service_lifecycle as lc
+from webapp.extensions import db
+from webapp.lifecycle import events as ev
+from webapp.lifecycle.statuses import BillingStatus, DeliveryStatus
+from webapp.models import (
+    DomainEvent,
+    ListenerDelivery,
+    Notification,
+    RecurringBilling,
+    SlaAlert,
+)
+
+
+def table_state():
+    """Every row of every effect table, to compare before and after a rerun."""
+    db.session.rollback()
+    state = {}
+    for model in (RecurringBilling, Notification, SlaAlert, ListenerDelivery):
+        cols = [c.key for c in model.__table__.columns]
+        state[model.__name__] = sorted(
+            tuple(getattr(r, c) for c in cols) for r in db.session.scalars(select(model))
+        )
+    return state
+
+
+def deliveries_by_status():
+    db.session.rollback()
+    rows = db.session.execute(
+        select(ListenerDelivery.status, func.count()).group_by(ListenerDelivery.status)
+    ).all()
+    return {status.value: n for status, n in rows}
+
+
+def lived_a_full_life(company):
+    manager = make_user(company)
+    service_id = make_service(company, manager_id=manager)
+    lc.activate(company, service_id, "test")
+    lc.suspend(company, service_id, "test", reason="unpaid")
+    lc.resume(company, service_id, "test")
+    lc.renew(company, service_id, "test", months=6)
+    lc.cancel(company, service_id, "test", reason="leaving")
+    return service_id
+
+
+def test_worker_delivers_every_listener_of_every_event(company, work):
+    service_id = lived_a_full_life(company)
+    assert work() == 8
+    assert deliveries_by_status() == {"done": 8}
+    billing = db.session.scalars(select(RecurringBilling)).one()
+    assert billing.service_id == service_id
+    assert billing.status == BillingStatus.STOPPED
+    subjects = sorted(n.subject for n in db.session.scalars(select(Notification)))
+    # Client contact and account manager each get activation, suspension and cancellation.
+    assert len(subjects) == 6
+    assert "Managed Backup has been cancelled" in subjects
+
+
+@pytest.mark.parametrize("listener", sorted(listeners.LISTENERS))
+def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, work, listener):
+    service_id = lived_a_full_life(company)
+    lc_events = {
+        "notify.expired": lambda: None,
+        "notify.renewal_due": lambda: _emit(company, ev.ServiceDueForRenewal(service_id, _d(), 30)),
+        "notify.health_degraded": lambda: _emit(
+            company, ev.ServiceHealthDegraded(service_id, 90, 70)
+        ),
+        "alerts.alert_account_manager": lambda: _emit(
+            company, ev.ServiceHealthDegraded(service_id, 90, 70)
+        ),
+        "alerts.create_sla_alert": lambda: _emit(
+            company, ev.ServiceSLABreached(service_id, 5, "response")
+        ),
+    }
+    if listener == "notify.expired":
+        other = make_service(company, manager_id=None)
+        lc.activate(company, other, "test")
+        lc.expire(company, other, "test")
+    else:
+        lc_events.get(listener, lambda: None)()
+    work()
+    rows = db.session.scalars(
+        select(ListenerDelivery).where(ListenerDelivery.listener == listener)
+    ).all()
+    assert rows and all(r.status == DeliveryStatus.DONE for r in rows)
+    before = table_state()
+    for row in rows:
+        assert deliver(row.event_id, listener) == "already done"
+    assert table_state() == before
+
+
+def _d():
+    import datetime as dt
+
+    return dt.date(2027, 1, 1)
+
+
+def _emit(company, event):
+    """Record a non-transition event the way its producer (SLA, health, renewals) will."""
+    event_id = outbox.record(event, company, "test").id
+    db.session.commit()
+    outbox.publish([event_id])
+
+
+def test_redelivering_a_whole_event_stream_twice_in_reverse_keeps_one_billing_record(company, work):
+    lived_a_full_life(company)
+    events = db.session.scalars(select(DomainEvent).order_by(DomainEvent.id.desc())).all()
+    pairs = [(d.event_id, d.listener) for e in events for d in e.deliveries]
+    # Mark everything undone, as after a crash that lost the ledger's progress.
+    for event_id, listener in pairs:
+        db.session.execute(
+            ListenerDelivery.__table__.update()
+            .where(ListenerDelivery.event_id == event_id, ListenerDelivery.listener == listener)
+            .values(status="pending")
+        )
+    db.session.commit()
+    for event_id, listener in pairs + pairs:
+        if listener.startswith("billing."):
+            deliver(event_id, listener)
+    billing = db.session.scalars(select(RecurringBilling)).all()
+    assert len(billing) == 1 and billing[0].status == BillingStatus.STOPPED
+
+
+def test_event_committed_while_redis_is_down_is_delivered_once_redis_is_back(app, company):
+    own = RedisServer().start()
+    shared_url = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = own.url
+    app.extensions.pop("redis", None)
+    service_id = make_service(company)
+    own.stop()
+    try:
+        lc.activate(company, service_id, "test")  # commits; the enqueue fails quietly
+        db.session.rollback()
+        event = db.session.scalars(
+            select(DomainEvent).where(DomainEvent.type == "ServiceActivated")
+        ).one()
+        assert event.enqueued_at is None
+        assert deliveries_by_status() == {"pending": 2}
+        own = RedisServer(port=own.port).start()
+        assert outbox.relay() == 1
+        from rq import SimpleWorker
+
+        from webapp.queues import all_queues, redis_connection
+
+        SimpleWorker(all_queues(), connection=redis_connection()).work(burst=True)
+        assert deliveries_by_status() == {"done": 2}
+        assert db.session.scalars(select(RecurringBilling)).one().status == BillingStatus.ACTIVE
+    finally:
+        own.stop()
+        app.config["REDIS_URL"] = shared_url
+        app.extensions.pop("redis", None)
+
+
+def test_relay_resends_deliveries_whose_jobs_redis_lost(app, company, work):
+    service_id = make_service(company)
+    lc.activate(company, service_id, "test")
+    app.extensions["redis"].flushdb()  # Redis restarted without persistence
+    assert outbox.relay() == 2
+    work()
+    assert deliveries_by_status() == {"done": 2}
+
+
+def test_failing_listener_is_retried_then_marked_failed_with_its_error(
+    app, company, work, monkeypatch
+):
+    calls = []
+
+    def broken(event):
+        calls.append(event.id)
+        raise RuntimeError("mail relay refused the connection")
+
+    monkeypatch.setitem(listeners.LISTENERS, "notify.activated", broken)
+    service_id = make_service(company)
+    lc.activate(company, service_id, "test")
+    work()
+    assert len(calls) == 3  # the first try and two retries (TestingConfig)
+    failed = deliveries.failed()
+    assert [(d.listener, d.attempts) for d in failed] == [("notify.activated", 3)]
+    assert "mail relay refused" in failed[0].last_error
+    # The billing listener of the same event is unaffected.
+    assert deliveries_by_status() == {"done": 1, "failed": 1}
+
+    monkeypatch.undo()
+    assert deliveries.retry([failed[0].id]) == 1
+    work()
+    assert deliveries_by_status() == {"done": 2}
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == 1
+
+
+def test_failed_effect_is_rolled_back_with_its_ledger_row(app, company, work, monkeypatch):
+    def half_done(event):
+        db.session.add(
+            Notification(
+                company_id=event.company_id,
+                event_id=event.id,
+                listener="notify.activated",
+                service_id=event.service_id,
+                recipient="x@example.com",
+                subject="s",
+                body="b",
+            )
+        )
+        db.session.flush()
+        raise RuntimeError("template missing")
+
+    monkeypatch.setitem(listeners.LISTENERS, "notify.activated", half_done)
+    lc.activate(company, make_service(company), "test")
+    work()
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
