@@ -55,10 +55,14 @@ def expire_due_services() -> int:
 
 
 def _stop_ended_billing() -> None:
+    # Billing still running for a service that has ended (cancelled at term end, or expired):
+    # reconciling stops it once the end date has come, and leaves it alone before.
     ended = db.session.scalars(
-        select(RecurringBilling.service_id).where(
+        select(RecurringBilling.service_id)
+        .join(ClientService)
+        .where(
             RecurringBilling.status != BillingStatus.STOPPED,
-            RecurringBilling.ends_on <= today(),
+            ClientService.status.in_([ServiceStatus.CANCELLED, ServiceStatus.EXPIRED]),
         )
     ).all()
     db.session.rollback()

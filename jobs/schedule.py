@@ -16,8 +16,7 @@ from webapp.lifecycle.registry import DEFAULT
 class Periodic:
     id: str
     func: str
-    every_seconds: int | None = None
-    cron: str | None = None
+    every_seconds: int
 
 
 def periodic_jobs(config) -> list[Periodic]:
@@ -25,11 +24,9 @@ def periodic_jobs(config) -> list[Periodic]:
         Periodic(
             "periodic-relay-outbox",
             "jobs.periodic.relay_outbox",
-            every_seconds=config["RELAY_INTERVAL_SECONDS"],
+            config["RELAY_INTERVAL_SECONDS"],
         ),
-        Periodic(
-            "periodic-expire-due-services", "jobs.periodic.expire_due_services", cron="15 * * * *"
-        ),
+        Periodic("periodic-expire-due-services", "jobs.periodic.expire_due_services", 3600),
     ]
 
 
@@ -39,17 +36,16 @@ def register(scheduler: Scheduler, config) -> list[str]:
     for job in scheduler.get_jobs():
         if job.id.startswith("periodic-") and job.id not in ids:
             scheduler.cancel(job)
+    # Intervals rather than cron strings: rq-scheduler's cron goes through the crontab
+    # package, which warns about its own time zone handling; every job here is safe to run early.
     for p in wanted:
-        if p.cron:
-            scheduler.cron(p.cron, func=p.func, id=p.id, queue_name=DEFAULT, result_ttl=600)
-        else:
-            scheduler.schedule(
-                datetime.now(UTC),
-                func=p.func,
-                interval=p.every_seconds,
-                repeat=None,
-                id=p.id,
-                queue_name=DEFAULT,
-                result_ttl=600,
-            )
+        scheduler.schedule(
+            datetime.now(UTC).replace(tzinfo=None),
+            func=p.func,
+            interval=p.every_seconds,
+            repeat=None,
+            id=p.id,
+            queue_name=DEFAULT,
+            result_ttl=600,
+        )
     return sorted(ids)
