@@ -220,10 +220,14 @@ def deliveries_retry(delivery_id, retry_all):
 
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when a company exists already.")
-def seed_demo(if_empty):
+@click.option("--wait", is_flag=True, help="Wait for Redis first (when started alongside it).")
+def seed_demo(if_empty, wait):
     """Create a demo company with clients, users and services in every status."""
+    from jobs.worker import wait_for_redis
     from webapp.seed import seed_demo_data
 
+    if wait:
+        wait_for_redis()
     if if_empty and db.session.scalar(select(Company.id)) is not None:
         click.echo("Demo data exists already.")
         return

@@ -1,0 +1,59 @@
+# Two commands: `make run` (everything, on one machine) and `make test` (the whole suite).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+WEB_PORT ?= 5000
+REDIS_PORT ?= 6399
+export FLASK_APP := wsgi
+
+ifdef REDIS_URL
+PROCESSES := web worker scheduler
+else
+export REDIS_URL := redis://127.0.0.1:$(REDIS_PORT)/0
+PROCESSES := redis web worker scheduler
+endif
+export WEB_PORT REDIS_PORT
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: run test lint format bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	@mkdir -p instance
+	$(BIN)/flask db upgrade
+	@echo
+	@echo "  Serving on http://127.0.0.1:$(WEB_PORT)/   (pipeline health: http://127.0.0.1:$(WEB_PORT)/healthz)"
+	@echo "  Redis: $(REDIS_URL)   Database: $${DATABASE_URL:-SQLite in instance/}"
+	@echo "  Ctrl-C stops everything."
+	@echo
+	$(BIN)/honcho start $(PROCESSES)
+
+test: $(VENV)/.installed lint
+	$(BIN)/python -m pytest
+	@if [ -n "$$CI" ] || $(BIN)/python -c "import sys, tools.postgres_cluster as p; sys.exit(p.bindir() is None)"; then \
+		echo "== the same suite on PostgreSQL =="; \
+		TEST_DATABASE=postgresql $(BIN)/python -m pytest; \
+	else \
+		echo "PostgreSQL is not installed here: the PostgreSQL run was left out (CI installs it)."; \
+	fi
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
