@@ -6,7 +6,7 @@ from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus
 from webapp.models import ListenerDelivery
-from webapp.outbox import enqueue_deliveries
+from webapp.outbox import enqueue_events, unfinished_work
 
 
 def failed(company_id: int | None = None) -> list[ListenerDelivery]:
@@ -33,8 +33,8 @@ def retry(ids: list[int] | None, company_id: int | None = None) -> int:
         .values(status=DeliveryStatus.PENDING)
         .execution_options(synchronize_session=False)
     )
-    work = [(r.event_id, r.listener, r.queue) for r in rows]
+    work = unfinished_work({r.event_id for r in rows})
     db.session.commit()
     # Committed first: if Redis is down now, the relay sends them (they are pending again).
-    enqueue_deliveries(work)
-    return len(work)
+    enqueue_events(work)
+    return len(rows)

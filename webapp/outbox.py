@@ -1,7 +1,7 @@
 """The transactional outbox: events are rows committed with their change, sent to RQ after.
 
 record() adds the event and one pending ledger row per listener to the caller's transaction.
-publish() runs after commit and enqueues one RQ job per delivery; if Redis is unreachable it
+publish() runs after commit and enqueues one RQ job per event; if Redis is unreachable it
 logs and returns, and relay() (run by the scheduler and at worker start) sends it later.
 """
 
@@ -18,13 +18,13 @@ from webapp.clock import utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.events import Event
-from webapp.lifecycle.registry import listeners_for
+from webapp.lifecycle.registry import QUEUES, listeners_for
 from webapp.lifecycle.statuses import DeliveryStatus
 from webapp.models import DomainEvent, ListenerDelivery
 from webapp.queues import queue, redis_connection
 
 log = logging.getLogger(__name__)
-DELIVER = "jobs.deliver.deliver"
+DELIVER = "jobs.deliver.deliver_event"
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
 
 
@@ -51,27 +51,46 @@ def record(event: Event, company_id: int, actor: str) -> DomainEvent:
     return row
 
 
-def job_id(event_id: int, listener: str) -> str:
-    return f"delivery-{event_id}-{listener.replace('.', '_')}"
+def job_id(event_id: int) -> str:
+    return f"event-{event_id}"
 
 
-def enqueue_deliveries(deliveries) -> None:
-    """Put one job per delivery on its queue, in one Redis round trip."""
+def unfinished_work(event_ids) -> list[tuple[int, str]]:
+    """(event id, queue) for each event with listeners still to run.
+
+    One job runs all of an event's listeners (see jobs.deliver for why); it goes on the most
+    urgent queue among the listeners still to run, so billing work is taken before mail.
+    """
+    rows = db.session.execute(
+        select(ListenerDelivery.event_id, ListenerDelivery.queue).where(
+            ListenerDelivery.event_id.in_(event_ids),
+            ListenerDelivery.status.in_(UNFINISHED),
+        )
+    ).all()
+    queues: dict[int, str] = {}
+    for event_id, queue_name in rows:
+        current = queues.get(event_id)
+        if current is None or QUEUES.index(queue_name) < QUEUES.index(current):
+            queues[event_id] = queue_name
+    return sorted(queues.items())
+
+
+def enqueue_events(work: list[tuple[int, str]]) -> None:
+    """Put one job per event on its queue, in one Redis round trip."""
     cfg = current_app.config
     intervals = cfg["DELIVERY_RETRY_INTERVALS"]
     retry = Retry(max=len(intervals), interval=intervals) if intervals else None
     with redis_connection().pipeline() as pipe:
-        for event_id, listener, queue_name in deliveries:
+        for event_id, queue_name in work:
             queue(queue_name).enqueue(
                 DELIVER,
                 event_id,
-                listener,
-                job_id=job_id(event_id, listener),
+                job_id=job_id(event_id),
                 retry=retry,
                 job_timeout=cfg["DELIVERY_JOB_TIMEOUT"],
                 result_ttl=300,
                 failure_ttl=7 * 24 * 3600,
-                description=f"{listener} for event {event_id}",
+                description=f"listeners of event {event_id}",
                 pipeline=pipe,
             )
         pipe.execute()
@@ -82,14 +101,8 @@ def publish(event_ids: list[int]) -> bool:
     if not event_ids:
         return True
     begin_write(db.session)
-    rows = db.session.execute(
-        select(ListenerDelivery.event_id, ListenerDelivery.listener, ListenerDelivery.queue).where(
-            ListenerDelivery.event_id.in_(event_ids),
-            ListenerDelivery.status.in_(UNFINISHED),
-        )
-    ).all()
     try:
-        enqueue_deliveries(rows)
+        enqueue_events(unfinished_work(event_ids))
     except RedisError as exc:
         db.session.rollback()
         log.warning("Redis unreachable; %d events left for the relay: %s", len(event_ids), exc)
@@ -123,8 +136,9 @@ def relay(batch: int = 500) -> int:
 def _requeue_lost() -> int:
     """Deliveries still unfinished long after enqueueing whose job is gone (Redis flushed or lost)."""
     stale_before = utcnow() - dt.timedelta(seconds=current_app.config["RELAY_STALE_SECONDS"])
-    rows = db.session.execute(
-        select(ListenerDelivery.event_id, ListenerDelivery.listener, ListenerDelivery.queue)
+    event_ids = db.session.scalars(
+        select(ListenerDelivery.event_id)
+        .distinct()
         .join(DomainEvent)
         .where(
             ListenerDelivery.status.in_(UNFINISHED),
@@ -133,11 +147,12 @@ def _requeue_lost() -> int:
         )
         .limit(5000)
     ).all()
+    work = unfinished_work(event_ids)
     db.session.rollback()
     try:
         conn = redis_connection()
-        lost = [r for r in rows if not Job.exists(job_id(r.event_id, r.listener), conn)]
-        enqueue_deliveries(lost)
+        lost = [(e, q) for e, q in work if not Job.exists(job_id(e), conn)]
+        enqueue_events(lost)
     except RedisError as exc:
         log.warning("Redis unreachable; lost deliveries not re-sent: %s", exc)
         return 0
