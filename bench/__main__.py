@@ -14,7 +14,7 @@ def main() -> None:
     parser.add_argument("--transitions", type=int, help="activations in the pipeline run")
     parser.add_argument("--database-url", help="run against this database instead of SQLite")
     args = parser.parse_args()
-    n = args.transitions or (5000 if args.full else 1000)
+    n = args.transitions or (3000 if args.full else 300)
     result = pipeline.measure(n, args.database_url)
     print(pipeline.report(result))
     out = Path("bench/results")

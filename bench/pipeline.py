@@ -8,6 +8,7 @@ Three runs over the same number of transitions (each activation has two listener
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from tools.embedded_redis import RedisServer
 from webapp import create_app
 from webapp import service_lifecycle as lc
+from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import BillingCycle, DeliveryStatus
 from webapp.models import Client, Company, DomainEvent, ListenerDelivery
@@ -33,6 +35,7 @@ def run_worker(env) -> float:
 
 
 def prepare(n: int) -> list[int]:
+    begin_write(db.session)
     company = Company(name="Bench MSP")
     db.session.add(company)
     db.session.flush()
@@ -48,55 +51,75 @@ def prepare(n: int) -> list[int]:
     return [company.id, *ids]
 
 
-def measure(n: int, database_url: str | None) -> dict:
+def measure(n: int, database_url: str | None, rounds: int = 3) -> dict:
+    """Interleave the three runs `rounds` times and keep the median of each (the machine is
+    shared and noisy; interleaving exposes baseline and candidates to the same noise)."""
     redis = RedisServer().start()
     tmp = tempfile.mkdtemp(prefix="bench-")
     url = database_url or f"sqlite:///{tmp}/bench.db"
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis.url}
-    os.environ.update(DATABASE_URL=url, REDIS_URL=redis.url)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis.url})
-    results = {"transitions": n, "database": url.split(":")[0]}
+    runs = {"noop_jobs_per_s": [], "per_event_per_s": [], "per_delivery_per_s": []}
     try:
         with app.app_context():
             flask_migrate.upgrade()
-            company, *services = prepare(2 * n)
-            redis_connection().flushdb()
-
-            for _ in range(2 * n):
-                queue("billing").enqueue("bench.jobs.noop")
-            results["noop_jobs_per_s"] = 2 * n / run_worker(env)
-
-            for sid in services[:n]:
-                lc.activate(company, sid, "bench")
-            results["per_event_per_s"] = 2 * n / run_worker(env)
-
-            # The same work as one job per delivery: drop the event jobs, enqueue per listener.
-            for sid in services[n:]:
-                lc.activate(company, sid, "bench")
-            redis_connection().flushdb()
-            pairs = db.session.execute(
-                select(ListenerDelivery.event_id, ListenerDelivery.listener, ListenerDelivery.queue)
-                .join(DomainEvent)
-                .where(DomainEvent.service_id.in_(services[n:]))
-            ).all()
-            for event_id, listener, queue_name in pairs:
-                queue(queue_name).enqueue("bench.jobs.deliver_one", event_id, listener)
-            results["per_delivery_per_s"] = 2 * n / run_worker(env)
-
+            for _ in range(rounds):
+                company, *services = prepare(2 * n)
+                redis_connection().flushdb()
+                runs["noop_jobs_per_s"].append(2 * n / _noop_run(n, env))
+                runs["per_event_per_s"].append(2 * n / _per_event_run(company, services[:n], env))
+                runs["per_delivery_per_s"].append(
+                    2 * n / _per_delivery_run(company, services[n:], env)
+                )
             db.session.rollback()  # a fresh snapshot: the workers wrote meanwhile
             undone = db.session.scalar(
                 select(db.func.count()).where(ListenerDelivery.status != DeliveryStatus.DONE)
             )
-            results["undone_after_runs"] = undone
     finally:
         redis.stop()
-    return results
+    results = {k: statistics.median(v) for k, v in runs.items()}
+    return {
+        "transitions": n,
+        "rounds": rounds,
+        "database": url.split(":")[0],
+        "undone_after_runs": undone,
+        "all_runs": runs,
+        **results,
+    }
+
+
+def _noop_run(n, env) -> float:
+    for _ in range(2 * n):
+        queue("billing").enqueue("bench.jobs.noop")
+    return run_worker(env)
+
+
+def _per_event_run(company, services, env) -> float:
+    for sid in services:
+        lc.activate(company, sid, "bench")
+    return run_worker(env)
+
+
+def _per_delivery_run(company, services, env) -> float:
+    """The same work as one job per delivery: drop the event jobs, enqueue per listener."""
+    for sid in services:
+        lc.activate(company, sid, "bench")
+    redis_connection().flushdb()
+    pairs = db.session.execute(
+        select(ListenerDelivery.event_id, ListenerDelivery.listener, ListenerDelivery.queue)
+        .join(DomainEvent)
+        .where(DomainEvent.service_id.in_(services))
+    ).all()
+    for event_id, listener, queue_name in pairs:
+        queue(queue_name).enqueue("bench.jobs.deliver_one", event_id, listener)
+    return run_worker(env)
 
 
 def report(r: dict) -> str:
     base = r["noop_jobs_per_s"]
     lines = [
-        f"pipeline ({r['transitions']} activations x 2 listeners, one worker, {r['database']})",
+        f"pipeline ({r['transitions']} activations x 2 listeners, one worker, {r['database']}, "
+        f"median of {r['rounds']} interleaved rounds)",
         f"  {'no-op RQ job (baseline)':<34}{base:>10.0f} jobs/s",
         f"  {'one job per event (in use)':<34}{r['per_event_per_s']:>10.0f} deliveries/s"
         f"   ratio {r['per_event_per_s'] / base:.2f}",
