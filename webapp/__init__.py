@@ -8,25 +8,46 @@ from webapp.config import Config
 
 
 def create_app(config: type[Config] | dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=False)
+    app = Flask(__name__)
     app.config.from_object(Config)
     if isinstance(config, dict):
         app.config.update(config)
     elif config is not None:
         app.config.from_object(config)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
 
     from webapp.database import configure_sqlite
-    from webapp.extensions import db, migrate
+    from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(
         app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True
     )
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
 
-    from webapp import cli, health
+    from webapp import (
+        alerts,
+        auth,
+        cli,
+        dashboard,
+        errors,
+        health,
+        live,
+        operations,
+        renewals,
+        services,
+        templating,
+    )
 
-    app.register_blueprint(health.bp)
+    for module in (auth, dashboard, services, renewals, alerts, operations, live, health):
+        app.register_blueprint(module.bp)
+    operations.mount_rq_dashboard(app)
+    errors.register(app)
+    templating.register(app)
     cli.register(app)
     return app

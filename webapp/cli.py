@@ -9,16 +9,16 @@ from sqlalchemy import select
 from webapp import deliveries, outbox, service_lifecycle
 from webapp.extensions import db
 from webapp.lifecycle.registry import QUEUES, REGISTRY
-from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
+from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, UserRole
 from webapp.lifecycle.transitions import TransitionRefused
-from webapp.models import ClientService, Company, DomainEvent
+from webapp.models import ClientService, Company, DomainEvent, User
 from webapp.tenancy import NotFound, get_or_404
 
 ACTOR = "cli"
 
 
 def register(app):
-    for group in (service_cli, events_cli, deliveries_cli):
+    for group in (service_cli, events_cli, deliveries_cli, users_cli):
         app.cli.add_command(group)
     for command in (seed_demo, worker, scheduler, relay):
         app.cli.add_command(command)
@@ -260,3 +260,30 @@ def scheduler(interval):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     run_scheduler(interval)
+
+
+@click.group("users", help="People who sign in.")
+def users_cli():
+    pass
+
+
+@users_cli.command("create")
+@_company_option
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice([r.value for r in UserRole]), required=True)
+@click.password_option()
+def users_create(company_id, email, name, role, password):
+    """Create a user who signs in with email and password."""
+    from webapp.auth import set_password
+
+    email = email.strip().lower()
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise click.ClickException(f"A user with email {email} exists already.")
+    if len(password) < 10:
+        raise click.ClickException("Use a password of at least 10 characters.")
+    user = User(company_id=_company(company_id), email=email, name=name, role=UserRole(role))
+    set_password(user, password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Created {role} {email} (user {user.id}).")

@@ -23,10 +23,13 @@ class Config:
     RELAY_STALE_SECONDS = int(os.environ.get("RELAY_STALE_SECONDS", "300"))
     RELAY_INTERVAL_SECONDS = int(os.environ.get("RELAY_INTERVAL_SECONDS", "10"))
     EXPIRY_GRACE_DAYS = int(os.environ.get("EXPIRY_GRACE_DAYS", "14"))
-    SEED_DEMO_ON_FIRST_START = os.environ.get("SEED_DEMO_ON_FIRST_START", "1") == "1"
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    LIVE_POLL_SECONDS = int(os.environ.get("LIVE_POLL_SECONDS", "3"))
+    PAGE_SIZE = 25
 
 
 class TestingConfig(Config):
     TESTING = True
+    WTF_CSRF_ENABLED = True  # tests send the token as the browser does
     DELIVERY_RETRY_INTERVALS = [0, 0]
     RELAY_STALE_SECONDS = 0

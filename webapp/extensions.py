@@ -1,7 +1,12 @@
 """Extensions, created here and bound to the app in create_app()."""
 
+from flask_htmx import HTMX
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 
 # Named constraints so Alembic migrations are the same on SQLite and PostgreSQL.
@@ -15,3 +20,10 @@ naming = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=naming))
 migrate = Migrate()
+csrf = CSRFProtect()
+htmx = HTMX()
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Sign in to see that page."
+# Only sign-in is limited; the storage is the app's Redis (set in create_app).
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -3,6 +3,7 @@
 import datetime as dt
 from decimal import Decimal
 
+from flask_login import UserMixin
 from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -38,7 +39,7 @@ class TenantMixin:
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
 
 
-class User(TenantMixin, db.Model):
+class User(UserMixin, TenantMixin, db.Model):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -46,6 +47,8 @@ class User(TenantMixin, db.Model):
     role: Mapped[UserRole] = mapped_column(_enum(UserRole))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    company: Mapped[Company] = relationship()
 
 
 class Client(TenantMixin, db.Model):

@@ -1,19 +1,29 @@
 """Demo data: one MSP with users of each role, clients, and services in every status."""
 
+import datetime as dt
 import random
 from decimal import Decimal
 
+from sqlalchemy import select
+
+from jobs.listeners.billing import reconcile_service
 from webapp import service_lifecycle as lc
+from webapp.auth import set_password
+from webapp.clock import today
+from webapp.database import begin_write
 from webapp.extensions import db
-from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, UserRole
-from webapp.models import Client, Company, User
+from webapp.lifecycle.events import ServiceSLABreached
+from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus, UserRole
+from webapp.models import Client, ClientService, Company, User
+from webapp.outbox import publish, record
 
 ACTOR = "seed"
+# Demo sign-ins, printed by `make run` on first start. Demo data only: never in production.
 DEMO_USERS = [
-    ("admin@example.com", "Ada Admin", UserRole.ADMIN),
-    ("manager@example.com", "Max Manager", UserRole.ACCOUNT_MANAGER),
-    ("tech@example.com", "Tess Technician", UserRole.TECHNICIAN),
-    ("viewer@example.com", "Vic Viewer", UserRole.VIEWER),
+    ("admin@example.com", "Ada Admin", UserRole.ADMIN, "demo-admin"),
+    ("manager@example.com", "Max Manager", UserRole.ACCOUNT_MANAGER, "demo-manager"),
+    ("tech@example.com", "Tess Technician", UserRole.TECHNICIAN, "demo-tech"),
+    ("viewer@example.com", "Vic Viewer", UserRole.VIEWER, "demo-viewer"),
 ]
 CLIENTS = [
     "Acme Dental",
@@ -40,7 +50,11 @@ def seed_demo_data(seed: int = 7) -> str:
     company = Company(name="Northwind Managed Services", timezone="Europe/London")
     db.session.add(company)
     db.session.flush()
-    users = [User(company_id=company.id, email=e, name=n, role=r) for e, n, r in DEMO_USERS]
+    users = []
+    for email, name, role, password in DEMO_USERS:
+        user = User(company_id=company.id, email=email, name=name, role=role)
+        set_password(user, password)
+        users.append(user)
     clients = [
         Client(
             company_id=company.id,
@@ -72,7 +86,28 @@ def seed_demo_data(seed: int = 7) -> str:
             s = lc.provision(company.id, new, ACTOR)
             _walk(company.id, s.id, rng.random())
             count += 1
-    return f"Seeded {company.name}: {len(clients)} clients, {count} services, {len(users)} users."
+    _raise_demo_alerts(company.id, rng)
+    _bring_terms_near(company.id)
+    sign_ins = "\n".join(f"  {r.value:<16} {e:<22} password: {p}" for e, _, r, p in DEMO_USERS)
+    return (
+        f"Seeded {company.name}: {len(clients)} clients, {count} services, {len(users)} users.\n"
+        f"Sign in as:\n{sign_ins}"
+    )
+
+
+def _raise_demo_alerts(company_id: int, rng: random.Random) -> None:
+    """A few SLA breaches, recorded as the SLA sweep will record them, so alerts show."""
+    active = db.session.scalars(
+        select(ClientService.id).where(
+            ClientService.company_id == company_id, ClientService.status == ServiceStatus.ACTIVE
+        )
+    ).all()
+    ids = []
+    for n, service_id in enumerate(rng.sample(list(active), k=min(3, len(active))), start=1):
+        kind = "response" if n % 2 else "resolution"
+        ids.append(record(ServiceSLABreached(service_id, 1000 + n, kind), company_id, ACTOR).id)
+    db.session.commit()
+    publish(ids)
 
 
 def _walk(company_id: int, service_id: int, roll: float) -> None:
@@ -91,3 +126,20 @@ def _walk(company_id: int, service_id: int, roll: float) -> None:
     lc.cancel(
         company_id, service_id, ACTOR, reason="Client moved to in-house IT", at_term_end=roll < 0.92
     )
+
+
+def _bring_terms_near(company_id: int) -> None:
+    """Demo data only: move a few terms close so the renewals views have something to show."""
+    active = db.session.scalars(
+        select(ClientService)
+        .where(ClientService.company_id == company_id, ClientService.status == ServiceStatus.ACTIVE)
+        .order_by(ClientService.id)
+        .limit(4)
+    ).all()
+    for days, service in zip((6, 13, 27, 55), active, strict=False):
+        service.term_end = today() + dt.timedelta(days=days)
+    db.session.commit()
+    for service_id in [s.id for s in active]:
+        begin_write(db.session)
+        reconcile_service(service_id)  # billing records the moved term end too
+        db.session.commit()

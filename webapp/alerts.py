@@ -1,0 +1,60 @@
+"""SLA alerts for technicians: the open ones first, acknowledged with who and when."""
+
+from flask import Blueprint, abort, request
+from flask_login import current_user
+from sqlalchemy import update
+
+from webapp import read_models as rm
+from webapp.auth import company_id, requires
+from webapp.clock import utcnow
+from webapp.database import begin_write
+from webapp.extensions import db
+from webapp.forms import ActionForm
+from webapp.models import SlaAlert
+from webapp.permissions import Can
+from webapp.rendering import page
+from webapp.tenancy import get_or_404
+
+bp = Blueprint("alerts", __name__, url_prefix="/alerts")
+STATES = ("open", "acknowledged", "all")
+KINDS = ("", "response", "resolution", "health")
+
+
+def _context():
+    state = request.args.get("state", "open")
+    kind = request.args.get("kind", "")
+    state = state if state in STATES else "open"
+    kind = kind if kind in KINDS else ""
+    return {
+        "state": state,
+        "kind": kind,
+        "states": STATES,
+        "kinds": KINDS,
+        "rows": rm.alerts(company_id(), state=state, kind=kind),
+        "form": ActionForm(formdata=None),
+    }
+
+
+@bp.get("")
+@requires(Can.VIEW)
+def index():
+    """Alerts with filters by state and kind."""
+    return page("alerts/list.html", fragments=("alerts_table",), **_context())
+
+
+@bp.post("/<int:alert_id>/acknowledge")
+@requires(Can.ACKNOWLEDGE)
+def acknowledge(alert_id):
+    """Record who acknowledged the alert and when; the first acknowledgement stands."""
+    if not ActionForm().validate():
+        abort(400)
+    begin_write(db.session)
+    alert = get_or_404(SlaAlert, company_id(), alert_id)
+    db.session.execute(
+        update(SlaAlert)
+        .where(SlaAlert.id == alert.id, SlaAlert.acknowledged_at.is_(None))
+        .values(acknowledged_at=utcnow(), acknowledged_by_id=current_user.id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return page("alerts/list.html", fragments=("alerts_table",), **_context())

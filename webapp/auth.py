@@ -1,0 +1,89 @@
+"""Sign-in with email and password, sessions by Flask-Login, and the role check for views."""
+
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.extensions import db, limiter, login_manager
+from webapp.forms import LoginForm
+from webapp.models import User
+from webapp.permissions import Can, allows
+
+bp = Blueprint("auth", __name__)
+# A hash to compare against when the email is unknown, so both cases take the same time.
+_NO_USER_HASH = generate_password_hash("no such user")
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    return db.session.get(User, int(user_id))
+
+
+def set_password(user: User, password: str) -> None:
+    user.password_hash = generate_password_hash(password)  # scrypt, werkzeug's current default
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = db.session.scalars(
+        select(User).where(func.lower(User.email) == email.strip().lower())
+    ).first()
+    if not check_password_hash(
+        user.password_hash if user and user.password_hash else _NO_USER_HASH, password
+    ):
+        return None
+    return user
+
+
+def requires(capability: Can):
+    """Views that need a capability: signed in, and a role that has it (else 403 saying so)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not allows(current_user.role, capability):
+                abort(403, description=f"Your role cannot {capability.value}.")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def company_id() -> int:
+    return current_user.company_id
+
+
+def actor() -> str:
+    return f"user:{current_user.id} {current_user.email}"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    """Sign in."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(form.email.data, form.password.data)
+        if user is not None:
+            login_user(user, remember=form.remember.data)
+            target = request.args.get("next", "")
+            return redirect(
+                target
+                if target.startswith("/") and not target.startswith("//")
+                else url_for("dashboard.overview")
+            )
+        form.password.errors.append("That email and password do not match an account.")
+    return render_template("auth/login.html", form=form), 200 if not form.errors else 401
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    """Sign out."""
+    logout_user()
+    flash("You are signed out.")
+    return redirect(url_for("auth.login"))

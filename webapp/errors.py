@@ -1,0 +1,66 @@
+"""One error renderer for 400/403/404/409/429/500: a page, or a message swapped in place."""
+
+import logging
+
+from flask import render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from webapp.extensions import htmx
+from webapp.lifecycle.transitions import TransitionRefused
+from webapp.tenancy import NotFound
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "That request could not be understood",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed here",
+    409: "That change was not made",
+    413: "Too large",
+    429: "Too many attempts",
+    500: "Something went wrong on our side",
+}
+
+
+def render_error(status: int, message: str):
+    title = TITLES.get(status, "Error")
+    if htmx:
+        body = render_template("errors/_message.html", title=title, message=message, status=status)
+        # Shown in the page's message area whatever element made the request.
+        return body, status, {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"}
+    return render_template("errors/error.html", title=title, message=message, status=status), status
+
+
+def register(app):
+    @app.errorhandler(TransitionRefused)
+    def conflict(exc):
+        return render_error(409, str(exc))
+
+    @app.errorhandler(NotFound)
+    def not_found(exc):
+        return render_error(404, "There is no such record in your company.")
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc):
+        return render_error(
+            400, "Your session expired or the form was stale. Reload the page and try again."
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        if exc.code == 404:
+            return render_error(404, "There is no such page or record.")
+        if exc.code == 429:
+            return render_error(429, "Too many attempts. Wait a minute and try again.")
+        return render_error(exc.code or 500, exc.description or TITLES.get(exc.code, "Error"))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        log.exception("unhandled error")
+        return render_error(
+            500, InternalServerError.description.split(".")[0] + ". It has been logged."
+        )

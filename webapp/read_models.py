@@ -1,0 +1,213 @@
+"""What the dashboards show: plain queries over the same tables, scoped to one company."""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from webapp.clock import today
+from webapp.extensions import db
+from webapp.lifecycle.billing import monthly_equivalent
+from webapp.lifecycle.statuses import BillingStatus, DeliveryStatus, ServiceStatus
+from webapp.models import (
+    Client,
+    ClientService,
+    DomainEvent,
+    ListenerDelivery,
+    RecurringBilling,
+    SlaAlert,
+    User,
+)
+
+SORTS = {
+    "name": ClientService.name,
+    "client": Client.name,
+    "status": ClientService.status,
+    "price": ClientService.price,
+    "term_end": ClientService.term_end,
+}
+
+
+def status_counts(company_id: int) -> dict[str, int]:
+    rows = db.session.execute(
+        select(ClientService.status, func.count())
+        .where(ClientService.company_id == company_id)
+        .group_by(ClientService.status)
+    ).all()
+    found = {status.value: n for status, n in rows}
+    return {s.value: found.get(s.value, 0) for s in ServiceStatus}
+
+
+def mrr_by_currency(company_id: int) -> dict[str, Decimal]:
+    """Monthly recurring revenue of running billing, as each cycle's monthly equivalent."""
+    rows = db.session.execute(
+        select(RecurringBilling.currency, RecurringBilling.cycle, func.sum(RecurringBilling.amount))
+        .where(
+            RecurringBilling.company_id == company_id,
+            RecurringBilling.status == BillingStatus.ACTIVE,
+        )
+        .group_by(RecurringBilling.currency, RecurringBilling.cycle)
+    ).all()
+    totals: dict[str, Decimal] = {}
+    for currency, cycle, amount in rows:
+        totals[currency] = totals.get(currency, Decimal(0)) + monthly_equivalent(
+            Decimal(amount), cycle
+        )
+    return dict(sorted(totals.items()))
+
+
+def term_ends(company_id: int, days: int, limit: int | None = None):
+    until = today() + dt.timedelta(days=days)
+    query = (
+        select(ClientService)
+        .options(selectinload(ClientService.client))
+        .where(
+            ClientService.company_id == company_id,
+            ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]),
+            ClientService.term_end <= until,
+        )
+        .order_by(ClientService.term_end, ClientService.id)
+    )
+    if limit:
+        query = query.limit(limit)
+    return db.session.scalars(query).all()
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    alert: SlaAlert
+    service_name: str
+    client_name: str
+    acknowledged_by: str | None
+
+
+def alerts(
+    company_id: int, state: str = "open", kind: str = "", limit: int = 100
+) -> list[AlertRow]:
+    """Alerts, unacknowledged first (oldest first: the longest waiting), then acknowledged."""
+    acker = db.aliased(User)
+    query = (
+        select(SlaAlert, ClientService.name, Client.name, acker.name)
+        .join(ClientService, SlaAlert.service_id == ClientService.id)
+        .join(Client, ClientService.client_id == Client.id)
+        .outerjoin(acker, SlaAlert.acknowledged_by_id == acker.id)
+        .where(SlaAlert.company_id == company_id)
+        .order_by(SlaAlert.acknowledged_at.is_not(None), SlaAlert.created_at.desc())
+        .limit(limit)
+    )
+    if state == "open":
+        query = query.where(SlaAlert.acknowledged_at.is_(None))
+    elif state == "acknowledged":
+        query = query.where(SlaAlert.acknowledged_at.is_not(None))
+    if kind:
+        query = query.where(SlaAlert.kind == kind)
+    return [AlertRow(*row) for row in db.session.execute(query).all()]
+
+
+def open_alert_count(company_id: int) -> int:
+    return db.session.scalar(
+        select(func.count()).where(
+            SlaAlert.company_id == company_id, SlaAlert.acknowledged_at.is_(None)
+        )
+    )
+
+
+def recent_events(company_id: int, limit: int = 12):
+    return db.session.execute(
+        select(DomainEvent, ClientService.name)
+        .join(ClientService, DomainEvent.service_id == ClientService.id)
+        .where(DomainEvent.company_id == company_id)
+        .order_by(DomainEvent.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def failed_deliveries(company_id: int):
+    return db.session.execute(
+        select(ListenerDelivery, DomainEvent, ClientService.name)
+        .join(DomainEvent, ListenerDelivery.event_id == DomainEvent.id)
+        .join(ClientService, DomainEvent.service_id == ClientService.id)
+        .where(
+            ListenerDelivery.company_id == company_id,
+            ListenerDelivery.status == DeliveryStatus.FAILED,
+        )
+        .order_by(ListenerDelivery.id)
+    ).all()
+
+
+@dataclass(frozen=True)
+class ServiceQuery:
+    q: str = ""
+    status: str = ""
+    client: int | None = None
+    sort: str = "name"
+    desc: bool = False
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class ServicePage:
+    rows: list
+    total: int
+    page: int
+    pages: int
+
+
+def services(company_id: int, query: ServiceQuery, page_size: int) -> ServicePage:
+    base = (
+        select(ClientService, Client.name, RecurringBilling.status)
+        .join(Client, ClientService.client_id == Client.id)
+        .outerjoin(RecurringBilling, RecurringBilling.service_id == ClientService.id)
+        .where(ClientService.company_id == company_id)
+    )
+    if query.q:
+        like = f"%{query.q.strip()}%"
+        base = base.where(or_(ClientService.name.ilike(like), Client.name.ilike(like)))
+    if query.status in {s.value for s in ServiceStatus}:
+        base = base.where(ClientService.status == ServiceStatus(query.status))
+    if query.client:
+        base = base.where(ClientService.client_id == query.client)
+    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, query.page), pages)
+    column = SORTS.get(query.sort, ClientService.name)
+    ordered = base.order_by(column.desc() if query.desc else column, ClientService.id)
+    rows = db.session.execute(ordered.limit(page_size).offset((page - 1) * page_size)).all()
+    return ServicePage(rows=rows, total=total, page=page, pages=pages)
+
+
+def clients(company_id: int):
+    return db.session.execute(
+        select(Client.id, Client.name).where(Client.company_id == company_id).order_by(Client.name)
+    ).all()
+
+
+def service_timeline(service_id: int):
+    return db.session.scalars(
+        select(DomainEvent)
+        .options(selectinload(DomainEvent.deliveries))
+        .where(DomainEvent.service_id == service_id)
+        .order_by(DomainEvent.id.desc())
+    ).all()
+
+
+def change_stamp(company_id: int) -> str:
+    """Changes whenever anything shown on a page could have changed: new events, deliveries
+    finishing or failing, alerts raised or acknowledged. Cheap: four aggregates on indexes."""
+    events = db.session.scalar(
+        select(func.max(DomainEvent.id)).where(DomainEvent.company_id == company_id)
+    )
+    deliveries = db.session.execute(
+        select(func.count(), func.max(ListenerDelivery.finished_at)).where(
+            ListenerDelivery.company_id == company_id,
+            ListenerDelivery.status.in_([DeliveryStatus.DONE, DeliveryStatus.FAILED]),
+        )
+    ).one()
+    alert_row = db.session.execute(
+        select(func.count(), func.max(SlaAlert.acknowledged_at)).where(
+            SlaAlert.company_id == company_id
+        )
+    ).one()
+    return f"{events or 0}.{deliveries[0]}.{deliveries[1]}.{alert_row[0]}.{alert_row[1]}"

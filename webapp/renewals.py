@@ -1,0 +1,28 @@
+"""Renewals: terms ending ahead, with renew buttons."""
+
+from flask import Blueprint, request
+
+from webapp import read_models as rm
+from webapp.auth import company_id, requires
+from webapp.forms import RenewForm
+from webapp.permissions import Can
+from webapp.rendering import page
+
+bp = Blueprint("renewals", __name__, url_prefix="/renewals")
+WINDOWS = (30, 60, 90, 180)
+
+
+@bp.get("")
+@requires(Can.VIEW)
+def index():
+    """Active and suspended services whose term ends within the chosen window."""
+    days = request.args.get("days", 90, type=int)
+    days = days if days in WINDOWS else 90
+    return page(
+        "renewals/list.html",
+        fragments=("renewals_table",),
+        days=days,
+        windows=WINDOWS,
+        services=rm.term_ends(company_id(), days=days),
+        form=RenewForm(formdata=None),
+    )

@@ -1,0 +1,92 @@
+"""Template filters and globals: money, local time, permissions, and the Vary header."""
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_login import current_user
+from markupsafe import Markup
+
+from webapp.forms import CYCLE_LABELS
+from webapp.lifecycle.transitions import Action
+from webapp.permissions import ROLE_LABELS, Can, allows
+
+ACTION_LABELS = {
+    Action.ACTIVATE: "Activate",
+    Action.SUSPEND: "Suspend",
+    Action.RESUME: "Resume",
+    Action.RENEW: "Renew",
+    Action.CANCEL: "Cancel",
+}
+
+
+def money(amount, currency: str = "") -> str:
+    if amount is None:
+        return "—"
+    return f"{Decimal(amount):,.2f} {currency}".strip()
+
+
+def _zone() -> ZoneInfo:
+    try:
+        return ZoneInfo(current_user.company.timezone)
+    except Exception:  # no user, or an unknown zone: show UTC rather than fail the page
+        return ZoneInfo("UTC")
+
+
+def local(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time in the company's time zone."""
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime):
+        value = value.replace(tzinfo=dt.UTC).astimezone(_zone())
+    return value.strftime(fmt if isinstance(value, dt.datetime) else "%Y-%m-%d")
+
+
+def ago(value) -> str:
+    if value is None:
+        return ""
+    seconds = int((dt.datetime.now(dt.UTC).replace(tzinfo=None) - value).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"
+
+
+def badge(status) -> Markup:
+    value = getattr(status, "value", status) or "none"
+    return Markup('<span class="badge badge-{0}">{1}</span>').format(value, value.replace("_", " "))
+
+
+def can(capability: str) -> bool:
+    return current_user.is_authenticated and allows(current_user.role, Can(capability))
+
+
+def register(app):
+    app.jinja_env.filters.update(money=money, local=local, ago=ago, badge=badge)
+    app.jinja_env.globals.update(
+        can=can,
+        Can=Can,
+        ACTION_LABELS=ACTION_LABELS,
+        CYCLE_LABELS=CYCLE_LABELS,
+        ROLE_LABELS=ROLE_LABELS,
+        live_poll_seconds=lambda: current_app.config["LIVE_POLL_SECONDS"],
+    )
+
+    @app.context_processor
+    def live_stamp():
+        def stamp():
+            from webapp import read_models
+
+            return (
+                read_models.change_stamp(current_user.company_id)
+                if current_user.is_authenticated
+                else ""
+            )
+
+        return {"live_stamp": stamp}
+
+    @app.after_request
+    def vary_on_htmx(response):
+        response.vary.add("HX-Request")
+        return response
