@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import flask_migrate
 import pytest
+from flask.testing import FlaskClient
 from rq import SimpleWorker
 from sqlalchemy import text
 
@@ -52,6 +53,7 @@ def make_config(database_url, redis_url, **extra):
         **{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
+        "PROPAGATE_EXCEPTIONS": True,
         **extra,
     }
 
@@ -65,9 +67,22 @@ def _schema(database_url, redis_server):
         db.engine.dispose()
 
 
+class FreshContextClient(FlaskClient):
+    """Each request in its own app context, as in production.
+
+    The test holds an app context open for its own queries; without this, requests would
+    reuse it and share `g` (and so Flask-Login's cached user) across requests and clients.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(_schema, database_url, redis_server):
     app = create_app(make_config(database_url, redis_server.url))
+    app.test_client_class = FreshContextClient
     with app.app_context():
         yield app
         db.session.remove()

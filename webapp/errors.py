@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import render_template
+from flask import current_app, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -60,6 +60,8 @@ def register(app):
     def unexpected(exc):
         if isinstance(exc, HTTPException):
             return http_error(exc)
+        if current_app.config.get("PROPAGATE_EXCEPTIONS"):
+            raise exc  # tests see the real traceback, as Flask does in testing
         log.exception("unhandled error")
         return render_error(
             500, InternalServerError.description.split(".")[0] + ". It has been logged."

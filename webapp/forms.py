@@ -11,6 +11,7 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
 )
@@ -36,6 +37,10 @@ CYCLE_LABELS = {
 }
 
 
+def options(pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
     password = PasswordField(
@@ -59,7 +64,9 @@ class CancelForm(ActionForm):
         "Reason", validators=[DataRequired("Say why it is cancelled."), Length(max=500)]
     )
     when = SelectField(
-        "When", choices=[("now", "Now"), ("term_end", "At the end of the term")], default="now"
+        "When",
+        choices=options([("now", "Now"), ("term_end", "At the end of the term")]),
+        default="now",
     )
 
 
@@ -76,15 +83,17 @@ class ProvisionForm(FlaskForm):
     name = StringField("Service name", validators=[DataRequired(), Length(max=200)])
     service_type = SelectField(
         "Type",
-        choices=[
-            ("backup", "Managed backup"),
-            ("monitoring", "Monitoring"),
-            ("m365", "Microsoft 365"),
-            ("firewall", "Firewall management"),
-            ("security", "Endpoint security"),
-            ("helpdesk", "Helpdesk"),
-            ("other", "Other"),
-        ],
+        choices=options(
+            [
+                ("backup", "Managed backup"),
+                ("monitoring", "Monitoring"),
+                ("m365", "Microsoft 365"),
+                ("firewall", "Firewall management"),
+                ("security", "Endpoint security"),
+                ("helpdesk", "Helpdesk"),
+                ("other", "Other"),
+            ]
+        ),
     )
     price = DecimalField(
         "Price per cycle",
@@ -96,10 +105,10 @@ class ProvisionForm(FlaskForm):
             ),
         ],
     )
-    currency = SelectField("Currency", choices=[(c, c) for c in CURRENCIES], default="USD")
+    currency = SelectField("Currency", choices=options((c, c) for c in CURRENCIES), default="USD")
     billing_cycle = SelectField(
         "Billing cycle",
-        choices=[(c.value, label) for c, label in CYCLE_LABELS.items()],
+        choices=options((c.value, label) for c, label in CYCLE_LABELS.items()),
         default="monthly",
     )
     term_months = IntegerField(
@@ -109,7 +118,7 @@ class ProvisionForm(FlaskForm):
     )
     service_level = SelectField(
         "Service level",
-        choices=[(s.value, s.value.title()) for s in ServiceLevel],
+        choices=options((s.value, s.value.title()) for s in ServiceLevel),
         default="standard",
     )
     setup_fee = DecimalField(

@@ -7,7 +7,7 @@ from jinja2_fragments.flask import render_block
 from webapp import read_models as rm
 from webapp import service_lifecycle as lc
 from webapp.auth import actor, company_id, requires
-from webapp.forms import ActionForm, CancelForm, ProvisionForm, RenewForm, SuspendForm
+from webapp.forms import ActionForm, CancelForm, ProvisionForm, RenewForm, SuspendForm, options
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
 from webapp.lifecycle.transitions import Action, allowed_actions
 from webapp.models import ClientService
@@ -119,7 +119,7 @@ def transition(service_id, action):
 def new():
     """Provision a service; errors show beside their fields."""
     form = ProvisionForm()
-    form.client_id.choices = [(c.id, c.name) for c in rm.clients(company_id())]
+    form.client_id.choices = options((c.id, c.name) for c in rm.clients(company_id()))
     if form.validate_on_submit():
         service = lc.provision(
             company_id(),

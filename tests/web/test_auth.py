@@ -1,0 +1,72 @@
+from tests.web.conftest import PASSWORD, add_user, csrf_from
+from webapp.lifecycle.statuses import UserRole
+
+
+def _login(client, email, password):
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def test_pages_need_sign_in(client, app):
+    for url in ("/", "/services", "/renewals", "/alerts", "/operations", "/live", "/rq/"):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert "/login" in response.headers["Location"]
+
+
+def test_sign_in_with_the_right_password_opens_the_overview(client, company):
+    add_user(company, UserRole.VIEWER, "v@msp.example")
+    response = _login(client, "V@msp.example ", PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert "Overview" in client.get("/").get_data(as_text=True)
+
+
+def test_wrong_password_is_refused_in_place(client, company):
+    add_user(company, UserRole.VIEWER, "v@msp.example")
+    response = _login(client, "v@msp.example", "not it")
+    assert response.status_code == 401
+    assert "do not match an account" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_sign_in_without_csrf_token_is_refused(client, company):
+    add_user(company, UserRole.VIEWER, "v@msp.example")
+    response = client.post("/login", data={"email": "v@msp.example", "password": PASSWORD})
+    assert response.status_code == 400
+    assert "session expired" in response.get_data(as_text=True)
+
+
+def test_sign_in_attempts_are_rate_limited(client, company):
+    add_user(company, UserRole.VIEWER, "v@msp.example")
+    codes = [_login(client, "v@msp.example", "guess").status_code for _ in range(11)]
+    assert codes[:10] == [401] * 10
+    assert codes[10] == 429
+    assert (
+        _login(client, "v@msp.example", PASSWORD).status_code == 429
+    )  # even the right one, for now
+
+
+def test_next_only_redirects_within_the_site(client, company):
+    add_user(company, UserRole.VIEWER, "v@msp.example")
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    response = client.post(
+        "/login?next=//evil.example/x",
+        data={"email": "v@msp.example", "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.headers["Location"] == "/"
+
+
+def test_passwords_are_stored_as_scrypt_hashes(app, company):
+    from webapp.extensions import db
+    from webapp.models import User
+
+    add_user(company, UserRole.VIEWER, "v@msp.example")
+    stored = db.session.query(User.password_hash).scalar()
+    assert stored.startswith("scrypt:") and PASSWORD not in stored
+
+
+def test_sign_out_needs_a_post_with_csrf(as_role):
+    session = as_role(UserRole.VIEWER)
+    assert session.client.get("/logout").status_code == 405
+    assert session.post("/logout", htmx=False).status_code == 302
+    assert session.get("/").status_code == 302

@@ -1,0 +1,113 @@
+"""Every role against every route: who may look, who may act, and what others are told."""
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import make_service
+from webapp import outbox
+from webapp import service_lifecycle as lc
+from webapp.extensions import db
+from webapp.lifecycle.events import ServiceSLABreached
+from webapp.lifecycle.statuses import UserRole
+from webapp.models import ClientService
+
+R = UserRole
+ALL = tuple(R)
+
+
+@pytest.fixture
+def world(company, work):
+    active = make_service(company, name="Active one")
+    lc.activate(company, active, "test")
+    pending = make_service(company, name="Pending one")
+    event_id = outbox.record(ServiceSLABreached(active, 7, "response"), company, "test").id
+    db.session.commit()
+    outbox.publish([event_id])
+    work()
+    from webapp.models import SlaAlert
+
+    alert = db.session.scalars(select(SlaAlert.id)).one()
+    return {"active": active, "pending": pending, "alert": alert}
+
+
+READS = ["/", "/services", "/services/{active}", "/renewals", "/alerts", "/live"]
+ADMIN_READS = ["/operations", "/rq/"]
+WRITES = {
+    # route: (roles allowed, form data)
+    "/services/{pending}/activate": ({R.ADMIN, R.ACCOUNT_MANAGER}, {}),
+    "/services/{active}/suspend": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"reason": "unpaid"}),
+    "/services/{active}/renew": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"months": "12"}),
+    "/services/new": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"name": ""}),
+    "/alerts/{alert}/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
+    "/operations/retry": ({R.ADMIN}, {}),
+}
+
+
+@pytest.mark.parametrize("role", ALL)
+@pytest.mark.parametrize("route", READS)
+def test_every_role_can_read_every_page(as_role, world, role, route):
+    assert as_role(role).get(route.format(**world)).status_code in (200, 204)
+
+
+@pytest.mark.parametrize("role", ALL)
+@pytest.mark.parametrize("route", ADMIN_READS)
+def test_only_admins_open_operations(as_role, world, role, route):
+    response = as_role(role).get(route.format(**world))
+    assert response.status_code == (200 if role == R.ADMIN else 403)
+
+
+@pytest.mark.parametrize("role", ALL)
+@pytest.mark.parametrize("route", list(WRITES))
+def test_each_action_is_allowed_to_its_roles_and_a_clear_403_for_others(
+    as_role, world, role, route
+):
+    allowed, data = WRITES[route]
+    response = as_role(role).post(route.format(**world), data=data)
+    if role in allowed:
+        assert response.status_code in (200, 422), response.get_data(as_text=True)[:300]
+    else:
+        assert response.status_code == 403
+        assert "Your role cannot" in response.get_data(as_text=True)
+
+
+def test_a_forbidden_action_changes_nothing(as_role, world):
+    as_role(R.VIEWER).post(f"/services/{world['pending']}/activate")
+    assert db.session.get(ClientService, world["pending"]).status.value == "pending"
+
+
+@pytest.mark.parametrize("role", [R.VIEWER, R.TECHNICIAN])
+def test_roles_that_cannot_transition_see_no_action_buttons(as_role, world, role):
+    html = as_role(role).get(f"/services/{world['active']}").get_data(as_text=True)
+    assert 'data-action="' not in html
+    assert "Provision a service" not in as_role(role).get("/services").get_data(as_text=True)
+
+
+def test_account_manager_sees_exactly_the_allowed_actions(as_role, world):
+    html = as_role(R.ACCOUNT_MANAGER).get(f"/services/{world['active']}").get_data(as_text=True)
+    shown = {
+        a
+        for a in ("activate", "suspend", "resume", "renew", "cancel")
+        if f'data-action="{a}"' in html
+    }
+    assert shown == {"suspend", "renew", "cancel"}
+
+
+def test_viewer_sees_no_acknowledge_button(as_role, world):
+    button = "/acknowledge"
+    assert button not in as_role(R.VIEWER).get("/alerts").get_data(as_text=True)
+    assert button in as_role(R.TECHNICIAN).get("/alerts").get_data(as_text=True)
+
+
+def test_another_companys_service_is_a_404_for_reading_and_acting(as_role, world, app):
+    from webapp.models import Company
+
+    other = Company(name="Other MSP")
+    db.session.add(other)
+    db.session.commit()
+    theirs = make_service(other.id, name="Not yours")
+    me = as_role(R.ADMIN)
+    assert me.get(f"/services/{theirs}").status_code == 404
+    response = me.post(f"/services/{theirs}/activate")
+    assert response.status_code == 404
+    assert db.session.get(ClientService, theirs).status.value == "pending"
+    assert "Not yours" not in me.get("/services").get_data(as_text=True)
