@@ -50,6 +50,9 @@ def deliver_event(event_id: int) -> dict[str, str]:
 
 def unfinished_listeners(event_id: int) -> list[str]:
     """Listeners of the event not yet done, in registry order (billing first)."""
+    # A transaction left open in this process would read an old snapshot (SQLite WAL) and
+    # miss the event's rows; start from a fresh one.
+    db.session.rollback()
     try:
         names = db.session.scalars(
             select(ListenerDelivery.listener)
