@@ -38,8 +38,8 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed lint
 	$(BIN)/python -m pytest
 	@if [ -n "$$CI" ] || $(BIN)/python -c "import sys, tools.postgres_cluster as p; sys.exit(p.bindir() is None)"; then \
-		echo "== the same suite on PostgreSQL =="; \
-		TEST_DATABASE=postgresql $(BIN)/python -m pytest; \
+		echo "== the same suite on PostgreSQL (the browser tests ran above) =="; \
+		TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser"; \
 	else \
 		echo "PostgreSQL is not installed here: the PostgreSQL run was left out (CI installs it)."; \
 	fi

@@ -1,6 +1,6 @@
 """Forms. ActionForm is empty: it gives a state-changing button its CSRF check."""
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -23,6 +23,7 @@ from wtforms.validators import (
     Optional,
     ValidationError,
 )
+from wtforms.widgets import TextInput
 
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
 
@@ -35,6 +36,28 @@ CYCLE_LABELS = {
     BillingCycle.ANNUAL: "Annual",
     BillingCycle.ONE_TIME: "One-time",
 }
+
+
+class MoneyField(DecimalField):
+    """An amount typed as text: digits and a decimal point, at most two decimals."""
+
+    widget = TextInput()  # a number input would refuse or reformat amounts in some locales
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            self.data = None
+            return
+        try:
+            value = Decimal(valuelist[0].strip())
+        except InvalidOperation:
+            self.data = None
+            raise ValueError(
+                "Enter an amount such as 149.00 (digits and a decimal point)."
+            ) from None
+        if not value.is_finite():
+            self.data = None
+            raise ValueError("Enter an amount such as 149.00 (digits and a decimal point).")
+        self.data = value
 
 
 def options(pairs) -> list[SelectChoice]:
@@ -95,7 +118,7 @@ class ProvisionForm(FlaskForm):
             ]
         ),
     )
-    price = DecimalField(
+    price = MoneyField(
         "Price per cycle",
         places=2,
         validators=[
@@ -121,7 +144,7 @@ class ProvisionForm(FlaskForm):
         choices=options((s.value, s.value.title()) for s in ServiceLevel),
         default="standard",
     )
-    setup_fee = DecimalField(
+    setup_fee = MoneyField(
         "Setup fee",
         places=2,
         default=Decimal("0"),

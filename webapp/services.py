@@ -89,7 +89,11 @@ def _detail_context(service_id: int, forms=None):
 @requires(Can.VIEW)
 def detail(service_id):
     """One service: fields, allowed actions, billing and its event timeline."""
-    return page("services/detail.html", fragments=("service_main",), **_detail_context(service_id))
+    return page(
+        "services/detail.html",
+        fragments=("service_main", "service_live"),
+        **_detail_context(service_id),
+    )
 
 
 @bp.post("/<int:service_id>/<action>")

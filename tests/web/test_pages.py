@@ -258,3 +258,21 @@ def test_unknown_page_is_the_friendly_404(manager):
     response = manager.get("/services/99999")
     assert response.status_code == 404
     assert "There is no such record in your company." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("/", "overview_panels"),
+        ("/services", "services_table"),
+        ("/services/{id}", "service_live"),
+        ("/services/{id}", "service_main"),
+        ("/renewals", "renewals_table"),
+        ("/alerts", "alerts_table"),
+    ],
+)
+def test_every_live_panel_reloads_as_its_own_block(as_role, company, url, target):
+    service_id = make_service(company)
+    html = as_role(R.ADMIN).htmx_get(url.format(id=service_id), target).get_data(as_text=True)
+    assert html.lstrip().startswith(f'<div id="{target}"'), html[:200]
+    assert "<html" not in html
