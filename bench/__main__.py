@@ -5,7 +5,7 @@ import json
 import platform
 from pathlib import Path
 
-from bench import pipeline
+from bench import pages, pipeline
 
 
 def main() -> None:
@@ -15,11 +15,17 @@ def main() -> None:
     parser.add_argument("--database-url", help="run against this database instead of SQLite")
     args = parser.parse_args()
     n = args.transitions or (3000 if args.full else 300)
+    page_times = pages.measure()
+    print(pages.report(page_times))
     result = pipeline.measure(n, args.database_url)
     print(pipeline.report(result))
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
-    record = {"machine": f"{platform.machine()} {platform.python_version()}", "pipeline": result}
+    record = {
+        "machine": f"{platform.machine()} {platform.python_version()}",
+        "pages": page_times,
+        "pipeline": result,
+    }
     (out / "pipeline.json").write_text(json.dumps(record, indent=2))
     print(f"results: {out / 'pipeline.json'}")
 

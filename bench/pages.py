@@ -1,0 +1,77 @@
+"""Server time of each dashboard page at the demo data size, beside a trivial route.
+
+Runs the app in process (Flask's test client, no HTTP) on a fresh SQLite database seeded
+with the demo data, signed in as an admin; the baseline is GET /healthz in the same run.
+"""
+
+import statistics
+import tempfile
+import time
+
+import flask_migrate
+
+from tools.embedded_redis import RedisServer
+from webapp import create_app
+from webapp.extensions import db
+from webapp.seed import seed_demo_data
+
+PAGES = [
+    "/healthz",
+    "/",
+    "/services",
+    "/services?sort=price&desc=1",
+    "/services/3",
+    "/renewals",
+    "/alerts?state=all",
+    "/operations",
+    "/live?stamp=x",
+]
+
+
+def measure(repeat: int = 60) -> dict:
+    redis = RedisServer().start()
+    tmp = tempfile.mkdtemp(prefix="bench-pages-")
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/pages.db",
+            "REDIS_URL": redis.url,
+            "WTF_CSRF_ENABLED": False,
+            "LOGIN_RATE_LIMIT": "1000 per minute",
+        }
+    )
+    try:
+        with app.app_context():
+            flask_migrate.upgrade()
+            seed_demo_data()
+            db.session.remove()
+        client = app.test_client()
+        client.post("/login", data={"email": "admin@example.com", "password": "demo-admin"})
+        results = {}
+        for url in PAGES:
+            times = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                response = client.get(url)
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code in (200, 204), (url, response.status_code)
+            times.sort()
+            results[url] = {
+                "p50_ms": statistics.median(times),
+                "p95_ms": times[int(0.95 * len(times)) - 1],
+            }
+        return results
+    finally:
+        redis.stop()
+
+
+def report(results: dict) -> str:
+    base = results["/healthz"]["p50_ms"]
+    lines = [
+        "pages (demo data, in-process, admin; baseline GET /healthz)",
+        f"  {'page':<30}{'p50 ms':>8}{'p95 ms':>8}{'p50 / baseline':>16}",
+    ]
+    for url, r in results.items():
+        lines.append(
+            f"  {url:<30}{r['p50_ms']:>8.1f}{r['p95_ms']:>8.1f}{r['p50_ms'] / base:>16.1f}"
+        )
+    return "\n".join(lines)
