@@ -29,7 +29,8 @@ run: $(VENV)/.installed
 	@mkdir -p instance
 	$(BIN)/flask db upgrade
 	@echo
-	@echo "  Serving on http://127.0.0.1:$(WEB_PORT)/   (pipeline health: http://127.0.0.1:$(WEB_PORT)/healthz)"
+	@echo "  Operations dashboard: http://127.0.0.1:$(WEB_PORT)/   (health: http://127.0.0.1:$(WEB_PORT)/healthz)"
+	@echo "  On the first start the demo sign-ins are printed below (manager@example.com / demo-manager)."
 	@echo "  Redis: $(REDIS_URL)   Database: $${DATABASE_URL:-SQLite in instance/}"
 	@echo "  Ctrl-C stops everything."
 	@echo

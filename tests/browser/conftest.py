@@ -111,6 +111,9 @@ def live_app(redis_server):
 
 @pytest.fixture(scope="session")
 def browser():
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)  # a loaded CI machine; the 5 s live check sets its own
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: install Debian's chromium package")
     from playwright.sync_api import sync_playwright
