@@ -218,3 +218,42 @@ def test_failed_effect_is_rolled_back_with_its_ledger_row(app, company, work, mo
     lc.activate(company, make_service(company), "test")
     work()
     assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+def test_relay_resends_an_event_whose_job_rq_gave_up_on(app, company, work):
+    """A worker killed during the last try: RQ lists the job as failed, the ledger is unfinished."""
+    from rq.job import Job
+
+    service_id = make_service(company)
+    lc.activate(company, service_id, "test")
+    event_id = db.session.scalar(
+        select(DomainEvent.id).where(DomainEvent.type == "ServiceActivated")
+    )
+    job = Job.fetch(outbox.job_id(event_id), connection=app.extensions["redis"])
+    job.set_status("failed")
+    assert outbox.relay() == 1
+    work()
+    assert deliveries_by_status() == {"done": 2}
+
+
+def test_retry_while_redis_is_down_is_kept_for_the_relay(app, company, work, monkeypatch):
+    def broken(event):
+        raise RuntimeError("down")
+
+    monkeypatch.setitem(listeners.LISTENERS, "notify.activated", broken)
+    lc.activate(company, make_service(company), "test")
+    work()
+    monkeypatch.undo()
+    failed_id = deliveries.failed()[0].id
+    shared = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = RedisServer().url  # nothing listens there
+    app.extensions.pop("redis", None)
+    try:
+        assert deliveries.retry([failed_id]) == 1  # no exception: the change is kept
+    finally:
+        app.config["REDIS_URL"] = shared
+        app.extensions.pop("redis", None)
+    assert deliveries_by_status() == {"done": 1, "pending": 1}
+    assert outbox.relay() == 1
+    work()
+    assert deliveries_by_status() == {"done": 2}

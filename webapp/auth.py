@@ -1,6 +1,7 @@
 """Sign-in with email and password, sessions by Flask-Login, and the role check for views."""
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -53,6 +54,27 @@ def requires(capability: Can):
     return decorator
 
 
+def safe_next(target: str) -> str | None:
+    """A path on this site to return to after sign-in, or None (never another host)."""
+    cleaned = "".join(ch for ch in target if ch.isprintable() and not ch.isspace())
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc or not cleaned.startswith("/") or cleaned.startswith("//"):
+        return None
+    if cleaned.startswith("/\\"):
+        return None
+    return cleaned
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Pages redirect to sign-in; an htmx request from an expired session reloads the page
+    there (a 401 with HX-Redirect) instead of swapping the sign-in form into a panel."""
+    login = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    if request.headers.get("HX-Request"):
+        return "", 401, {"HX-Redirect": url_for("auth.login")}
+    return redirect(login)
+
+
 def company_id() -> int:
     return current_user.company_id
 
@@ -70,12 +92,8 @@ def login():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
             login_user(user, remember=form.remember.data)
-            target = request.args.get("next", "")
-            return redirect(
-                target
-                if target.startswith("/") and not target.startswith("//")
-                else url_for("dashboard.overview")
-            )
+            target = safe_next(request.args.get("next", ""))
+            return redirect(target or url_for("dashboard.overview"))
         form.password.errors.append("That email and password do not match an account.")
     return render_template("auth/login.html", form=form), 200 if not form.errors else 401
 

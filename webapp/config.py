@@ -23,6 +23,13 @@ class Config:
     RELAY_STALE_SECONDS = int(os.environ.get("RELAY_STALE_SECONDS", "300"))
     RELAY_INTERVAL_SECONDS = int(os.environ.get("RELAY_INTERVAL_SECONDS", "10"))
     EXPIRY_GRACE_DAYS = int(os.environ.get("EXPIRY_GRACE_DAYS", "14"))
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    # The token is bound to the session; pages stay open for hours on a wall screen.
+    WTF_CSRF_TIME_LIMIT = None
+    # If Redis is down, sign-in still works (unthrottled) rather than failing.
+    RATELIMIT_SWALLOW_ERRORS = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     LIVE_POLL_SECONDS = int(os.environ.get("LIVE_POLL_SECONDS", "3"))
     PAGE_SIZE = 25

@@ -5,6 +5,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session
 
 WRITE = "sqlite_write_transaction"
+WROTE = "flushed_writes"
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_writes(session, _context):
+    session.info[WROTE] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_writes(session, transaction):
+    if transaction.parent is None:
+        session.info.pop(WROTE, None)
 
 
 def configure_sqlite(engine: Engine) -> None:
@@ -47,7 +59,7 @@ def begin_write(session: Session) -> None:
     if session.get_bind().dialect.name != "sqlite":
         return
     if session.in_transaction():
-        if session.new or session.dirty or session.deleted:
-            return
+        if session.new or session.dirty or session.deleted or session.info.get(WROTE):
+            return  # it holds writes (pending or flushed): never discard them
         session.rollback()
     session.connection(execution_options={WRITE: True})

@@ -5,8 +5,8 @@ from sqlalchemy import select, update
 from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus
-from webapp.models import ListenerDelivery
-from webapp.outbox import enqueue_events, unfinished_work
+from webapp.models import DomainEvent, ListenerDelivery
+from webapp.outbox import publish
 
 
 def failed(company_id: int | None = None) -> list[ListenerDelivery]:
@@ -27,14 +27,17 @@ def retry(ids: list[int] | None, company_id: int | None = None) -> int:
     rows = list(db.session.scalars(query))
     if not rows:
         return 0
+    event_ids = sorted({r.event_id for r in rows})
     db.session.execute(
         update(ListenerDelivery)
         .where(ListenerDelivery.id.in_([r.id for r in rows]))
         .values(status=DeliveryStatus.PENDING)
         .execution_options(synchronize_session=False)
     )
-    work = unfinished_work({r.event_id for r in rows})
+    # Not enqueued until publish() says so: if Redis is down now, the relay sends them later.
+    db.session.execute(
+        update(DomainEvent).where(DomainEvent.id.in_(event_ids)).values(enqueued_at=None)
+    )
     db.session.commit()
-    # Committed first: if Redis is down now, the relay sends them (they are pending again).
-    enqueue_events(work)
+    publish(event_ids)
     return len(rows)

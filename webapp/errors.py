@@ -6,7 +6,7 @@ from flask import current_app, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from webapp.extensions import htmx
+from webapp.extensions import db, htmx
 from webapp.lifecycle.transitions import TransitionRefused
 from webapp.tenancy import NotFound
 
@@ -26,6 +26,7 @@ TITLES = {
 
 def render_error(status: int, message: str):
     title = TITLES.get(status, "Error")
+    db.session.rollback()  # the page queries again; a failed transaction must not break it
     if htmx:
         body = render_template("errors/_message.html", title=title, message=message, status=status)
         # Shown in the page's message area whatever element made the request.

@@ -11,7 +11,8 @@ import logging
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Retry
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 
 from webapp.clock import utcnow
@@ -100,13 +101,14 @@ def publish(event_ids: list[int]) -> bool:
     """Enqueue the deliveries of committed events; False if Redis could not be reached."""
     if not event_ids:
         return True
-    begin_write(db.session)
+    work = unfinished_work(event_ids)
+    db.session.rollback()  # no transaction (and no SQLite lock) is held while Redis is asked
     try:
-        enqueue_events(unfinished_work(event_ids))
+        enqueue_events(work)
     except RedisError as exc:
-        db.session.rollback()
         log.warning("Redis unreachable; %d events left for the relay: %s", len(event_ids), exc)
         return False
+    begin_write(db.session)
     db.session.execute(
         update(DomainEvent).where(DomainEvent.id.in_(event_ids)).values(enqueued_at=utcnow())
     )
@@ -133,6 +135,16 @@ def relay(batch: int = 500) -> int:
     return sent + _requeue_lost()
 
 
+def _job_gone(key: str, conn) -> bool:
+    """No job will run: Redis lost it, or RQ gave up on it (a worker killed on its last try
+    leaves the ledger unfinished while the job sits in the failed registry)."""
+    try:
+        status = Job.fetch(key, connection=conn).get_status()
+    except NoSuchJobError:
+        return True
+    return status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+
 def _requeue_lost() -> int:
     """Deliveries still unfinished long after enqueueing whose job is gone (Redis flushed or lost)."""
     stale_before = utcnow() - dt.timedelta(seconds=current_app.config["RELAY_STALE_SECONDS"])
@@ -145,13 +157,14 @@ def _requeue_lost() -> int:
             DomainEvent.enqueued_at.is_not(None),
             DomainEvent.enqueued_at <= stale_before,
         )
+        .order_by(ListenerDelivery.event_id)
         .limit(5000)
     ).all()
     work = unfinished_work(event_ids)
     db.session.rollback()
     try:
         conn = redis_connection()
-        lost = [(e, q) for e, q in work if not Job.exists(job_id(e), conn)]
+        lost = [(e, q) for e, q in work if _job_gone(job_id(e), conn)]
         enqueue_events(lost)
     except RedisError as exc:
         log.warning("Redis unreachable; lost deliveries not re-sent: %s", exc)

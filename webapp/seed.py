@@ -97,6 +97,7 @@ def seed_demo_data(seed: int = 7) -> str:
 
 def _raise_demo_alerts(company_id: int, rng: random.Random) -> None:
     """A few SLA breaches, recorded as the SLA sweep will record them, so alerts show."""
+    begin_write(db.session)
     active = db.session.scalars(
         select(ClientService.id).where(
             ClientService.company_id == company_id, ClientService.status == ServiceStatus.ACTIVE
@@ -130,6 +131,7 @@ def _walk(company_id: int, service_id: int, roll: float) -> None:
 
 def _bring_terms_near(company_id: int) -> None:
     """Demo data only: move a few terms close so the renewals views have something to show."""
+    begin_write(db.session)
     active = db.session.scalars(
         select(ClientService)
         .where(ClientService.company_id == company_id, ClientService.status == ServiceStatus.ACTIVE)

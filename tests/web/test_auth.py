@@ -1,3 +1,5 @@
+import pytest
+
 from tests.web.conftest import PASSWORD, add_user, csrf_from
 from webapp.lifecycle.statuses import UserRole
 
@@ -46,14 +48,43 @@ def test_sign_in_attempts_are_rate_limited(client, company):
     )  # even the right one, for now
 
 
-def test_next_only_redirects_within_the_site(client, company):
-    add_user(company, UserRole.VIEWER, "v@msp.example")
+@pytest.mark.parametrize(
+    ("next_url", "lands_on"),
+    [
+        ("//evil.example/x", "/"),
+        ("/%09/evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/services?status=active", "/services?status=active"),
+    ],
+)
+def test_next_only_redirects_within_the_site(app, company, next_url, lands_on):
+    client = app.test_client()
+    add_user(company, UserRole.VIEWER, f"v{abs(hash(next_url))}@msp.example")
     token = csrf_from(client.get("/login").get_data(as_text=True))
     response = client.post(
-        "/login?next=//evil.example/x",
-        data={"email": "v@msp.example", "password": PASSWORD, "csrf_token": token},
+        f"/login?next={next_url}",
+        data={
+            "email": f"v{abs(hash(next_url))}@msp.example",
+            "password": PASSWORD,
+            "csrf_token": token,
+        },
     )
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == lands_on
+
+
+def test_htmx_request_from_an_expired_session_reloads_to_sign_in(client, app):
+    response = client.get("/alerts", headers={"HX-Request": "true", "HX-Target": "alerts_table"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/login"
+    assert response.get_data(as_text=True) == ""
+
+
+def test_session_cookie_is_httponly_and_samesite(client, company):
+    add_user(company, UserRole.VIEWER, "v@msp.example")
+    response = _login(client, "v@msp.example", PASSWORD)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
 def test_passwords_are_stored_as_scrypt_hashes(app, company):
