@@ -27,6 +27,7 @@ def periodic_jobs(config) -> list[Periodic]:
             config["RELAY_INTERVAL_SECONDS"],
         ),
         Periodic("periodic-expire-due-services", "jobs.periodic.expire_due_services", 3600),
+        Periodic("periodic-renewals", "jobs.renewals.run_renewals", 3600),
     ]
 
 

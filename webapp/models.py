@@ -32,7 +32,17 @@ class Company(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Days before term end at which renewal reminders go out, largest first: "30,14,7".
+    renewal_reminder_days: Mapped[str] = mapped_column(
+        String(40), default="30,14,7", server_default="30,14,7"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def reminder_days(self) -> list[int]:
+        return sorted(
+            {int(d) for d in self.renewal_reminder_days.split(",") if d.strip()}, reverse=True
+        )
 
 
 class TenantMixin:
@@ -198,3 +208,22 @@ class SlaAlert(TenantMixin, db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[dt.datetime | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class RenewalReminder(TenantMixin, db.Model):
+    """One row per service, term and threshold: the guarantee that a reminder goes out once.
+
+    A threshold passed while the scheduler did not run is recorded as skipped when a nearer
+    one is sent in its place, so a client never gets three reminders on one morning.
+    """
+
+    __tablename__ = "renewal_reminders"
+    __table_args__ = (UniqueConstraint("service_id", "term_end", "days_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("client_services.id"))
+    term_end: Mapped[dt.date]
+    days_before: Mapped[int]
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("domain_events.id"))
+    status: Mapped[str] = mapped_column(String(10))  # "sent" or "skipped"
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,131 @@
+"""Renewal reminders and auto-renewal, with the clock moved by time-machine."""
+
+import datetime as dt
+
+import time_machine
+from sqlalchemy import select
+
+from jobs import renewals
+from tests.conftest import make_service, make_user
+from webapp import service_lifecycle as lc
+from webapp.extensions import db
+from webapp.models import ClientService, Company, DomainEvent, Notification, RenewalReminder
+
+START = dt.datetime(2027, 1, 1, 6, 0, tzinfo=dt.UTC)
+
+
+def _service_ending_in(company, days, **kw):
+    service_id = make_service(company, term_months=1, **kw)
+    lc.activate(company, service_id, "test")
+    db.session.execute(
+        ClientService.__table__.update()
+        .where(ClientService.id == service_id)
+        .values(term_end=START.date() + dt.timedelta(days=days))
+    )
+    db.session.commit()
+    return service_id
+
+
+def _reminders():
+    db.session.rollback()
+    return [
+        (r.days_before, r.status)
+        for r in db.session.scalars(
+            select(RenewalReminder).order_by(RenewalReminder.days_before.desc())
+        )
+    ]
+
+
+def _due_events():
+    db.session.rollback()
+    return [
+        e.payload["days_before"]
+        for e in db.session.scalars(
+            select(DomainEvent)
+            .where(DomainEvent.type == "ServiceDueForRenewal")
+            .order_by(DomainEvent.id)
+        )
+    ]
+
+
+def test_daily_runs_send_30_14_and_7_day_reminders_exactly_once(app, company):
+    with time_machine.travel(START, tick=False) as traveller:
+        _service_ending_in(company, 40)
+        for _ in range(45):
+            renewals.send_reminders()
+            renewals.send_reminders()  # a second run the same day changes nothing
+            traveller.shift(dt.timedelta(days=1))
+    assert _due_events() == [30, 14, 7]
+    assert _reminders() == [(30, "sent"), (14, "sent"), (7, "sent")]
+
+
+def test_missed_days_are_caught_up_with_the_nearest_reminder_only(app, company):
+    with time_machine.travel(START, tick=False) as traveller:
+        _service_ending_in(company, 10)  # the scheduler was down through the 30-day mark
+        renewals.send_reminders()
+        assert _due_events() == [14]
+        traveller.shift(dt.timedelta(days=5))
+        renewals.send_reminders()
+    assert _due_events() == [14, 7]
+    assert _reminders() == [(30, "skipped"), (14, "sent"), (7, "sent")]
+
+
+def test_a_renewed_term_gets_its_own_reminders(app, company):
+    with time_machine.travel(START, tick=False):
+        service_id = _service_ending_in(company, 7)
+        renewals.send_reminders()
+        lc.renew(company, service_id, "test", months=1)  # the new term ends in 7 days + a month
+    with time_machine.travel(START + dt.timedelta(days=31), tick=False):
+        renewals.send_reminders()
+    assert _due_events() == [7, 7]
+
+
+def test_cancelled_and_pending_services_get_no_reminders(app, company):
+    with time_machine.travel(START, tick=False):
+        cancelled = _service_ending_in(company, 7)
+        lc.cancel(company, cancelled, "test", reason="leaving", at_term_end=True)
+        make_service(company)  # pending
+        renewals.send_reminders()
+    assert _due_events() == []
+
+
+def test_thresholds_are_set_per_company(app, company):
+    db.session.get(Company, company).renewal_reminder_days = "60,10"
+    db.session.commit()
+    with time_machine.travel(START, tick=False) as traveller:
+        _service_ending_in(company, 61)
+        for _ in range(62):
+            renewals.send_reminders()
+            traveller.shift(dt.timedelta(days=1))
+    assert _due_events() == [60, 10]
+
+
+def test_the_reminder_reaches_client_and_account_manager(app, company, work):
+    manager = make_user(company)
+    with time_machine.travel(START, tick=False):
+        _service_ending_in(company, 14, manager_id=manager)
+        renewals.send_reminders()
+    work()
+    notes = db.session.scalars(
+        select(Notification).where(Notification.listener == "notify.renewal_due")
+    ).all()
+    assert sorted(n.recipient for n in notes) == ["it@acme.example", "manager@msp.example"]
+    assert notes[0].subject == "Managed Backup renews in 14 days"
+
+
+def test_auto_renew_services_renew_at_term_end_and_catch_up_missed_terms(app, company):
+    with time_machine.travel(START, tick=False):
+        due = _service_ending_in(company, 0, auto_renew=True)
+        late = _service_ending_in(company, -70, auto_renew=True)  # three monthly terms missed
+        manual = _service_ending_in(company, -1)
+        assert renewals.auto_renew_due() == 1 + 3
+        assert renewals.auto_renew_due() == 0
+    db.session.rollback()
+    term_ends = {s.id: s.term_end for s in db.session.scalars(select(ClientService))}
+    assert term_ends[due] == dt.date(2027, 2, 1)
+    assert term_ends[late] > START.date()
+    assert term_ends[manual] == dt.date(2026, 12, 31)  # not auto-renew: left to expire
+    actors = set(
+        db.session.scalars(select(DomainEvent.actor).where(DomainEvent.type == "ServiceRenewed"))
+    )
+    assert actors == {"scheduler"}
