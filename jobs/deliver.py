@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 
 from jobs.context import app_context
 from jobs.listeners import LISTENERS
+from jobs.notifications import send_for_event
 from webapp.clock import utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
@@ -43,6 +44,8 @@ def deliver_event(event_id: int) -> dict[str, str]:
             except Exception as exc:
                 outcome[listener] = "failed"
                 failures.append(f"{listener}: {exc}")
+        # Mail the notifications the listeners queued; a failed send retries with the job.
+        failures += [f"email: {error}" for error in send_for_event(event_id)]
         if failures:
             raise ListenersFailed(f"event {event_id}: " + "; ".join(failures))
         return outcome

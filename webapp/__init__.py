@@ -38,13 +38,14 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         errors,
         health,
         live,
+        mailbox,
         operations,
         renewals,
         services,
         templating,
     )
 
-    for module in (auth, dashboard, services, renewals, alerts, operations, live, health):
+    for module in (auth, dashboard, services, renewals, alerts, operations, live, health, mailbox):
         app.register_blueprint(module.bp)
     operations.mount_rq_dashboard(app)
     errors.register(app)

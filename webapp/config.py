@@ -30,6 +30,18 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
     # If Redis is down, sign-in still works (unthrottled) rather than failing.
     RATELIMIT_SWALLOW_ERRORS = True
+    # Email. No MAIL_SERVER: notifications stay queued (visible) and nothing is sent.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "0") == "1"
+    MAIL_USE_SSL = os.environ.get("MAIL_USE_SSL", "0") == "1"
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+    MAIL_FROM = os.environ.get("MAIL_FROM", "MSP Dashboard <dashboard@localhost>")
+    MAIL_DOMAIN = os.environ.get("MAIL_DOMAIN", "localhost")
+    MAIL_TIMEOUT = int(os.environ.get("MAIL_TIMEOUT", "10"))
+    # The local catcher's Maildir, shown at /mailbox (make run sets it; unset in production).
+    MAILBOX_DIR = os.environ.get("MAILBOX_DIR", "")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     LIVE_POLL_SECONDS = int(os.environ.get("LIVE_POLL_SECONDS", "3"))
     PAGE_SIZE = 25

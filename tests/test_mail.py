@@ -1,0 +1,123 @@
+"""Notifications by email through a real SMTP server (aiosmtpd) on loopback."""
+
+import email
+import threading
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from tests.conftest import make_service, make_user
+from tools.embedded_redis import free_port
+from tools.mail_catcher import start as start_catcher
+from webapp import service_lifecycle as lc
+from webapp.extensions import db
+from webapp.mailbox import read_messages
+from webapp.models import Notification
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        with self.lock:
+            self.messages.append(
+                email.message_from_bytes(envelope.original_content, policy=policy.default)
+            )
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(app):
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    yield inbox
+    controller.stop()
+
+
+def statuses():
+    db.session.rollback()
+    return sorted((n.recipient, n.status) for n in db.session.scalars(select(Notification)))
+
+
+def test_activation_mails_the_client_and_the_account_manager(app, company, work, smtp):
+    manager = make_user(company)
+    lc.activate(company, make_service(company, manager_id=manager), "test")
+    work()
+    assert sorted(m["To"] for m in smtp.messages) == ["it@acme.example", "manager@msp.example"]
+    message = smtp.messages[0]
+    assert message["Subject"] == "Managed Backup is now active"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "Managed Backup for Acme Dental is active from" in text
+    assert "<h2" in html and "Managed Backup is now active" in html
+    assert "notification-" in message["Message-ID"]
+    assert statuses() == [("it@acme.example", "sent"), ("manager@msp.example", "sent")]
+
+
+def test_each_mail_is_sent_once_however_often_the_job_runs(app, company, work, smtp):
+    from jobs.deliver import deliver_event
+    from webapp.models import DomainEvent
+
+    lc.activate(company, make_service(company), "test")
+    work()
+    event_id = db.session.scalar(
+        select(DomainEvent.id).where(DomainEvent.type == "ServiceActivated")
+    )
+    deliver_event(event_id)
+    deliver_event(event_id)
+    assert len(smtp.messages) == 1
+
+
+def test_a_refusing_mail_server_is_retried_and_the_failure_is_visible(app, company, work):
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port())  # nothing listens
+    lc.activate(company, make_service(company), "test")
+    work()  # the first try and both retries fail
+    failed = db.session.scalars(select(Notification)).one()
+    assert failed.status == "failed" and "ConnectionRefusedError" in failed.error
+    from webapp import deliveries
+    from webapp.models import ListenerDelivery
+
+    assert db.session.scalars(select(ListenerDelivery.status)).all()  # the ledger is intact
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=app.config["MAIL_PORT"])
+    controller.start()
+    try:
+        from jobs.notifications import send_for_event
+
+        assert send_for_event(failed.event_id) == []
+    finally:
+        controller.stop()
+    assert [m["To"] for m in inbox.messages] == ["it@acme.example"]
+    assert statuses() == [("it@acme.example", "sent")]
+    assert deliveries.failed() == []
+
+
+def test_without_a_mail_server_notifications_wait_queued(app, company, work):
+    lc.activate(company, make_service(company), "test")
+    work()
+    assert statuses() == [("it@acme.example", "queued")]
+
+
+def test_the_catcher_keeps_mail_that_the_mailbox_page_shows(app, company, work, tmp_path):
+    port = free_port()
+    catcher = start_catcher(port, str(tmp_path / "mailbox"))
+    app.config.update(
+        MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAILBOX_DIR=str(tmp_path / "mailbox")
+    )
+    try:
+        lc.activate(company, make_service(company), "test")
+        work()
+    finally:
+        catcher.stop()
+    messages = read_messages(str(tmp_path / "mailbox"))
+    assert [(m["to"], m["subject"]) for m in messages] == [
+        ("it@acme.example", "Managed Backup is now active")
+    ]
