@@ -14,10 +14,10 @@ PROCESSES := redis web worker scheduler
 endif
 # Mail goes to a local catcher, shown at /mailbox, unless a real MAIL_SERVER is given.
 ifndef MAIL_SERVER
-export MAIL_SERVER := 127.0.0.1
-export MAIL_PORT := 8025
-export MAILBOX_DIR := $(CURDIR)/instance/mailbox
-PROCESSES += mail
+run: export MAIL_SERVER := 127.0.0.1
+run: export MAIL_PORT := 8025
+run: export MAILBOX_DIR := $(CURDIR)/instance/mailbox
+run: PROCESSES += mail
 endif
 export WEB_PORT REDIS_PORT
 export PATH := $(abspath $(BIN)):$(PATH)

@@ -1,4 +1,4 @@
-"""Sending the notifications listeners queued: once each, the failures kept for a retry.
+"""Sending the notifications listeners queued (email and webhooks): once each, the failures kept for a retry.
 
 Each notification is claimed (queued or failed -> sending) in its own short transaction
 before the SMTP call and marked sent or failed after it, so two workers never send the same
@@ -12,28 +12,25 @@ import smtplib
 
 from sqlalchemy import select, update
 
-from webapp import mailer
+from webapp import mailer, webhooks
 from webapp.clock import utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
-from webapp.models import Notification
+from webapp.models import DomainEvent, Notification, Webhook
 
 log = logging.getLogger(__name__)
 RETRYABLE = ("queued", "failed")
 
 
 def send_for_event(event_id: int) -> list[str]:
-    """Send the event's unsent email notifications; return the errors of those that failed."""
-    if not mailer.configured():
-        return []  # kept queued: visible, and sent once a mail server is configured
+    """Send the event's unsent notifications; return the errors of those that failed."""
     db.session.rollback()
-    ids = db.session.scalars(
-        select(Notification.id).where(
-            Notification.event_id == event_id,
-            Notification.channel == "email",
-            Notification.status.in_(RETRYABLE),
-        )
-    ).all()
+    query = select(Notification.id).where(
+        Notification.event_id == event_id, Notification.status.in_(RETRYABLE)
+    )
+    if not mailer.configured():  # email is kept queued: visible, sent once a server is set
+        query = query.where(Notification.channel != "email")
+    ids = db.session.scalars(query).all()
     db.session.rollback()
     return [error for nid in ids if (error := _send_one(nid))]
 
@@ -51,8 +48,8 @@ def _send_one(notification_id: int) -> str | None:
         return None
     notification = db.session.get(Notification, notification_id)
     try:
-        mailer.send(mailer.build(notification))
-    except (OSError, smtplib.SMTPException) as exc:
+        _deliver(notification)
+    except (OSError, smtplib.SMTPException, LookupError) as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
         _mark(notification_id, status="failed", error=error)
         log.warning(
@@ -61,6 +58,16 @@ def _send_one(notification_id: int) -> str | None:
         return error
     _mark(notification_id, status="sent", error=None, sent_at=utcnow())
     return None
+
+
+def _deliver(notification: Notification) -> None:
+    if notification.channel == "email":
+        mailer.send(mailer.build(notification))
+        return
+    webhook = db.session.get(Webhook, int(notification.recipient.removeprefix("webhook:")))
+    if webhook is None:
+        raise LookupError(f"{notification.recipient} no longer exists")
+    webhooks.post(webhook, notification, db.session.get(DomainEvent, notification.event_id))
 
 
 def _mark(notification_id: int, **values) -> None:

@@ -54,6 +54,9 @@ def make_config(database_url, redis_url, **extra):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
         "PROPAGATE_EXCEPTIONS": True,
+        # Independent of the environment: mail only where a test starts an SMTP server.
+        "MAIL_SERVER": "",
+        "MAILBOX_DIR": "",
         **extra,
     }
 

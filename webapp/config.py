@@ -40,6 +40,7 @@ class Config:
     MAIL_FROM = os.environ.get("MAIL_FROM", "MSP Dashboard <dashboard@localhost>")
     MAIL_DOMAIN = os.environ.get("MAIL_DOMAIN", "localhost")
     MAIL_TIMEOUT = int(os.environ.get("MAIL_TIMEOUT", "10"))
+    WEBHOOK_TIMEOUT = int(os.environ.get("WEBHOOK_TIMEOUT", "10"))
     # The local catcher's Maildir, shown at /mailbox (make run sets it; unset in production).
     MAILBOX_DIR = os.environ.get("MAILBOX_DIR", "")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")

@@ -227,3 +227,17 @@ class RenewalReminder(TenantMixin, db.Model):
     event_id: Mapped[int | None] = mapped_column(ForeignKey("domain_events.id"))
     status: Mapped[str] = mapped_column(String(10))  # "sent" or "skipped"
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(TenantMixin, db.Model):
+    """A chat or integration endpoint that receives the company's notifications."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "slack", "teams" or "generic"
+    url: Mapped[str] = mapped_column(String(2000))
+    # Generic webhooks sign each body with HMAC-SHA256 under this secret.
+    secret: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

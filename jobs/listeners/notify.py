@@ -4,8 +4,10 @@ Each message is a Notification row (one per event, listener and recipient, by a 
 constraint); sending it over email or chat is the notification sender's work.
 """
 
+from sqlalchemy import select
+
 from webapp.extensions import db
-from webapp.models import Client, ClientService, DomainEvent, Notification, User
+from webapp.models import Client, ClientService, DomainEvent, Notification, User, Webhook
 
 CLIENT, MANAGER = "client", "manager"
 
@@ -22,13 +24,21 @@ def _notify(event: DomainEvent, listener: str, who: tuple[str, ...], subject: st
     if MANAGER in who and manager is not None:
         recipients.append(manager.email)
     context = {"service": service.name, "client": client.name, **event.payload}
-    for recipient in dict.fromkeys(recipients):
+    channels = [("email", r) for r in dict.fromkeys(recipients)]
+    channels += [
+        (hook.kind, f"webhook:{hook.id}")
+        for hook in db.session.scalars(
+            select(Webhook).where(Webhook.company_id == event.company_id, Webhook.active.is_(True))
+        )
+    ]
+    for channel, recipient in channels:
         db.session.add(
             Notification(
                 company_id=event.company_id,
                 event_id=event.id,
                 listener=listener,
                 service_id=service.id,
+                channel=channel,
                 recipient=recipient,
                 subject=subject.format(**context),
                 body=body.format(**context),

@@ -64,6 +64,7 @@ def live_app(redis_server):
         "REDIS_URL": redis_server.url.rsplit("/", 1)[0] + "/1",
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "DELIVERY_RETRY_INTERVALS": "1,1",
+        "MAIL_SERVER": "",
     }
     live = LiveApp(env, f"http://127.0.0.1:{port}")
     live.flask("db", "upgrade")
