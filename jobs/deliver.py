@@ -21,12 +21,14 @@ from sqlalchemy import select, update
 
 from jobs.context import app_context
 from jobs.listeners import LISTENERS
+from jobs.listeners.health import PUBLISH_AFTER_COMMIT
 from jobs.notifications import send_for_event
 from webapp.clock import utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus
 from webapp.models import DomainEvent, ListenerDelivery
+from webapp.outbox import publish
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +96,12 @@ def run_delivery(event_id: int, listener: str) -> str:
             return "already done"
         event = session.get(DomainEvent, event_id)
         LISTENERS[listener](event)
+        follow_ups = session.info.pop(PUBLISH_AFTER_COMMIT, [])
         session.commit()
+        publish(follow_ups)  # events a listener recorded (committed with its effect)
         return "done"
     except Exception as exc:
+        session.info.pop(PUBLISH_AFTER_COMMIT, None)
         session.rollback()
         _record_failure(event_id, listener, exc)
         raise

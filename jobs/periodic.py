@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from jobs.context import app_context
 from jobs.listeners.billing import reconcile_service
-from webapp import outbox, service_lifecycle
+from webapp import health_scores, outbox, service_lifecycle
 from webapp.clock import today, utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
@@ -70,3 +70,21 @@ def _stop_ended_billing() -> None:
         begin_write(db.session)
         reconcile_service(service_id)
         db.session.commit()
+
+
+def recalculate_health() -> int:
+    """Nightly: every running service's score, so reviews going overdue count too."""
+    with app_context():
+        ids = db.session.scalars(
+            select(ClientService.id).where(
+                ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED])
+            )
+        ).all()
+        db.session.rollback()
+        for service_id in ids:
+            begin_write(db.session)
+            degraded_event = health_scores.recalculate(service_id, actor="scheduler")
+            db.session.commit()
+            if degraded_event is not None:
+                outbox.publish([degraded_event])
+        return len(ids)

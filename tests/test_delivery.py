@@ -14,6 +14,7 @@ from webapp.lifecycle import events as ev
 from webapp.lifecycle.statuses import BillingStatus, DeliveryStatus
 from webapp.models import (
     DomainEvent,
+    HealthSnapshot,
     ListenerDelivery,
     Notification,
     RecurringBilling,
@@ -25,7 +26,7 @@ def table_state():
     """Every row of every effect table, to compare before and after a rerun."""
     db.session.rollback()
     state = {}
-    for model in (RecurringBilling, Notification, SlaAlert, ListenerDelivery):
+    for model in (RecurringBilling, Notification, SlaAlert, ListenerDelivery, HealthSnapshot):
         cols = [c.key for c in model.__table__.columns]
         state[model.__name__] = sorted(
             tuple(getattr(r, c) for c in cols) for r in db.session.scalars(select(model))
@@ -79,6 +80,9 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
         ),
         "alerts.create_sla_alert": lambda: _emit(
             company, ev.ServiceSLABreached(service_id, 5, "response")
+        ),
+        "health.recalculate": lambda: _emit(
+            company, ev.ServiceSLABreached(service_id, 6, "resolution")
         ),
     }
     if listener == "notify.expired":

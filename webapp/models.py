@@ -104,6 +104,13 @@ class ClientService(TenantMixin, db.Model):
     cancellation_reason: Mapped[str | None] = mapped_column(Text)
     renewal_count: Mapped[int] = mapped_column(default=0)
     paused_days: Mapped[int] = mapped_column(default=0)
+    # Health inputs kept on the service; the score and its factors are recalculated from them.
+    satisfaction: Mapped[int | None]  # the client's latest rating, 1-10
+    last_reviewed_on: Mapped[dt.date | None]
+    availability_pct: Mapped[Decimal | None] = mapped_column(Numeric(6, 3))
+    health_score: Mapped[int | None] = mapped_column(index=True)
+    health_factors: Mapped[list | None] = mapped_column(JSON)
+    health_updated_at: Mapped[dt.datetime | None]
     # Optimistic lock: every transition is UPDATE ... WHERE version = :seen, then version + 1.
     version: Mapped[int] = mapped_column(default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -241,3 +248,16 @@ class Webhook(TenantMixin, db.Model):
     secret: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class HealthSnapshot(TenantMixin, db.Model):
+    """A recalculated health score, kept for the trend."""
+
+    __tablename__ = "health_snapshots"
+    __table_args__ = (Index("ix_health_snapshots_service_time", "service_id", "computed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("client_services.id"))
+    score: Mapped[int]
+    factors: Mapped[list] = mapped_column(JSON)
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -4,7 +4,7 @@ A listener takes the stored DomainEvent and makes its effect in the current sess
 commits (jobs.deliver commits the effect together with the ledger row).
 """
 
-from jobs.listeners import alerts, billing, notify
+from jobs.listeners import alerts, billing, health, notify
 
 LISTENERS = {
     # Every billing listener reconciles to the service's current state: see lifecycle.billing.
@@ -21,4 +21,5 @@ LISTENERS = {
     "notify.health_degraded": notify.health_degraded,
     "alerts.create_sla_alert": alerts.create_sla_alert,
     "alerts.alert_account_manager": alerts.alert_account_manager,
+    "health.recalculate": health.recalculate,
 }

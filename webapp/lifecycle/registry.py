@@ -27,6 +27,7 @@ _stop_billing = Listener("billing.stop", BILLING, "stop recurring billing, prora
 _extend_billing = Listener("billing.extend", BILLING, "extend the billing term")
 _create_alert = Listener("alerts.create_sla_alert", ALERTS, "create an SLA alert")
 _alert_manager = Listener("alerts.alert_account_manager", ALERTS, "alert the account manager")
+_recalculate_health = Listener("health.recalculate", ALERTS, "recalculate the health score")
 
 
 def _notify(what: str) -> Listener:
@@ -42,7 +43,7 @@ REGISTRY: dict[type[e.Event], tuple[Listener, ...]] = {
     e.ServiceRenewed: (_extend_billing,),
     e.ServiceExpired: (_stop_billing, _notify("expired")),
     e.ServiceDueForRenewal: (_notify("renewal_due"),),
-    e.ServiceSLABreached: (_create_alert,),
+    e.ServiceSLABreached: (_create_alert, _recalculate_health),
     e.ServiceHealthDegraded: (_notify("health_degraded"), _alert_manager),
 }
 
