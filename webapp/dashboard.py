@@ -20,6 +20,8 @@ def overview():
         "dashboard/overview.html",
         fragments=("overview_panels",),
         counts=rm.status_counts(cid),
+        bands=rm.health_bands(cid),
+        lowest=rm.lowest_health(cid),
         mrr=rm.mrr_by_currency(cid),
         renewals=rm.term_ends(cid, days=30, limit=8),
         alerts=rm.alerts(cid, state="all", limit=8),

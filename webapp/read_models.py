@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from webapp.clock import today
 from webapp.extensions import db
 from webapp.lifecycle.billing import monthly_equivalent
+from webapp.lifecycle.health import BAND_RANGES
 from webapp.lifecycle.statuses import BillingStatus, DeliveryStatus, ServiceStatus
 from webapp.models import (
     Client,
@@ -27,6 +28,7 @@ SORTS = {
     "status": ClientService.status,
     "price": ClientService.price,
     "term_end": ClientService.term_end,
+    "health": ClientService.health_score,
 }
 
 
@@ -142,6 +144,7 @@ class ServiceQuery:
     q: str = ""
     status: str = ""
     client: int | None = None
+    health: str = ""
     sort: str = "name"
     desc: bool = False
     page: int = 1
@@ -169,6 +172,9 @@ def services(company_id: int, query: ServiceQuery, page_size: int) -> ServicePag
         base = base.where(ClientService.status == ServiceStatus(query.status))
     if query.client:
         base = base.where(ClientService.client_id == query.client)
+    if query.health in BAND_RANGES:
+        low, high = BAND_RANGES[query.health]
+        base = base.where(ClientService.health_score.between(low, high))
     total = db.session.scalar(select(func.count()).select_from(base.subquery()))
     pages = max(1, -(-total // page_size))
     page = min(max(1, query.page), pages)
@@ -211,3 +217,32 @@ def change_stamp(company_id: int) -> str:
         )
     ).one()
     return f"{events or 0}.{deliveries[0]}.{deliveries[1]}.{alert_row[0]}.{alert_row[1]}"
+
+
+def health_bands(company_id: int) -> dict[str, int]:
+    """Running services per health band (services not yet scored are left out)."""
+    running = [ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]
+    result = {}
+    for name, (low, high) in BAND_RANGES.items():
+        result[name] = db.session.scalar(
+            select(func.count()).where(
+                ClientService.company_id == company_id,
+                ClientService.status.in_(running),
+                ClientService.health_score.between(low, high),
+            )
+        )
+    return result
+
+
+def lowest_health(company_id: int, limit: int = 5):
+    return db.session.scalars(
+        select(ClientService)
+        .options(selectinload(ClientService.client))
+        .where(
+            ClientService.company_id == company_id,
+            ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]),
+            ClientService.health_score.is_not(None),
+        )
+        .order_by(ClientService.health_score, ClientService.id)
+        .limit(limit)
+    ).all()

@@ -7,6 +7,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from jobs.listeners.billing import reconcile_service
+from webapp import health_scores
 from webapp import service_lifecycle as lc
 from webapp.auth import set_password
 from webapp.clock import today
@@ -86,8 +87,9 @@ def seed_demo_data(seed: int = 7) -> str:
             s = lc.provision(company.id, new, ACTOR)
             _walk(company.id, s.id, rng.random())
             count += 1
-    _raise_demo_alerts(company.id, rng)
     _bring_terms_near(company.id)
+    _score_health(company.id, rng)
+    _raise_demo_alerts(company.id, rng)
     sign_ins = "\n".join(f"  {r.value:<16} {e:<22} password: {p}" for e, _, r, p in DEMO_USERS)
     return (
         f"Seeded {company.name}: {len(clients)} clients, {count} services, {len(users)} users.\n"
@@ -144,4 +146,29 @@ def _bring_terms_near(company_id: int) -> None:
     for service_id in [s.id for s in active]:
         begin_write(db.session)
         reconcile_service(service_id)  # billing records the moved term end too
+        db.session.commit()
+
+
+def _score_health(company_id: int, rng: random.Random) -> None:
+    """Demo data only: ratings, reviews and availability, so health scores differ."""
+    begin_write(db.session)
+    services = db.session.scalars(
+        select(ClientService)
+        .where(ClientService.company_id == company_id)
+        .order_by(ClientService.id)
+    ).all()
+    for service in services:
+        service.satisfaction = rng.choice([None, 3, 5, 7, 8, 9, 10])
+        service.last_reviewed_on = rng.choice(
+            [None, today() - dt.timedelta(days=rng.randint(10, 300))]
+        )
+        service.availability_pct = rng.choice(
+            [None, Decimal("99.99"), Decimal("99.7"), Decimal("98.9")]
+        )
+    db.session.commit()
+    for service_id in [
+        s.id for s in services if s.status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
+    ]:
+        begin_write(db.session)
+        health_scores.recalculate(service_id, actor=ACTOR)
         db.session.commit()

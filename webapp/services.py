@@ -49,6 +49,7 @@ def _query() -> rm.ServiceQuery:
         q=args.get("q", "")[:100],
         status=args.get("status", ""),
         client=args.get("client", type=int),
+        health=args.get("health", ""),
         sort=args.get("sort", "name") if args.get("sort") in rm.SORTS else "name",
         desc=args.get("desc") == "1",
         page=args.get("page", 1, type=int),

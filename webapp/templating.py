@@ -9,6 +9,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from webapp.forms import CYCLE_LABELS
+from webapp.lifecycle.health import band
 from webapp.lifecycle.transitions import Action
 from webapp.permissions import ROLE_LABELS, Can, allows
 
@@ -58,12 +59,18 @@ def badge(status) -> Markup:
     return Markup('<span class="badge badge-{0}">{1}</span>').format(value, value.replace("_", " "))
 
 
+def health(value) -> Markup:
+    if value is None:
+        return Markup('<span class="badge">not scored</span>')
+    return Markup('<span class="badge health-{0}">{1} {0}</span>').format(band(value), value)
+
+
 def can(capability: str) -> bool:
     return current_user.is_authenticated and allows(current_user.role, Can(capability))
 
 
 def register(app):
-    app.jinja_env.filters.update(money=money, local=local, ago=ago, badge=badge)
+    app.jinja_env.filters.update(money=money, local=local, ago=ago, badge=badge, health=health)
     app.jinja_env.globals.update(
         can=can,
         Can=Can,

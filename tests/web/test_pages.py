@@ -276,3 +276,31 @@ def test_every_live_panel_reloads_as_its_own_block(as_role, company, url, target
     html = as_role(R.ADMIN).htmx_get(url.format(id=service_id), target).get_data(as_text=True)
     assert html.lstrip().startswith(f'<div id="{target}"'), html[:200]
     assert "<html" not in html
+
+
+def test_health_shows_on_detail_overview_and_filters_the_list(manager, company):
+    from webapp import health_scores
+    from webapp.database import begin_write
+
+    good, poor = make_service(company, name="Good one"), make_service(company, name="Poor one")
+    for service_id in (good, poor):
+        lc.activate(company, service_id, "t")
+    db.session.execute(
+        ClientService.__table__.update()
+        .where(ClientService.id == poor)
+        .values(satisfaction=1, availability_pct=Decimal("98.0"), service_level="premium")
+    )
+    db.session.commit()
+    for service_id in (good, poor):
+        begin_write(db.session)
+        health_scores.recalculate(service_id, "t")
+        db.session.commit()
+    detail = manager.get(f"/services/{poor}").get_data(as_text=True)
+    assert "client satisfaction 1/10" in detail and "availability 98.000% below 99.9%" in detail
+    assert "67 fair" in detail  # 100 - 8 - 25
+    names = re.findall(
+        r'/services/\d+">([^<]+)</a>', manager.get("/services?health=fair").get_data(as_text=True)
+    )
+    assert names == ["Poor one"]
+    overview = manager.get("/").get_data(as_text=True)
+    assert 'href="/services?health=healthy"' in overview and "Lowest" in overview
