@@ -96,7 +96,11 @@ def alerts(
         .join(Client, ClientService.client_id == Client.id)
         .outerjoin(acker, SlaAlert.acknowledged_by_id == acker.id)
         .where(SlaAlert.company_id == company_id)
-        .order_by(SlaAlert.acknowledged_at.is_not(None), SlaAlert.created_at.desc())
+        .order_by(
+            SlaAlert.acknowledged_at.is_not(None),  # open ones first,
+            SlaAlert.acknowledged_at.desc(),  # then the latest acknowledged;
+            SlaAlert.created_at,  # among the open ones, the longest waiting first
+        )
         .limit(limit)
     )
     if state == "open":

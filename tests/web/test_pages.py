@@ -304,3 +304,28 @@ def test_health_shows_on_detail_overview_and_filters_the_list(manager, company):
     assert names == ["Poor one"]
     overview = manager.get("/").get_data(as_text=True)
     assert 'href="/services?health=healthy"' in overview and "Lowest" in overview
+
+
+def test_alerts_list_the_longest_waiting_open_alert_first_then_acknowledged(app, company):
+    import datetime as dt
+
+    from webapp import read_models
+
+    service_id = make_service(company)
+    base = dt.datetime(2027, 1, 4, 9)
+    for n, (minutes, acked) in enumerate([(30, False), (0, False), (10, True)]):
+        event_id = outbox.record(ServiceSLABreached(service_id, n, "response"), company, "t").id
+        db.session.add(
+            SlaAlert(
+                company_id=company,
+                event_id=event_id,
+                service_id=service_id,
+                kind="response",
+                message=f"alert {minutes}",
+                created_at=base + dt.timedelta(minutes=minutes),
+                acknowledged_at=base + dt.timedelta(hours=1) if acked else None,
+            )
+        )
+    db.session.commit()
+    rows = read_models.alerts(company, state="all")
+    assert [r.alert.message for r in rows] == ["alert 0", "alert 30", "alert 10"]
