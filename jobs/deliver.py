@@ -21,14 +21,13 @@ from sqlalchemy import select, update
 
 from jobs.context import app_context
 from jobs.listeners import LISTENERS
-from jobs.listeners.health import PUBLISH_AFTER_COMMIT
 from jobs.notifications import send_for_event
 from webapp.clock import utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus
 from webapp.models import DomainEvent, ListenerDelivery
-from webapp.outbox import publish
+from webapp.outbox import publish, take_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +95,12 @@ def run_delivery(event_id: int, listener: str) -> str:
             return "already done"
         event = session.get(DomainEvent, event_id)
         LISTENERS[listener](event)
-        follow_ups = session.info.pop(PUBLISH_AFTER_COMMIT, [])
+        follow_ups = take_after_commit()  # events a listener recorded with its effect
         session.commit()
-        publish(follow_ups)  # events a listener recorded (committed with its effect)
+        publish(follow_ups)
         return "done"
     except Exception as exc:
-        session.info.pop(PUBLISH_AFTER_COMMIT, None)
+        take_after_commit()  # rolled back with the effect: nothing to send
         session.rollback()
         _record_failure(event_id, listener, exc)
         raise

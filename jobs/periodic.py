@@ -84,7 +84,5 @@ def recalculate_health() -> int:
         for service_id in ids:
             begin_write(db.session)
             degraded_event = health_scores.recalculate(service_id, actor="scheduler")
-            db.session.commit()
-            if degraded_event is not None:
-                outbox.publish([degraded_event])
+            outbox.commit_and_publish([degraded_event] if degraded_event else [])
         return len(ids)

@@ -21,7 +21,7 @@ from webapp.lifecycle.renewals import reminder_due
 from webapp.lifecycle.statuses import ServiceStatus
 from webapp.lifecycle.transitions import TransitionRefused
 from webapp.models import ClientService, Company, RenewalReminder
-from webapp.outbox import publish, record
+from webapp.outbox import commit_and_publish, record
 
 log = logging.getLogger(__name__)
 RUNNING = (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
@@ -92,14 +92,10 @@ def _record_reminder(company_id, service_id, term_end, decision) -> int:
                     status="skipped",
                 )
             )
-        db.session.commit()
+        commit_and_publish([event_id] if event_id is not None else [])
     except IntegrityError:  # another sweep recorded it first: it went out once, not twice
-        db.session.rollback()
         return 0
-    if event_id is not None:
-        publish([event_id])
-        return 1
-    return 0
+    return 1 if event_id is not None else 0
 
 
 def auto_renew_due() -> int:

@@ -27,6 +27,7 @@ from webapp.queues import queue, redis_connection
 log = logging.getLogger(__name__)
 DELIVER = "jobs.deliver.deliver_event"
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+AFTER_COMMIT = "outbox_publish_after_commit"
 
 
 def record(event: Event, company_id: int, actor: str) -> DomainEvent:
@@ -114,6 +115,26 @@ def publish(event_ids: list[int]) -> bool:
     )
     db.session.commit()
     return True
+
+
+def commit_and_publish(event_ids) -> None:
+    """Commit the caller's transaction, then send its events: never inside the transaction."""
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    publish(list(event_ids))
+
+
+def publish_after_commit(event_id: int) -> None:
+    """For code that records an event in a transaction it does not own (a listener): whoever
+    commits that transaction sends it, with take_after_commit()."""
+    db.session.info.setdefault(AFTER_COMMIT, []).append(event_id)
+
+
+def take_after_commit() -> list[int]:
+    return db.session.info.pop(AFTER_COMMIT, [])
 
 
 def relay(batch: int = 500) -> int:

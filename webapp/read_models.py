@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.clock import today
@@ -225,17 +225,23 @@ def change_stamp(company_id: int) -> str:
 
 def health_bands(company_id: int) -> dict[str, int]:
     """Running services per health band (services not yet scored are left out)."""
-    running = [ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]
-    result = {}
-    for name, (low, high) in BAND_RANGES.items():
-        result[name] = db.session.scalar(
-            select(func.count()).where(
-                ClientService.company_id == company_id,
-                ClientService.status.in_(running),
-                ClientService.health_score.between(low, high),
-            )
+    band = case(
+        *[
+            (ClientService.health_score.between(lo, hi), name)
+            for name, (lo, hi) in BAND_RANGES.items()
+        ]
+    )
+    rows = db.session.execute(
+        select(band, func.count())
+        .where(
+            ClientService.company_id == company_id,
+            ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]),
+            ClientService.health_score.is_not(None),
         )
-    return result
+        .group_by(band)
+    ).all()
+    found = dict(rows)
+    return {name: found.get(name, 0) for name in BAND_RANGES}
 
 
 def lowest_health(company_id: int, limit: int = 5):

@@ -16,7 +16,7 @@ from webapp.extensions import db
 from webapp.lifecycle.events import ServiceSLABreached
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus, UserRole
 from webapp.models import Client, ClientService, Company, User
-from webapp.outbox import publish, record
+from webapp.outbox import commit_and_publish, record
 
 ACTOR = "seed"
 # Demo sign-ins, printed by `make run` on first start. Demo data only: never in production.
@@ -109,8 +109,7 @@ def _raise_demo_alerts(company_id: int, rng: random.Random) -> None:
     for n, service_id in enumerate(rng.sample(list(active), k=min(3, len(active))), start=1):
         kind = "response" if n % 2 else "resolution"
         ids.append(record(ServiceSLABreached(service_id, 1000 + n, kind), company_id, ACTOR).id)
-    db.session.commit()
-    publish(ids)
+    commit_and_publish(ids)
 
 
 def _walk(company_id: int, service_id: int, roll: float) -> None:

@@ -20,7 +20,7 @@ from webapp.lifecycle import events as ev
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus
 from webapp.lifecycle.transitions import Action, ConcurrentTransition, next_status
 from webapp.models import Client, ClientService
-from webapp.outbox import publish, record
+from webapp.outbox import commit_and_publish, record
 from webapp.tenancy import get_or_404
 
 
@@ -69,11 +69,10 @@ def provision(company_id: int, new: NewService, actor: str) -> ClientService:
             service.id, client.id, service.price, service.currency, service.billing_cycle.value
         )
         event_id = record(event, company_id, actor).id
-        db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
-    publish([event_id])
+    commit_and_publish([event_id])
     return service
 
 
@@ -168,9 +167,8 @@ def _transition(company_id, service_id, action, actor, expected_version, change)
         if result.rowcount != 1:
             raise ConcurrentTransition(service.id, action)
         event_id = record(event, company_id, actor).id
-        db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
-    publish([event_id])
+    commit_and_publish([event_id])
     return service
