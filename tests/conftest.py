@@ -4,6 +4,7 @@ TEST_DATABASE=postgresql), the app, and an RQ worker that drains the queues.
 
 import os
 import tempfile
+from contextlib import contextmanager
 from decimal import Decimal
 
 import flask_migrate
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 from rq import SimpleWorker
 from sqlalchemy import text
 
+from jobs import listeners
 from tools.embedded_redis import RedisServer
 from webapp import create_app
 from webapp import service_lifecycle as lc
@@ -142,6 +144,28 @@ def company(app):
     db.session.add(row)
     db.session.commit()
     return row.id
+
+
+@contextmanager
+def redis_at(app, url):
+    """Point the app at another Redis (one that is down, or one the test stops) meanwhile."""
+    shared = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = url
+    app.extensions.pop("redis", None)
+    try:
+        yield
+    finally:
+        app.config["REDIS_URL"] = shared
+        app.extensions.pop("redis", None)
+
+
+def fail_listener(monkeypatch, name, error):
+    """Make one listener raise `error` until monkeypatch.undo()."""
+
+    def failing(event):
+        raise error
+
+    monkeypatch.setitem(listeners.LISTENERS, name, failing)
 
 
 def make_client(company_id, name="Acme Dental", email="it@acme.example"):

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import make_client, make_service
+from tests.conftest import fail_listener, make_client, make_service
 from webapp import service_lifecycle as lc
 from webapp.extensions import db
 from webapp.lifecycle.registry import REGISTRY, all_listeners
@@ -71,12 +71,7 @@ def test_unknown_service_is_a_clear_error(runner, company):
 
 
 def test_failed_deliveries_are_listed_and_retried(runner, company, work, monkeypatch):
-    from jobs import listeners
-
-    def down(event):
-        raise ConnectionError("smtp down")
-
-    monkeypatch.setitem(listeners.LISTENERS, "notify.activated", down)
+    fail_listener(monkeypatch, "notify.activated", ConnectionError("smtp down"))
     lc.activate(company, make_service(company), "test")
     work()
     listed = runner.invoke(args=["deliveries", "failed"])

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from jobs import listeners
 from jobs.deliver import deliver_event, run_delivery
-from tests.conftest import make_service, make_user
+from tests.conftest import fail_listener, make_service, make_user, redis_at
 from tools.embedded_redis import RedisServer
 from webapp import deliveries, outbox
 from webapp import service_lifecycle as lc
@@ -113,8 +113,7 @@ def _d():
 def _emit(company, event):
     """Record a non-transition event the way its producer (SLA, health, renewals) will."""
     event_id = outbox.record(event, company, "test").id
-    db.session.commit()
-    outbox.publish([event_id])
+    outbox.commit_and_publish([event_id])
 
 
 def test_redelivering_a_whole_event_stream_twice_in_reverse_keeps_one_billing_record(company, work):
@@ -138,9 +137,11 @@ def test_redelivering_a_whole_event_stream_twice_in_reverse_keeps_one_billing_re
 
 def test_event_committed_while_redis_is_down_is_delivered_once_redis_is_back(app, company):
     own = RedisServer().start()
-    shared_url = app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = own.url
-    app.extensions.pop("redis", None)
+    with redis_at(app, own.url):
+        _deliver_after_an_outage(company, own)
+
+
+def _deliver_after_an_outage(company, own):
     service_id = make_service(company)
     own.stop()
     try:
@@ -162,8 +163,6 @@ def test_event_committed_while_redis_is_down_is_delivered_once_redis_is_back(app
         assert db.session.scalars(select(RecurringBilling)).one().status == BillingStatus.ACTIVE
     finally:
         own.stop()
-        app.config["REDIS_URL"] = shared_url
-        app.extensions.pop("redis", None)
 
 
 def test_relay_resends_events_whose_jobs_redis_lost(app, company, work):
@@ -241,22 +240,13 @@ def test_relay_resends_an_event_whose_job_rq_gave_up_on(app, company, work):
 
 
 def test_retry_while_redis_is_down_is_kept_for_the_relay(app, company, work, monkeypatch):
-    def broken(event):
-        raise RuntimeError("down")
-
-    monkeypatch.setitem(listeners.LISTENERS, "notify.activated", broken)
+    fail_listener(monkeypatch, "notify.activated", RuntimeError("down"))
     lc.activate(company, make_service(company), "test")
     work()
     monkeypatch.undo()
     failed_id = deliveries.failed()[0].id
-    shared = app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = RedisServer().url  # nothing listens there
-    app.extensions.pop("redis", None)
-    try:
+    with redis_at(app, RedisServer().url):  # nothing listens there
         assert deliveries.retry([failed_id]) == 1  # no exception: the change is kept
-    finally:
-        app.config["REDIS_URL"] = shared
-        app.extensions.pop("redis", None)
     assert deliveries_by_status() == {"done": 1, "pending": 1}
     assert outbox.relay() == 1
     work()

@@ -1,3 +1,4 @@
+from tests.conftest import redis_at
 from tools.embedded_redis import RedisServer
 
 
@@ -14,15 +15,8 @@ def test_healthz_reports_database_redis_and_pipeline(client):
 
 
 def test_healthz_is_503_and_says_why_when_redis_is_down(app, client):
-    dead = RedisServer()  # never started: nothing listens on its port
-    shared = app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = dead.url
-    app.extensions.pop("redis", None)
-    try:
+    with redis_at(app, RedisServer().url):  # never started: nothing listens on its port
         response = client.get("/healthz")
-    finally:
-        app.config["REDIS_URL"] = shared
-        app.extensions.pop("redis", None)
     assert response.status_code == 503
     body = response.get_json()
     assert body["status"] == "degraded"

@@ -17,8 +17,7 @@ def _breach(company, service_id, incident=1):
     event_id = outbox.record(
         ServiceSLABreached(service_id, incident, "response"), company, "sla"
     ).id
-    db.session.commit()
-    outbox.publish([event_id])
+    outbox.commit_and_publish([event_id])
 
 
 def _service(company, **values):

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import make_client, make_service
+from tests.conftest import fail_listener, make_client, make_service
 from webapp import outbox
 from webapp import service_lifecycle as lc
 from webapp.extensions import db
@@ -190,8 +190,7 @@ def test_provision_form_creates_a_pending_service(manager, company):
 def test_technician_acknowledges_an_alert_recording_who_and_when(as_role, company, work):
     service_id = make_service(company)
     event_id = outbox.record(ServiceSLABreached(service_id, 4, "resolution"), company, "t").id
-    db.session.commit()
-    outbox.publish([event_id])
+    outbox.commit_and_publish([event_id])
     work()
     alert_id = db.session.scalar(select(SlaAlert.id))
     tech = as_role(R.TECHNICIAN, "night@msp.example")
@@ -226,12 +225,7 @@ def test_live_poll_is_204_until_something_changes(manager, company, work):
 
 
 def test_operations_lists_failed_deliveries_and_retries_them(as_role, company, work, monkeypatch):
-    from jobs import listeners
-
-    def down(event):
-        raise ConnectionError("smtp down")
-
-    monkeypatch.setitem(listeners.LISTENERS, "notify.activated", down)
+    fail_listener(monkeypatch, "notify.activated", ConnectionError("smtp down"))
     lc.activate(company, make_service(company), "t")
     work()
     admin = as_role(R.ADMIN)

@@ -21,8 +21,7 @@ def world(company, work):
     lc.activate(company, active, "test")
     pending = make_service(company, name="Pending one")
     event_id = outbox.record(ServiceSLABreached(active, 7, "response"), company, "test").id
-    db.session.commit()
-    outbox.publish([event_id])
+    outbox.commit_and_publish([event_id])
     work()
     from webapp.models import SlaAlert
 
