@@ -26,6 +26,7 @@ def periodic_jobs(config) -> list[Periodic]:
             "jobs.periodic.relay_outbox",
             config["RELAY_INTERVAL_SECONDS"],
         ),
+        Periodic("periodic-sla-sweep", "jobs.sla.sweep", config["SLA_SWEEP_SECONDS"]),
         Periodic("periodic-expire-due-services", "jobs.periodic.expire_due_services", 3600),
         Periodic("periodic-renewals", "jobs.renewals.run_renewals", 3600),
         Periodic("periodic-recalculate-health", "jobs.periodic.recalculate_health", 24 * 3600),

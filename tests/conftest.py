@@ -2,6 +2,7 @@
 TEST_DATABASE=postgresql), the app, and an RQ worker that drains the queues.
 """
 
+import datetime as dt
 import os
 import tempfile
 from contextlib import contextmanager
@@ -11,16 +12,17 @@ import flask_migrate
 import pytest
 from flask.testing import FlaskClient
 from rq import SimpleWorker
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from jobs import listeners
 from tools.embedded_redis import RedisServer
-from webapp import create_app
+from webapp import create_app, incidents
 from webapp import service_lifecycle as lc
+from webapp.clock import utcnow
 from webapp.config import TestingConfig
 from webapp.extensions import db
 from webapp.lifecycle.statuses import BillingCycle, UserRole
-from webapp.models import Client, Company, User
+from webapp.models import Client, ClientService, Company, User
 from webapp.queues import all_queues, redis_connection
 
 BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
@@ -206,3 +208,34 @@ def make_service(
         **kwargs,
     )
     return lc.provision(company_id, new, "test").id
+
+
+def breach(company_id, service_id, kind="response", severity="high", target=60) -> int:
+    """A real incident that has breached exactly one SLA target (`kind`) when recorded.
+
+    The service gets a 24x7 policy with that target at `target` minutes and the other far
+    away, and the incident is opened 90 minutes ago. Returns the incident's id."""
+    far = 100_000
+    db.session.execute(
+        update(ClientService)
+        .where(ClientService.id == service_id)
+        .values(
+            sla_around_the_clock=True,
+            sla_response_minutes=target if kind == "response" else far,
+            sla_resolution_minutes=target if kind == "resolution" else far,
+        )
+    )
+    db.session.commit()
+    incident, _ = incidents.record(
+        company_id,
+        incidents.NewIncident(
+            service_id, f"{kind} breach", severity, opened_at=utcnow() - dt.timedelta(minutes=90)
+        ),
+        "test",
+    )
+    return incident.id
+
+
+def at_risk(company_id, service_id, kind="response") -> int:
+    """An incident past the warning threshold (80%) of its target, not past the target."""
+    return breach(company_id, service_id, kind, target=100)

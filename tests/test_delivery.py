@@ -1,14 +1,17 @@
 """The event pipeline with a real Redis and a real RQ worker."""
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import func, select
 
-from jobs import listeners
+from jobs import listeners, sla
 from jobs.deliver import deliver_event, run_delivery
-from tests.conftest import fail_listener, make_service, make_user, redis_at
+from tests.conftest import at_risk, breach, fail_listener, make_service, make_user, redis_at
 from tools.embedded_redis import RedisServer
 from webapp import deliveries, outbox
 from webapp import service_lifecycle as lc
+from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle import events as ev
 from webapp.lifecycle.statuses import BillingStatus, DeliveryStatus
@@ -78,11 +81,15 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
         "alerts.alert_account_manager": lambda: _emit(
             company, ev.ServiceHealthDegraded(service_id, 90, 70)
         ),
-        "alerts.create_sla_alert": lambda: _emit(
-            company, ev.ServiceSLABreached(service_id, 5, "response")
-        ),
-        "health.recalculate": lambda: _emit(
-            company, ev.ServiceSLABreached(service_id, 6, "resolution")
+        "alerts.create_sla_alert": lambda: breach(company, service_id),
+        "health.recalculate": lambda: breach(company, service_id, "resolution"),
+        "notify.sla_breached": lambda: breach(company, service_id),
+        "alerts.create_at_risk_alert": lambda: at_risk(company, service_id),
+        "notify.sla_at_risk": lambda: at_risk(company, service_id),
+        "notify.escalated": lambda: (
+            breach(company, service_id),
+            work(),  # the alert exists
+            sla.sweep(utcnow() + dt.timedelta(hours=1)),
         ),
     }
     if listener == "notify.expired":
@@ -105,8 +112,6 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
 
 
 def _d():
-    import datetime as dt
-
     return dt.date(2027, 1, 1)
 
 

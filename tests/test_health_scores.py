@@ -5,19 +5,10 @@ import datetime as dt
 from sqlalchemy import select
 
 from jobs import periodic
-from tests.conftest import make_service, make_user
-from webapp import outbox
+from tests.conftest import breach, make_service, make_user
 from webapp import service_lifecycle as lc
 from webapp.extensions import db
-from webapp.lifecycle.events import ServiceSLABreached
 from webapp.models import ClientService, DomainEvent, HealthSnapshot, Notification, SlaAlert
-
-
-def _breach(company, service_id, incident=1):
-    event_id = outbox.record(
-        ServiceSLABreached(service_id, incident, "response"), company, "sla"
-    ).id
-    outbox.commit_and_publish([event_id])
 
 
 def _service(company, **values):
@@ -33,31 +24,34 @@ def _service(company, **values):
 
 def test_a_breach_raises_an_alert_and_lowers_the_score_with_its_reason(app, company, work):
     service_id = _service(company)
-    _breach(company, service_id)
+    breach(company, service_id, severity="low")
     work()
     service = db.session.get(ClientService, service_id)
-    assert service.health_score == 95
-    assert service.health_factors == [{"label": "1 SLA breach in 90 days", "points": -5}]
+    assert service.health_score == 94
+    assert service.health_factors == [
+        {"label": "1 SLA breach in 90 days", "points": -5},
+        {"label": "1 incident in 30 days", "points": -1},  # low severity
+    ]
     assert db.session.scalar(select(db.func.count()).select_from(SlaAlert)) == 1
-    assert [s.score for s in db.session.scalars(select(HealthSnapshot))] == [95]
+    assert [s.score for s in db.session.scalars(select(HealthSnapshot))] == [94]
 
 
 def test_a_drop_of_ten_points_tells_the_account_manager(app, company, work):
-    service_id = _service(company, health_score=100, satisfaction=1)  # 1/10: -8 on recalculation
-    _breach(company, service_id)
+    service_id = _service(company, health_score=100, satisfaction=1)  # -8 -5 -1 on recalculation
+    breach(company, service_id, severity="low")
     work()
     db.session.rollback()
     degraded = db.session.scalars(
         select(DomainEvent).where(DomainEvent.type == "ServiceHealthDegraded")
     ).one()
-    assert degraded.payload == {"service_id": service_id, "previous_score": 100, "score": 87}
+    assert degraded.payload == {"service_id": service_id, "previous_score": 100, "score": 86}
     subjects = [
         n.subject
         for n in db.session.scalars(
             select(Notification).where(Notification.listener == "notify.health_degraded")
         )
     ]
-    assert subjects == ["Health of Managed Backup fell to 87"]
+    assert subjects == ["Health of Managed Backup fell to 86"]
     kinds = sorted(a.kind for a in db.session.scalars(select(SlaAlert)))
     assert kinds == ["health", "response"]
 

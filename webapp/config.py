@@ -22,6 +22,8 @@ class Config:
     # An outbox row enqueued this long ago whose job Redis no longer holds is enqueued again.
     RELAY_STALE_SECONDS = int(os.environ.get("RELAY_STALE_SECONDS", "300"))
     RELAY_INTERVAL_SECONDS = int(os.environ.get("RELAY_INTERVAL_SECONDS", "10"))
+    # How often SLA clocks, escalations and incident-driven health scores are looked at.
+    SLA_SWEEP_SECONDS = int(os.environ.get("SLA_SWEEP_SECONDS", "60"))
     EXPIRY_GRACE_DAYS = int(os.environ.get("EXPIRY_GRACE_DAYS", "14"))
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SAMESITE = "Lax"

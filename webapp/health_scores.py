@@ -2,33 +2,54 @@
 
 import dataclasses
 import datetime as dt
+from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from webapp.clock import today, utcnow
 from webapp.extensions import db
 from webapp.lifecycle.events import ServiceHealthDegraded
-from webapp.lifecycle.health import AVAILABILITY_TARGET, HealthInputs, degraded, score
-from webapp.models import ClientService, HealthSnapshot, SlaAlert
+from webapp.lifecycle.health import (
+    AVAILABILITY_DAYS,
+    OUTAGE_SEVERITY,
+    HealthInputs,
+    availability,
+    degraded,
+    score,
+)
+from webapp.models import ClientService, HealthSnapshot, Incident
 from webapp.outbox import record
-
-BREACH_KINDS = ("response", "resolution")
+from webapp.sla_tracking import policy_for
 
 
 def inputs_for(service: ClientService) -> HealthInputs:
-    on = today()
-    breaches = db.session.scalar(
-        select(func.count()).where(
-            SlaAlert.service_id == service.id,
-            SlaAlert.kind.in_(BREACH_KINDS),
-            SlaAlert.created_at >= utcnow() - dt.timedelta(days=90),
+    on, now = today(), utcnow()
+    quarter_ago = now - dt.timedelta(days=90)
+    breaches = db.session.execute(
+        select(
+            func.count().filter(Incident.response_breached_at >= quarter_ago),
+            func.count().filter(Incident.resolution_breached_at >= quarter_ago),
+        ).where(Incident.service_id == service.id)
+    ).one()
+    month_ago = now - dt.timedelta(days=AVAILABILITY_DAYS)
+    by_severity = db.session.execute(
+        select(Incident.severity, func.count())
+        .where(Incident.service_id == service.id, Incident.opened_at >= month_ago)
+        .group_by(Incident.severity)
+    ).all()
+    outages = db.session.execute(
+        select(Incident.opened_at, Incident.resolved_at).where(
+            Incident.service_id == service.id,
+            Incident.severity == OUTAGE_SEVERITY,
+            or_(Incident.resolved_at.is_(None), Incident.resolved_at > month_ago),
         )
-    )
+    ).all()
+    since = max(month_ago, service.activated_at or service.provisioned_at)
     return HealthInputs(
-        breaches_90d=breaches,
-        incidents_30d={},  # incidents arrive with SLA tracking
-        availability_pct=service.availability_pct,
-        availability_target=AVAILABILITY_TARGET[service.service_level.value],
+        breaches_90d=sum(breaches),
+        incidents_30d={str(sev): n for sev, n in by_severity},
+        availability_pct=availability(outages, since, now),
+        availability_target=Decimal(policy_for(service).availability_target),
         satisfaction=service.satisfaction,
         days_since_review=(on - service.last_reviewed_on).days
         if service.last_reviewed_on
@@ -45,14 +66,13 @@ def recalculate(service_id: int, actor: str) -> int | None:
     service = db.session.scalars(
         select(ClientService).where(ClientService.id == service_id).with_for_update()
     ).one()
-    value, factors = score(inputs_for(service))
+    inputs = inputs_for(service)
+    value, factors = score(inputs)
     stored = [dataclasses.asdict(f) for f in factors]
     previous = service.health_score
-    service.health_score, service.health_factors, service.health_updated_at = (
-        value,
-        stored,
-        utcnow(),
-    )
+    service.health_score, service.health_factors = value, stored
+    service.health_updated_at, service.health_stale = utcnow(), False
+    service.availability_pct = inputs.availability_pct
     db.session.add(
         HealthSnapshot(
             company_id=service.company_id, service_id=service.id, score=value, factors=stored

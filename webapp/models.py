@@ -4,7 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -16,6 +16,7 @@ from webapp.lifecycle.statuses import (
     DeliveryStatus,
     ServiceLevel,
     ServiceStatus,
+    Severity,
     UserRole,
 )
 
@@ -36,6 +37,13 @@ class Company(db.Model):
     renewal_reminder_days: Mapped[str] = mapped_column(
         String(40), default="30,14,7", server_default="30,14,7"
     )
+    # Weekly business hours for SLA clocks, {"0": ["08:00", "18:00"], ...} with Monday as 0;
+    # None means Monday to Friday, 08:00 to 18:00 in the company's time zone.
+    business_hours: Mapped[dict | None] = mapped_column(JSON)
+    # An SLA alert nobody acknowledges within this time is escalated, to this address if set,
+    # otherwise to the service's account manager.
+    escalate_after_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
+    escalation_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @property
@@ -111,6 +119,17 @@ class ClientService(TenantMixin, db.Model):
     health_score: Mapped[int | None] = mapped_column(index=True)
     health_factors: Mapped[list | None] = mapped_column(JSON)
     health_updated_at: Mapped[dt.datetime | None]
+    # Set when an incident changes, cleared by the recalculation the SLA sweep runs each minute:
+    # a storm of alerts on one service costs one recalculation, not one per alert.
+    health_stale: Mapped[bool] = mapped_column(
+        default=False, server_default=text("false"), index=True
+    )
+    # The service's own SLA policy where it differs from its level's defaults (None: default).
+    sla_response_minutes: Mapped[int | None]
+    sla_resolution_minutes: Mapped[int | None]
+    sla_availability_target: Mapped[Decimal | None] = mapped_column(Numeric(6, 3))
+    sla_warning_percent: Mapped[int | None]
+    sla_around_the_clock: Mapped[bool | None]
     # Optimistic lock: every transition is UPDATE ... WHERE version = :seen, then version + 1.
     version: Mapped[int] = mapped_column(default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -215,6 +234,7 @@ class SlaAlert(TenantMixin, db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[dt.datetime | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    escalated_at: Mapped[dt.datetime | None]
 
 
 class RenewalReminder(TenantMixin, db.Model):
@@ -261,3 +281,79 @@ class HealthSnapshot(TenantMixin, db.Model):
     score: Mapped[int]
     factors: Mapped[list] = mapped_column(JSON)
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ServicePause(TenantMixin, db.Model):
+    """A suspension as an interval: SLA clocks do not run while a service is suspended."""
+
+    __tablename__ = "service_pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("client_services.id"), index=True)
+    started_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]  # None while the suspension is in force
+
+
+class Incident(TenantMixin, db.Model):
+    """Something wrong with a service, recorded by a technician or a monitoring tool.
+
+    The SLA marks (warned, breached; for response and for resolution) are each set once,
+    together with their event. `next_check_at` is when the next mark falls due: the sweep
+    looks only at incidents whose time has come."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # An open incident per monitoring source and key: a repeated alert updates, not adds.
+        Index(
+            "uq_incidents_open_external_key",
+            "company_id",
+            "source",
+            "external_key",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL AND external_key IS NOT NULL"),
+            postgresql_where=text("resolved_at IS NULL AND external_key IS NOT NULL"),
+        ),
+        Index("ix_incidents_service_opened", "service_id", "opened_at"),
+        Index("ix_incidents_next_check", "next_check_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("client_services.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    severity: Mapped[Severity] = mapped_column(_enum(Severity))
+    source: Mapped[str] = mapped_column(String(20), default="ui")  # ui, api, alertmanager
+    external_key: Mapped[str | None] = mapped_column(String(200))
+    opened_at: Mapped[dt.datetime]
+    recorded_by: Mapped[str] = mapped_column(String(120))
+    # The technician who has it: whoever recorded it in the UI, else whoever acknowledged it.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[dt.datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(120))
+    resolved_at: Mapped[dt.datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(120))
+    response_warned_at: Mapped[dt.datetime | None]
+    response_breached_at: Mapped[dt.datetime | None]
+    resolution_warned_at: Mapped[dt.datetime | None]
+    resolution_breached_at: Mapped[dt.datetime | None]
+    next_check_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    service: Mapped[ClientService] = relationship()
+    assignee: Mapped[User | None] = relationship()
+
+
+class ApiToken(TenantMixin, db.Model):
+    """A company's key for the JSON API. Only its SHA-256 is kept; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell tokens apart
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]

@@ -7,16 +7,20 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from jobs.listeners.billing import reconcile_service
-from webapp import health_scores
+from webapp import health_scores, incidents
 from webapp import service_lifecycle as lc
 from webapp.auth import set_password
-from webapp.clock import today
+from webapp.clock import today, utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
-from webapp.lifecycle.events import ServiceSLABreached
-from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus, UserRole
+from webapp.lifecycle.statuses import (
+    BillingCycle,
+    ServiceLevel,
+    ServiceStatus,
+    Severity,
+    UserRole,
+)
 from webapp.models import Client, ClientService, Company, User
-from webapp.outbox import commit_and_publish, record
 
 ACTOR = "seed"
 # Demo sign-ins, printed by `make run` on first start. Demo data only: never in production.
@@ -88,8 +92,8 @@ def seed_demo_data(seed: int = 7) -> str:
             _walk(company.id, s.id, rng.random())
             count += 1
     _bring_terms_near(company.id)
+    _record_demo_incidents(company.id, rng)
     _score_health(company.id, rng)
-    _raise_demo_alerts(company.id, rng)
     sign_ins = "\n".join(f"  {r.value:<16} {e:<22} password: {p}" for e, _, r, p in DEMO_USERS)
     return (
         f"Seeded {company.name}: {len(clients)} clients, {count} services, {len(users)} users.\n"
@@ -97,19 +101,38 @@ def seed_demo_data(seed: int = 7) -> str:
     )
 
 
-def _raise_demo_alerts(company_id: int, rng: random.Random) -> None:
-    """A few SLA breaches, recorded as the SLA sweep will record them, so alerts show."""
-    begin_write(db.session)
+# (severity, title, opened hours ago, acknowledged after hours, resolved after hours)
+DEMO_INCIDENTS = [
+    ("critical", "Backups failing on every server", 96, None, None),
+    ("high", "VPN tunnel to branch office flapping", 50, 0.3, 5),
+    ("critical", "Firewall down after firmware update", 240, 0.1, 8),
+    ("medium", "Mailbox quota warnings", 0.5, None, None),
+    ("low", "Printer driver missing on two laptops", 1, 0.2, None),
+    ("high", "Antivirus definitions out of date", 120, None, None),
+]
+
+
+def _record_demo_incidents(company_id: int, rng: random.Random) -> None:
+    """Incidents in every state, recorded as technicians would, so SLA alerts and availability
+    show; the old unanswered ones breach their targets as they are recorded."""
     active = db.session.scalars(
         select(ClientService.id).where(
             ClientService.company_id == company_id, ClientService.status == ServiceStatus.ACTIVE
         )
     ).all()
-    ids = []
-    for n, service_id in enumerate(rng.sample(list(active), k=min(3, len(active))), start=1):
-        kind = "response" if n % 2 else "resolution"
-        ids.append(record(ServiceSLABreached(service_id, 1000 + n, kind), company_id, ACTOR).id)
-    commit_and_publish(ids)
+    db.session.rollback()
+    now = utcnow()
+    for (severity, title, ago, ack, fix), service_id in zip(
+        DEMO_INCIDENTS, rng.sample(list(active), k=len(active)), strict=False
+    ):
+        opened = now - dt.timedelta(hours=ago)
+        new = incidents.NewIncident(service_id, title, Severity(severity), opened_at=opened)
+        incident, _ = incidents.record(company_id, new, ACTOR)
+        if ack is not None:
+            at = opened + dt.timedelta(hours=ack)
+            incidents.acknowledge(company_id, incident.id, ACTOR, at=at)
+        if fix is not None:
+            incidents.resolve(company_id, incident.id, ACTOR, at=opened + dt.timedelta(hours=fix))
 
 
 def _walk(company_id: int, service_id: int, roll: float) -> None:
@@ -149,7 +172,7 @@ def _bring_terms_near(company_id: int) -> None:
 
 
 def _score_health(company_id: int, rng: random.Random) -> None:
-    """Demo data only: ratings, reviews and availability, so health scores differ."""
+    """Demo data only: ratings and reviews, so health scores differ."""
     begin_write(db.session)
     services = db.session.scalars(
         select(ClientService)
@@ -160,9 +183,6 @@ def _score_health(company_id: int, rng: random.Random) -> None:
         service.satisfaction = rng.choice([None, 3, 5, 7, 8, 9, 10])
         service.last_reviewed_on = rng.choice(
             [None, today() - dt.timedelta(days=rng.randint(10, 300))]
-        )
-        service.availability_pct = rng.choice(
-            [None, Decimal("99.99"), Decimal("99.7"), Decimal("98.9")]
         )
     db.session.commit()
     for service_id in [

@@ -13,6 +13,7 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import update
 
+from webapp import sla_tracking
 from webapp.clock import utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
@@ -95,7 +96,9 @@ def suspend(company_id, service_id, actor, reason: str, expected_version=None):
         values = {"suspended_at": now, "suspended_since": now, "suspension_reason": reason}
         return values, ev.ServiceSuspended(s.id, reason)
 
-    return _transition(company_id, service_id, Action.SUSPEND, actor, expected_version, change)
+    return _transition(
+        company_id, service_id, Action.SUSPEND, actor, expected_version, change, sla_tracking.pause
+    )
 
 
 def resume(company_id, service_id, actor, expected_version=None):
@@ -104,7 +107,9 @@ def resume(company_id, service_id, actor, expected_version=None):
         values = {"resumed_at": now, "suspended_since": None, "paused_days": s.paused_days + days}
         return values, ev.ServiceResumed(s.id, days)
 
-    return _transition(company_id, service_id, Action.RESUME, actor, expected_version, change)
+    return _transition(
+        company_id, service_id, Action.RESUME, actor, expected_version, change, sla_tracking.unpause
+    )
 
 
 def cancel(company_id, service_id, actor, reason: str, at_term_end=False, expected_version=None):
@@ -144,7 +149,8 @@ def expire(company_id, service_id, actor="scheduler", expected_version=None):
     return _transition(company_id, service_id, Action.EXPIRE, actor, expected_version, change)
 
 
-def _transition(company_id, service_id, action, actor, expected_version, change):
+def _transition(company_id, service_id, action, actor, expected_version, change, also=None):
+    """`also(service, now)` writes what else belongs to the change, in its transaction."""
     begin_write(db.session)
     try:
         service = get_or_404(ClientService, company_id, service_id)
@@ -166,6 +172,8 @@ def _transition(company_id, service_id, action, actor, expected_version, change)
         )
         if result.rowcount != 1:
             raise ConcurrentTransition(service.id, action)
+        if also is not None:
+            also(service, now)
         event_id = record(event, company_id, actor).id
     except BaseException:
         db.session.rollback()

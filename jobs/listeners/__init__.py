@@ -19,7 +19,11 @@ LISTENERS = {
     "notify.expired": notify.expired,
     "notify.renewal_due": notify.renewal_due,
     "notify.health_degraded": notify.health_degraded,
+    "notify.sla_at_risk": notify.sla_at_risk,
+    "notify.sla_breached": notify.sla_breached,
+    "notify.escalated": notify.escalated,
     "alerts.create_sla_alert": alerts.create_sla_alert,
+    "alerts.create_at_risk_alert": alerts.create_at_risk_alert,
     "alerts.alert_account_manager": alerts.alert_account_manager,
     "health.recalculate": health.recalculate,
 }

@@ -1,7 +1,9 @@
 """Alert listeners: SLA alerts that technicians acknowledge."""
 
 from webapp.extensions import db
-from webapp.models import ClientService, DomainEvent, SlaAlert
+from webapp.models import ClientService, DomainEvent, Incident, SlaAlert
+
+AT_RISK = "at_risk"
 
 
 def _alert(event: DomainEvent, kind: str, message: str) -> None:
@@ -17,14 +19,19 @@ def _alert(event: DomainEvent, kind: str, message: str) -> None:
     )
 
 
-def create_sla_alert(event: DomainEvent) -> None:
+def _incident_alert(event: DomainEvent, kind: str, what: str) -> None:
     service = db.session.get(ClientService, event.service_id)
+    incident = db.session.get(Incident, event.payload["incident_id"])
+    _alert(event, kind, f"{service.name}: {what} (incident #{incident.id}: {incident.title})")
+
+
+def create_sla_alert(event: DomainEvent) -> None:
     kind = event.payload["kind"]
-    _alert(
-        event,
-        kind,
-        f"{service.name}: {kind} target breached (incident {event.payload['incident_id']})",
-    )
+    _incident_alert(event, kind, f"{kind} target breached")
+
+
+def create_at_risk_alert(event: DomainEvent) -> None:
+    _incident_alert(event, AT_RISK, f"{event.payload['kind']} target at risk")
 
 
 def alert_account_manager(event: DomainEvent) -> None:

@@ -6,7 +6,7 @@ from webapp.outbox import publish_after_commit
 
 
 def recalculate(event: DomainEvent) -> None:
-    # Runs after the alert listener (registry order), so the new breach counts.
+    # The breach is counted from the incident's own mark, committed with the event.
     degraded_event = recalculate_score(event.service_id, actor="health")
     if degraded_event is not None:
         publish_after_commit(degraded_event)

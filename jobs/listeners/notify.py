@@ -7,9 +7,19 @@ constraint); sending it over email or chat is the notification sender's work.
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Client, ClientService, DomainEvent, Notification, User, Webhook
+from webapp.lifecycle.statuses import UserRole
+from webapp.models import (
+    Client,
+    ClientService,
+    Company,
+    DomainEvent,
+    Incident,
+    Notification,
+    User,
+    Webhook,
+)
 
-CLIENT, MANAGER = "client", "manager"
+CLIENT, MANAGER, TECHNICIANS, ESCALATION = "client", "manager", "technicians", "escalation"
 
 
 def _notify(event: DomainEvent, listener: str, who: tuple[str, ...], subject: str, body: str):
@@ -18,12 +28,27 @@ def _notify(event: DomainEvent, listener: str, who: tuple[str, ...], subject: st
     manager = (
         db.session.get(User, service.account_manager_id) if service.account_manager_id else None
     )
+    incident = (
+        db.session.get(Incident, event.payload["incident_id"])
+        if "incident_id" in event.payload
+        else None
+    )
     recipients = []
     if CLIENT in who and client.contact_email:
         recipients.append(client.contact_email)
     if MANAGER in who and manager is not None:
         recipients.append(manager.email)
+    if TECHNICIANS in who:
+        recipients += _technicians(event.company_id, incident)
+    if ESCALATION in who:
+        company = db.session.get(Company, event.company_id)
+        if company.escalation_email:
+            recipients.append(company.escalation_email)
+        elif manager is not None:
+            recipients.append(manager.email)
     context = {"service": service.name, "client": client.name, **event.payload}
+    if incident is not None:
+        context |= {"incident": incident.title, "severity": incident.severity.value}
     channels = [("email", r) for r in dict.fromkeys(recipients)]
     channels += [
         (hook.kind, f"webhook:{hook.id}")
@@ -93,6 +118,52 @@ def renewal_due(event):
         (CLIENT, MANAGER),
         "{service} renews in {days_before} days",
         "The term of {service} for {client} ends on {term_end}.",
+    )
+
+
+def _technicians(company_id: int, incident) -> list[str]:
+    """The incident's own technician if it has one; otherwise every technician on the team."""
+    if incident is not None and incident.assignee_id is not None:
+        return [db.session.get(User, incident.assignee_id).email]
+    return list(
+        db.session.scalars(
+            select(User.email).where(
+                User.company_id == company_id, User.role == UserRole.TECHNICIAN
+            )
+        )
+    )
+
+
+def sla_at_risk(event):
+    _notify(
+        event,
+        "notify.sla_at_risk",
+        (TECHNICIANS,),
+        "At risk: {kind} target for {service} (incident #{incident_id})",
+        "Incident #{incident_id} on {service} for {client} ({severity}: {incident}) has used "
+        "most of its {kind} time. Answer it before the target is breached.",
+    )
+
+
+def sla_breached(event):
+    _notify(
+        event,
+        "notify.sla_breached",
+        (MANAGER, TECHNICIANS),
+        "SLA breached: {kind} target for {service} (incident #{incident_id})",
+        "Incident #{incident_id} on {service} for {client} ({severity}: {incident}) missed "
+        "its {kind} target.",
+    )
+
+
+def escalated(event):
+    _notify(
+        event,
+        "notify.escalated",
+        (ESCALATION,),
+        "Escalated: an SLA alert on {service} unanswered for {waited_minutes} minutes",
+        "SLA alert #{alert_id} on {service} for {client} has not been acknowledged for "
+        "{waited_minutes} minutes.",
     )
 
 

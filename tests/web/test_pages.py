@@ -1,12 +1,13 @@
 """What account managers and technicians see and do on the pages."""
 
+import datetime as dt
 import re
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import fail_listener, make_client, make_service
+from tests.conftest import breach, fail_listener, make_client, make_service
 from webapp import outbox
 from webapp import service_lifecycle as lc
 from webapp.extensions import db
@@ -189,8 +190,7 @@ def test_provision_form_creates_a_pending_service(manager, company):
 
 def test_technician_acknowledges_an_alert_recording_who_and_when(as_role, company, work):
     service_id = make_service(company)
-    event_id = outbox.record(ServiceSLABreached(service_id, 4, "resolution"), company, "t").id
-    outbox.commit_and_publish([event_id])
+    breach(company, service_id, "resolution")
     work()
     alert_id = db.session.scalar(select(SlaAlert.id))
     tech = as_role(R.TECHNICIAN, "night@msp.example")
@@ -282,7 +282,7 @@ def test_health_shows_on_detail_overview_and_filters_the_list(manager, company):
     db.session.execute(
         ClientService.__table__.update()
         .where(ClientService.id == poor)
-        .values(satisfaction=1, availability_pct=Decimal("98.0"), service_level="premium")
+        .values(satisfaction=1, last_reviewed_on=dt.date.today() - dt.timedelta(days=400))
     )
     db.session.commit()
     for service_id in (good, poor):
@@ -290,8 +290,8 @@ def test_health_shows_on_detail_overview_and_filters_the_list(manager, company):
         health_scores.recalculate(service_id, "t")
         db.session.commit()
     detail = manager.get(f"/services/{poor}").get_data(as_text=True)
-    assert "client satisfaction 1/10" in detail and "availability 98.000% below 99.9%" in detail
-    assert "67 fair" in detail  # 100 - 8 - 25
+    assert "client satisfaction 1/10" in detail and "last review 400 days ago" in detail
+    assert "72 fair" in detail  # 100 - 8 - 20
     names = re.findall(
         r'/services/\d+">([^<]+)</a>', manager.get("/services?health=fair").get_data(as_text=True)
     )

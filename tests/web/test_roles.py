@@ -3,11 +3,9 @@
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import make_service
-from webapp import outbox
+from tests.conftest import breach, make_service
 from webapp import service_lifecycle as lc
 from webapp.extensions import db
-from webapp.lifecycle.events import ServiceSLABreached
 from webapp.lifecycle.statuses import UserRole
 from webapp.models import ClientService
 
@@ -20,8 +18,7 @@ def world(company, work):
     active = make_service(company, name="Active one")
     lc.activate(company, active, "test")
     pending = make_service(company, name="Pending one")
-    event_id = outbox.record(ServiceSLABreached(active, 7, "response"), company, "test").id
-    outbox.commit_and_publish([event_id])
+    breach(company, active)
     work()
     from webapp.models import SlaAlert
 

@@ -82,6 +82,22 @@ class ServiceSLABreached(Event):
 
 
 @dataclass(frozen=True)
+class ServiceSLAAtRisk(Event):
+    """An incident's clock reached the policy's warning threshold (80% by default)."""
+
+    incident_id: int
+    kind: str  # "response" or "resolution"
+
+
+@dataclass(frozen=True)
+class ServiceAlertEscalated(Event):
+    """An SLA alert stayed unacknowledged past the company's escalation time."""
+
+    alert_id: int
+    waited_minutes: int
+
+
+@dataclass(frozen=True)
 class ServiceHealthDegraded(Event):
     previous_score: int
     score: int

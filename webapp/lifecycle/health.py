@@ -7,17 +7,15 @@ most -25); client satisfaction 1-10 adds (s/10)*20-10; a review overdue by more 
 0-100. A drop of 10 points or more is a ServiceHealthDegraded event.
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 SEVERITY_POINTS = {"critical": 8, "high": 5, "medium": 2, "low": 1}
 DEGRADED_DROP = 10
-AVAILABILITY_TARGET = {
-    "basic": Decimal("99.0"),
-    "standard": Decimal("99.5"),
-    "premium": Decimal("99.9"),
-    "enterprise": Decimal("99.95"),
-}
+# Measured availability counts a service as down while it has an open incident this severe.
+OUTAGE_SEVERITY = "critical"
+AVAILABILITY_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,8 @@ def score(inputs: HealthInputs) -> tuple[int, list[Factor]]:
         if gap > 0:
             factors.append(
                 Factor(
-                    f"availability {inputs.availability_pct}% below {inputs.availability_target}%",
+                    f"availability {_pct(inputs.availability_pct)}% below "
+                    f"{_pct(inputs.availability_target)}%",
                     -min(25.0, float(gap) * 100),
                 )
             )
@@ -98,3 +97,21 @@ BAND_RANGES = {"healthy": (80, 100), "fair": (60, 79), "poor": (40, 59), "critic
 
 def degraded(previous: int | None, current: int) -> bool:
     return previous is not None and previous - current >= DEGRADED_DROP
+
+
+def availability(outages, start: dt.datetime, end: dt.datetime) -> Decimal:
+    """Percent of [start, end) not inside any outage; outages are (opened, resolved or None)."""
+    total = (end - start).total_seconds()
+    if total <= 0:
+        return Decimal(100)
+    down, reach = 0.0, start
+    for opened, resolved in sorted(outages):
+        lo, hi = max(opened, reach), min(resolved or end, end)
+        if hi > lo:
+            down += (hi - lo).total_seconds()
+            reach = hi
+    return (Decimal(100) * Decimal(1 - down / total)).quantize(Decimal("0.001"))
+
+
+def _pct(value: Decimal) -> str:
+    return f"{Decimal(value):.3f}".rstrip("0").rstrip(".")

@@ -26,6 +26,7 @@ _resume_billing = Listener("billing.resume", BILLING, "resume recurring billing"
 _stop_billing = Listener("billing.stop", BILLING, "stop recurring billing, prorated final amount")
 _extend_billing = Listener("billing.extend", BILLING, "extend the billing term")
 _create_alert = Listener("alerts.create_sla_alert", ALERTS, "create an SLA alert")
+_risk_alert = Listener("alerts.create_at_risk_alert", ALERTS, "create an at-risk SLA alert")
 _alert_manager = Listener("alerts.alert_account_manager", ALERTS, "alert the account manager")
 _recalculate_health = Listener("health.recalculate", ALERTS, "recalculate the health score")
 
@@ -43,7 +44,9 @@ REGISTRY: dict[type[e.Event], tuple[Listener, ...]] = {
     e.ServiceRenewed: (_extend_billing,),
     e.ServiceExpired: (_stop_billing, _notify("expired")),
     e.ServiceDueForRenewal: (_notify("renewal_due"),),
-    e.ServiceSLABreached: (_create_alert, _recalculate_health),
+    e.ServiceSLAAtRisk: (_risk_alert, _notify("sla_at_risk")),
+    e.ServiceSLABreached: (_create_alert, _recalculate_health, _notify("sla_breached")),
+    e.ServiceAlertEscalated: (_notify("escalated"),),
     e.ServiceHealthDegraded: (_notify("health_degraded"), _alert_manager),
 }
 

@@ -7,6 +7,7 @@ around the clock, a 23-hour day counts 23 hours. Suspensions are given as interv
 which the clock is paused. All times in and out are naive UTC datetimes, as stored.
 """
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -32,6 +33,11 @@ DEFAULTS = {
 }
 
 
+def targets_with(defaults: SlaTargets, **overrides) -> SlaTargets:
+    """The level's defaults with the service's own values where it has them."""
+    return dataclasses.replace(defaults, **{k: v for k, v in overrides.items() if v is not None})
+
+
 @dataclass(frozen=True)
 class BusinessHours:
     timezone: str = "UTC"
@@ -39,6 +45,24 @@ class BusinessHours:
     week: dict[int, tuple[dt.time, dt.time]] = field(
         default_factory=lambda: {d: (dt.time(8), dt.time(18)) for d in range(5)}
     )
+
+    def to_json(self) -> dict:
+        return {
+            str(day): [opens.strftime("%H:%M"), closes.strftime("%H:%M")]
+            for day, (opens, closes) in sorted(self.week.items())
+        }
+
+    @classmethod
+    def from_json(cls, timezone: str, week: dict | None) -> "BusinessHours":
+        if week is None:
+            return cls(timezone)
+        return cls(
+            timezone,
+            {
+                int(day): (dt.time.fromisoformat(opens), dt.time.fromisoformat(closes))
+                for day, (opens, closes) in week.items()
+            },
+        )
 
 
 def _windows(start: dt.datetime, end: dt.datetime, hours: BusinessHours | None):
@@ -93,7 +117,10 @@ def elapsed_minutes(start, end, hours: BusinessHours | None, pauses=()) -> float
 
 
 def deadline(start, minutes: float, hours: BusinessHours | None, pauses=(), horizon_days=366):
-    """When `minutes` of policy time will have passed since start (naive UTC)."""
+    """When `minutes` of policy time will have passed since start (naive UTC).
+
+    None when that time never comes within the horizon: the clock is paused with no end in
+    sight (a suspension still in force), or the policy has no open hours."""
     remaining = dt.timedelta(minutes=minutes)
     horizon = start + dt.timedelta(days=horizon_days)
     for window in _windows(start, horizon, hours):
@@ -101,4 +128,87 @@ def deadline(start, minutes: float, hours: BusinessHours | None, pauses=(), hori
             if hi - lo >= remaining:
                 return lo + remaining
             remaining -= hi - lo
-    raise ValueError("no deadline within the horizon: the policy has no open hours")
+    return None
+
+
+# --- Incidents against a policy -------------------------------------------------------------
+
+RESPONSE, RESOLUTION = "response", "resolution"
+WARNING, BREACH = "warning", "breach"
+FOREVER = dt.datetime(9999, 1, 1)
+
+
+@dataclass(frozen=True)
+class IncidentTimes:
+    opened_at: dt.datetime
+    responded_at: dt.datetime | None = None  # the first response (acknowledged)
+    resolved_at: dt.datetime | None = None
+
+    def stopped(self, kind: str) -> dt.datetime | None:
+        # Resolving an incident is also its first response.
+        if kind == RESPONSE:
+            return self.responded_at or self.resolved_at
+        return self.resolved_at
+
+
+@dataclass(frozen=True)
+class Mark:
+    kind: str  # RESPONSE or RESOLUTION
+    level: str  # WARNING or BREACH
+    at: dt.datetime | None  # None: not reachable while the clock is paused
+
+
+@dataclass(frozen=True)
+class Verdict:
+    due: list[Mark]  # reached now, not yet recorded; a warning is left out when its breach is due
+    passed: list[Mark]  # reached but not worth an event: the warning of a breach due together
+    next_check: dt.datetime | None  # when the next pending mark falls due, if any
+
+
+def marks(times: IncidentTimes, targets: SlaTargets, hours, pauses=()) -> list[Mark]:
+    """The four points of an incident's SLA: a warning and a breach for response and resolution.
+
+    `pauses` are (start, end) intervals with end None for a suspension still in force."""
+    clock = None if targets.around_the_clock else hours
+    closed = [(lo, hi or FOREVER) for lo, hi in pauses]
+    result = []
+    for kind, minutes in (
+        (RESPONSE, targets.response_minutes),
+        (RESOLUTION, targets.resolution_minutes),
+    ):
+        warn_at = deadline(times.opened_at, minutes * targets.warning_percent / 100, clock, closed)
+        result.append(Mark(kind, WARNING, warn_at))
+        result.append(Mark(kind, BREACH, deadline(times.opened_at, minutes, clock, closed)))
+    return result
+
+
+def evaluate(
+    times: IncidentTimes,
+    targets: SlaTargets,
+    hours,
+    pauses,
+    now: dt.datetime,
+    recorded: frozenset[tuple[str, str]] = frozenset(),
+) -> Verdict:
+    """Which marks have been reached and not yet recorded, and when to look again.
+
+    A mark is reached when its time came before the clock stopped (the first response for
+    response, resolution for both), or, while the clock still runs, by now. `recorded` holds
+    the (kind, level) pairs already recorded, so each is reported once."""
+    due, passed, pending = [], [], []
+    for mark in marks(times, targets, hours, pauses):
+        if (mark.kind, mark.level) in recorded or mark.at is None:
+            continue
+        stopped = times.stopped(mark.kind)
+        if stopped is not None:
+            reached = mark.at < stopped
+        else:
+            reached = mark.at <= now
+            if not reached:
+                pending.append(mark.at)
+        if reached:
+            due.append(mark)
+    breaches = {m.kind for m in due if m.level == BREACH}
+    passed = [m for m in due if m.level == WARNING and m.kind in breaches]
+    due = [m for m in due if m not in passed]
+    return Verdict(due, passed, min(pending) if pending else None)

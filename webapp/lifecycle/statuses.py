@@ -45,3 +45,10 @@ class UserRole(StrEnum):
     ACCOUNT_MANAGER = "account_manager"
     TECHNICIAN = "technician"
     VIEWER = "viewer"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"

@@ -1,0 +1,171 @@
+"""Incidents on stored services: record, acknowledge (the first response) and resolve.
+
+The UI, the JSON API and the Alertmanager endpoint all come through here. Each change is one
+write transaction that also marks the service's health for recalculation and records any SLA
+warning or breach the change reveals (sla_tracking.check); events are published after commit.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from webapp import sla_tracking
+from webapp.clock import utcnow
+from webapp.database import begin_write
+from webapp.extensions import db
+from webapp.lifecycle.statuses import Severity
+from webapp.models import ClientService, Incident
+from webapp.outbox import commit_and_publish
+from webapp.tenancy import get_or_404
+
+# Monitoring clocks drift; an incident a little ahead of ours is taken as opened now.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+class IncidentRefused(ValueError):
+    """A change that would make the incident's record wrong; nothing is written."""
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    service_id: int
+    title: str
+    severity: Severity
+    opened_at: dt.datetime | None = None  # naive UTC; None: now
+    description: str | None = None
+    source: str = "ui"
+    external_key: str | None = None  # the monitoring tool's id or fingerprint, for deduplication
+    assignee_id: int | None = None
+
+
+def record(company_id: int, new: NewIncident, actor: str) -> tuple[Incident, bool]:
+    """Record an incident; returns it and whether it is new.
+
+    With an external key that matches an open incident from the same source, that incident is
+    returned unchanged: a monitoring tool repeating itself does not open a second one."""
+    now = utcnow()
+    opened_at = _not_after(new.opened_at or now, now, "opened")
+    begin_write(db.session)
+    try:
+        service = get_or_404(ClientService, company_id, new.service_id)
+        if new.external_key and (existing := _open_with_key(company_id, new)):
+            db.session.rollback()
+            return existing, False
+        incident = Incident(
+            company_id=company_id,
+            service_id=service.id,
+            title=new.title.strip(),
+            description=(new.description or "").strip() or None,
+            severity=Severity(new.severity),
+            source=new.source,
+            external_key=new.external_key,
+            opened_at=opened_at,
+            recorded_by=actor,
+            assignee_id=new.assignee_id,
+        )
+        db.session.add(incident)
+        db.session.flush()
+        event_ids = _changed(incident, actor, now)
+    except IntegrityError:
+        # Another request opened the same keyed incident between our look and our insert.
+        db.session.rollback()
+        existing = _open_with_key(company_id, new)
+        if existing is None:
+            raise
+        return existing, False
+    except BaseException:
+        db.session.rollback()
+        raise
+    commit_and_publish(event_ids)
+    return incident, True
+
+
+def acknowledge(company_id: int, incident_id: int, actor: str, at=None, user_id=None) -> Incident:
+    """The first response. Acknowledging again changes nothing."""
+
+    def change(incident, when):
+        if incident.acknowledged_at is None and incident.resolved_at is None:
+            incident.acknowledged_at, incident.acknowledged_by = when, actor
+            incident.assignee_id = incident.assignee_id or user_id
+            return True
+        return False
+
+    return _update(company_id, incident_id, actor, at, change)
+
+
+def resolve(company_id: int, incident_id: int, actor: str, at=None) -> Incident:
+    """Resolving again changes nothing; a resolved incident stays resolved."""
+
+    def change(incident, when):
+        if incident.resolved_at is None:
+            incident.resolved_at, incident.resolved_by = when, actor
+            return True
+        return False
+
+    return _update(company_id, incident_id, actor, at, change)
+
+
+def resolve_by_key(company_id: int, source: str, key: str, actor: str, at=None) -> Incident | None:
+    """Resolve the open incident a monitoring tool knows by this key, if there is one."""
+    incident_id = db.session.scalar(
+        select(Incident.id).where(
+            Incident.company_id == company_id,
+            Incident.source == source,
+            Incident.external_key == key,
+            Incident.resolved_at.is_(None),
+        )
+    )
+    db.session.rollback()
+    if incident_id is None:
+        return None
+    return resolve(company_id, incident_id, actor, at)
+
+
+def _update(company_id, incident_id, actor, at, change) -> Incident:
+    now = utcnow()
+    begin_write(db.session)
+    try:
+        incident = get_or_404(Incident, company_id, incident_id)
+        when = _not_after(at or now, now, "changed")
+        if when < incident.opened_at:
+            raise IncidentRefused(
+                f"Incident {incident.id} opened at {incident.opened_at:%Y-%m-%d %H:%M} UTC; "
+                "it cannot be answered or resolved before that."
+            )
+        event_ids = _changed(incident, actor, now) if change(incident, when) else []
+    except BaseException:
+        db.session.rollback()
+        raise
+    commit_and_publish(event_ids)
+    return incident
+
+
+def _changed(incident: Incident, actor: str, now: dt.datetime) -> list[int]:
+    db.session.execute(
+        update(ClientService)
+        .where(ClientService.id == incident.service_id)
+        .values(health_stale=True)
+        .execution_options(synchronize_session=False)
+    )
+    return sla_tracking.check(incident, actor, now)
+
+
+def _open_with_key(company_id: int, new: NewIncident) -> Incident | None:
+    return db.session.scalars(
+        select(Incident).where(
+            Incident.company_id == company_id,
+            Incident.source == new.source,
+            Incident.external_key == new.external_key,
+            Incident.resolved_at.is_(None),
+        )
+    ).first()
+
+
+def _not_after(when: dt.datetime, now: dt.datetime, what: str) -> dt.datetime:
+    if when > now + CLOCK_SKEW:
+        raise IncidentRefused(
+            f"An incident cannot be {what} in the future ({when:%Y-%m-%d %H:%M} UTC)."
+        )
+    return min(when, now)

@@ -1,0 +1,132 @@
+"""SLA tracking on stored incidents: the policy in force, the clock's pauses, and the marks.
+
+`check()` is the one place that decides whether an incident has reached a warning or a
+breach: recording, acknowledging and resolving an incident call it in their own transaction,
+and the per-minute sweep calls it for incidents whose `next_check_at` has come. Each mark is
+set with a guarded UPDATE (... WHERE <mark> IS NULL) together with its event, so it is
+recorded once however many callers race for it.
+"""
+
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
+
+from webapp.clock import utcnow
+from webapp.extensions import db
+from webapp.lifecycle import events as ev
+from webapp.lifecycle.sla import (
+    BREACH,
+    DEFAULTS,
+    RESPONSE,
+    WARNING,
+    BusinessHours,
+    IncidentTimes,
+    SlaTargets,
+    evaluate,
+    targets_with,
+)
+from webapp.models import ClientService, Company, Incident, ServicePause
+from webapp.outbox import record
+
+MARK_COLUMNS = {
+    (RESPONSE, WARNING): "response_warned_at",
+    (RESPONSE, BREACH): "response_breached_at",
+    ("resolution", WARNING): "resolution_warned_at",
+    ("resolution", BREACH): "resolution_breached_at",
+}
+
+
+def policy_for(service: ClientService) -> SlaTargets:
+    return targets_with(
+        DEFAULTS[service.service_level.value],
+        response_minutes=service.sla_response_minutes,
+        resolution_minutes=service.sla_resolution_minutes,
+        availability_target=None
+        if service.sla_availability_target is None
+        else str(service.sla_availability_target),
+        warning_percent=service.sla_warning_percent,
+        around_the_clock=service.sla_around_the_clock,
+    )
+
+
+def hours_for(company: Company) -> BusinessHours:
+    return BusinessHours.from_json(company.timezone or "UTC", company.business_hours)
+
+
+def pauses_for(service_id: int) -> list[tuple[dt.datetime, dt.datetime | None]]:
+    return [
+        tuple(row)
+        for row in db.session.execute(
+            select(ServicePause.started_at, ServicePause.ended_at).where(
+                ServicePause.service_id == service_id
+            )
+        )
+    ]
+
+
+def pause(service: ClientService, now: dt.datetime) -> None:
+    """The service is suspended from now: its incidents' clocks stop."""
+    db.session.add(
+        ServicePause(company_id=service.company_id, service_id=service.id, started_at=now)
+    )
+    db.session.flush()
+    reschedule(service.id)
+
+
+def unpause(service: ClientService, now: dt.datetime) -> None:
+    db.session.execute(
+        update(ServicePause)
+        .where(ServicePause.service_id == service.id, ServicePause.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    reschedule(service.id)
+
+
+def reschedule(service_id: int) -> None:
+    """Recompute when each open incident of the service is next due (after its clock changed)."""
+    for incident in db.session.scalars(
+        select(Incident).where(Incident.service_id == service_id, Incident.resolved_at.is_(None))
+    ):
+        check(incident, actor="sla")
+
+
+def _recorded(incident: Incident) -> frozenset[tuple[str, str]]:
+    return frozenset(key for key, column in MARK_COLUMNS.items() if getattr(incident, column))
+
+
+def check(incident: Incident, actor: str, now: dt.datetime | None = None) -> list[int]:
+    """Record the marks the incident has reached; return the ids of the events recorded.
+
+    Runs inside the caller's write transaction (the caller commits and publishes)."""
+    now = now or utcnow()
+    service = db.session.get(ClientService, incident.service_id)
+    company = db.session.get(Company, incident.company_id)
+    verdict = evaluate(
+        IncidentTimes(incident.opened_at, incident.acknowledged_at, incident.resolved_at),
+        policy_for(service),
+        hours_for(company),
+        pauses_for(service.id),
+        now,
+        _recorded(incident),
+    )
+    event_ids = []
+    for mark in verdict.passed + verdict.due:
+        column = MARK_COLUMNS[(mark.kind, mark.level)]
+        won = db.session.execute(
+            update(Incident)
+            .where(Incident.id == incident.id, getattr(Incident, column).is_(None))
+            .values({column: now})
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won:
+            set_committed_value(incident, column, now)
+        if not won or mark in verdict.passed:
+            continue
+        event_cls = ev.ServiceSLABreached if mark.level == BREACH else ev.ServiceSLAAtRisk
+        event = event_cls(service.id, incident.id, mark.kind)
+        event_ids.append(record(event, incident.company_id, actor).id)
+    incident.next_check_at = verdict.next_check if incident.resolved_at is None else None
+    db.session.flush()
+    return event_ids
