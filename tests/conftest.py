@@ -3,19 +3,23 @@ TEST_DATABASE=postgresql), the app, and an RQ worker that drains the queues.
 """
 
 import datetime as dt
+import email
 import os
 import tempfile
+import threading
 from contextlib import contextmanager
 from decimal import Decimal
+from email import policy
 
 import flask_migrate
 import pytest
+from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 from sqlalchemy import text, update
 
 from jobs import listeners
-from tools.embedded_redis import RedisServer
+from tools.embedded_redis import RedisServer, free_port
 from webapp import create_app, incidents
 from webapp import service_lifecycle as lc
 from webapp.clock import utcnow
@@ -146,6 +150,31 @@ def company(app):
     db.session.add(row)
     db.session.commit()
     return row.id
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        with self.lock:
+            self.messages.append(
+                email.message_from_bytes(envelope.original_content, policy=policy.default)
+            )
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server on loopback that keeps what it receives, parsed."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    yield inbox
+    controller.stop()
 
 
 @contextmanager

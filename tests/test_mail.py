@@ -1,44 +1,15 @@
 """Notifications by email through a real SMTP server (aiosmtpd) on loopback."""
 
-import email
-import threading
-from email import policy
-
-import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from tests.conftest import make_service, make_user
+from tests.conftest import Inbox, make_service, make_user
 from tools.embedded_redis import free_port
 from tools.mail_catcher import start as start_catcher
 from webapp import service_lifecycle as lc
 from webapp.extensions import db
 from webapp.mailbox import read_messages
 from webapp.models import Notification
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        with self.lock:
-            self.messages.append(
-                email.message_from_bytes(envelope.original_content, policy=policy.default)
-            )
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(app):
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
-    yield inbox
-    controller.stop()
 
 
 def statuses():

@@ -44,11 +44,10 @@ def inputs_for(service: ClientService) -> HealthInputs:
             or_(Incident.resolved_at.is_(None), Incident.resolved_at > month_ago),
         )
     ).all()
-    since = max(month_ago, service.activated_at or service.provisioned_at)
     return HealthInputs(
         breaches_90d=sum(breaches),
         incidents_30d={str(sev): n for sev, n in by_severity},
-        availability_pct=availability(outages, since, now),
+        availability_pct=availability(outages, month_ago, now),
         availability_target=Decimal(policy_for(service).availability_target),
         satisfaction=service.satisfaction,
         days_since_review=(on - service.last_reviewed_on).days

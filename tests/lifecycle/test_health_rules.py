@@ -1,8 +1,9 @@
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 
-from webapp.lifecycle.health import HealthInputs, band, degraded, score
+from webapp.lifecycle.health import HealthInputs, availability, band, degraded, score
 
 
 def test_a_quiet_new_service_is_fully_healthy():
@@ -59,3 +60,14 @@ def test_score_is_clamped_and_banded():
 
 def test_a_drop_of_ten_points_is_degraded():
     assert degraded(90, 80) and not degraded(90, 81) and not degraded(None, 10)
+
+
+def test_availability_merges_overlapping_outages_and_counts_open_ones_to_now():
+    start, end = dt.datetime(2027, 1, 1), dt.datetime(2027, 1, 11)  # 240 hours
+    h = lambda n: start + dt.timedelta(hours=n)  # noqa: E731
+    assert availability([], start, end) == Decimal("100.000")
+    # 10-14 and 12-16 overlap: 6 hours down, not 8; plus the open one from 236: 4 more.
+    outages = [(h(12), h(16)), (h(10), h(14)), (h(236), None)]
+    assert availability(outages, start, end) == Decimal("95.833")
+    # An outage that began before the window counts only from the window's start.
+    assert availability([(start - dt.timedelta(days=3), h(24))], start, end) == Decimal("90.000")

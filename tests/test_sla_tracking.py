@@ -1,0 +1,293 @@
+"""SLA clocks on stored incidents, moved through time: warnings, breaches, pauses, business
+hours across a daylight-saving change, escalation, and health. Each mark is recorded once."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from sqlalchemy import func, select, update
+
+from jobs import sla
+from tests.conftest import make_service, make_user
+from webapp import incidents, sla_tracking
+from webapp import service_lifecycle as lc
+from webapp.clock import utcnow
+from webapp.database import begin_write
+from webapp.extensions import db
+from webapp.lifecycle.statuses import UserRole
+from webapp.models import ClientService, Company, DomainEvent, Incident, Notification, SlaAlert
+
+MONDAY_9 = dt.datetime(2027, 1, 4, 9)
+
+
+def events(kind=None):
+    db.session.rollback()
+    rows = db.session.scalars(select(DomainEvent).order_by(DomainEvent.id)).all()
+    return [
+        (e.type, e.payload.get("kind"))
+        for e in rows
+        if e.type in ("ServiceSLAAtRisk", "ServiceSLABreached", "ServiceAlertEscalated")
+    ]
+
+
+def _service(company, **policy):
+    manager = make_user(company)
+    make_user(company, "tech@msp.example", UserRole.TECHNICIAN)
+    service_id = make_service(company, manager_id=manager)
+    lc.activate(company, service_id, "test")
+    values = {"sla_around_the_clock": True, "sla_response_minutes": 60, **policy}
+    db.session.execute(update(ClientService).where(ClientService.id == service_id).values(**values))
+    db.session.commit()
+    return service_id
+
+
+def _open(company, service_id, severity="high", **kwargs):
+    new = incidents.NewIncident(service_id, "Mail server down", severity, **kwargs)
+    return incidents.record(company, new, "test")[0].id
+
+
+def test_an_untouched_clock_warns_at_80_percent_then_breaches_once(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        _open(company, service_id)
+        assert sla.sweep().events == 0
+        clock.shift(dt.timedelta(minutes=48))
+        assert sla.sweep().events == 1
+        clock.shift(dt.timedelta(minutes=12))
+        assert sla.sweep().events == 1
+        clock.shift(dt.timedelta(minutes=5))
+        assert sla.sweep().events == 0  # recorded once, however often the sweep runs
+        work()
+    assert events() == [("ServiceSLAAtRisk", "response"), ("ServiceSLABreached", "response")]
+    kinds = sorted(a.kind for a in db.session.scalars(select(SlaAlert)))
+    assert kinds == ["at_risk", "response"]
+    sent = {(n.listener, n.recipient) for n in db.session.scalars(select(Notification))}
+    assert ("notify.sla_at_risk", "tech@msp.example") in sent
+    assert {("notify.sla_breached", "manager@msp.example")} <= sent
+
+
+def test_an_answer_in_time_means_no_response_breach_ever(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        incident_id = _open(company, service_id)
+        clock.shift(dt.timedelta(minutes=30))
+        incidents.acknowledge(company, incident_id, "tech")
+        clock.shift(dt.timedelta(hours=3))
+        sla.sweep()
+    assert events() == []
+    assert db.session.get(Incident, incident_id).next_check_at is not None  # resolution still runs
+
+
+def test_a_late_answer_breaches_at_once_without_waiting_for_the_sweep(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        incident_id = _open(company, service_id)
+        clock.shift(dt.timedelta(minutes=75))
+        incidents.acknowledge(company, incident_id, "tech")
+    assert events() == [("ServiceSLABreached", "response")]
+
+
+def test_recording_an_incident_already_past_its_target_breaches_on_record(app, company, work):
+    service_id = _service(company)
+    _open(company, service_id, opened_at=utcnow() - dt.timedelta(hours=2))
+    work()
+    assert events() == [("ServiceSLABreached", "response")]  # its warning passed unannounced
+    alert = db.session.scalars(select(SlaAlert)).one()
+    assert alert.kind == "response" and "Mail server down" in alert.message
+
+
+def test_resolving_stops_every_clock(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        incident_id = _open(company, service_id)
+        clock.shift(dt.timedelta(minutes=20))
+        incidents.resolve(company, incident_id, "tech")
+        clock.shift(dt.timedelta(days=3))
+        sla.sweep()
+    assert events() == []
+    assert db.session.get(Incident, incident_id).next_check_at is None
+
+
+def test_a_suspension_pauses_the_clock_and_resuming_restarts_it(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        incident_id = _open(company, service_id)
+        clock.shift(dt.timedelta(minutes=10))
+        lc.suspend(company, service_id, "test", reason="unpaid")
+        assert db.session.get(Incident, incident_id).next_check_at is None
+        clock.shift(dt.timedelta(hours=5))
+        assert sla.sweep().events == 0
+        lc.resume(company, service_id, "test")
+        db.session.rollback()
+        # 10 minutes ran before the pause: the warning (48) is 38 minutes after resuming.
+        assert db.session.get(Incident, incident_id).next_check_at == utcnow() + dt.timedelta(
+            minutes=38
+        )
+        clock.shift(dt.timedelta(minutes=49))
+        sla.sweep()
+        assert events() == [("ServiceSLAAtRisk", "response")]
+        clock.shift(dt.timedelta(minutes=2))
+        sla.sweep()
+    assert events()[-1] == ("ServiceSLABreached", "response")
+
+
+def test_business_hours_across_the_spring_clock_change(app, company, work):
+    """London 09:00-17:00, 240 minutes to respond. Opened Friday 26 March 2027 at 16:00 GMT:
+    one hour on Friday; the clocks go forward on Sunday, so Monday opens at 08:00 UTC; the
+    other three hours end at 11:00 UTC, the warning (192 minutes) at 10:12 UTC."""
+    row = db.session.get(Company, company)
+    row.timezone = "Europe/London"
+    row.business_hours = {str(d): ["09:00", "17:00"] for d in range(5)}
+    db.session.commit()
+    opened = dt.datetime(2027, 3, 26, 16)
+    with time_machine.travel(opened, tick=False) as clock:
+        service_id = _service(company, sla_around_the_clock=False, sla_response_minutes=240)
+        incident_id = _open(company, service_id)
+        assert db.session.get(Incident, incident_id).next_check_at == dt.datetime(
+            2027, 3, 29, 10, 12
+        )
+        clock.move_to(dt.datetime(2027, 3, 29, 10, 11))
+        assert sla.sweep().events == 0
+        clock.move_to(dt.datetime(2027, 3, 29, 10, 12))
+        assert sla.sweep().events == 1
+        clock.move_to(dt.datetime(2027, 3, 29, 10, 59))
+        assert sla.sweep().events == 0
+        clock.move_to(dt.datetime(2027, 3, 29, 11, 0))
+        assert sla.sweep().events == 1
+    assert events() == [("ServiceSLAAtRisk", "response"), ("ServiceSLABreached", "response")]
+
+
+def test_changing_the_policy_reschedules_open_incidents(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False):
+        service_id = _service(company)
+        incident_id = _open(company, service_id)
+        begin_write(db.session)
+        service = db.session.get(ClientService, service_id)
+        service.sla_response_minutes = 10
+        sla_tracking.reschedule(service_id)
+        db.session.commit()
+        assert db.session.get(Incident, incident_id).next_check_at == MONDAY_9 + dt.timedelta(
+            minutes=8
+        )
+
+
+def test_a_mark_is_recorded_once_when_two_checks_race(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        incident_id = _open(company, service_id)
+        clock.shift(dt.timedelta(hours=2))
+        begin_write(db.session)
+        stale = db.session.get(Incident, incident_id)
+        # Another sweep records the breach between our read and our write.
+        db.session.execute(
+            update(Incident)
+            .where(Incident.id == incident_id)
+            .values(response_breached_at=utcnow(), response_warned_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        assert sla_tracking.check(stale, "test") == []
+        db.session.commit()
+    assert events() == []
+
+
+def test_an_unanswered_breach_alert_escalates_once_to_the_escalation_contact(
+    app, company, work, smtp
+):
+    row = db.session.get(Company, company)
+    row.escalate_after_minutes, row.escalation_email = 30, "duty@msp.example"
+    db.session.commit()
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        _open(company, service_id, opened_at=MONDAY_9 - dt.timedelta(hours=2))
+        work()
+        clock.shift(dt.timedelta(minutes=29))
+        assert sla.sweep().escalated == 0
+        clock.shift(dt.timedelta(minutes=2))
+        assert sla.sweep().escalated == 1
+        assert sla.sweep().escalated == 0
+        work()
+    escalation = [m for m in smtp.messages if m["To"] == "duty@msp.example"]
+    assert len(escalation) == 1
+    assert escalation[0]["Subject"].startswith("Escalated: an SLA alert on Managed Backup")
+    assert "31 minutes" in escalation[0].get_body(preferencelist=("plain",)).get_content()
+    assert db.session.scalars(select(SlaAlert)).one().escalated_at is not None
+
+
+def test_an_acknowledged_alert_is_not_escalated(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        _open(company, service_id, opened_at=MONDAY_9 - dt.timedelta(hours=2))
+        work()
+        db.session.execute(update(SlaAlert).values(acknowledged_at=utcnow()))
+        db.session.commit()
+        clock.shift(dt.timedelta(hours=2))
+        assert sla.sweep().escalated == 0
+
+
+def test_without_an_escalation_contact_the_account_manager_is_told(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        _open(company, service_id, opened_at=MONDAY_9 - dt.timedelta(hours=2))
+        work()
+        clock.shift(dt.timedelta(minutes=31))
+        sla.sweep()
+        work()
+    recipients = db.session.scalars(
+        select(Notification.recipient).where(Notification.listener == "notify.escalated")
+    ).all()
+    assert recipients == ["manager@msp.example"]
+
+
+def test_the_breach_mail_reaches_the_manager_and_the_technician(app, company, work, smtp):
+    service_id = _service(company)
+    _open(company, service_id, opened_at=utcnow() - dt.timedelta(hours=2))
+    work()
+    breach_mail = {m["To"]: m for m in smtp.messages if m["Subject"].startswith("SLA breached")}
+    assert set(breach_mail) == {"manager@msp.example", "tech@msp.example"}
+    body = breach_mail["tech@msp.example"].get_body(preferencelist=("plain",)).get_content()
+    assert "missed its response target" in body and "Mail server down" in body
+
+
+def test_incident_changes_mark_health_stale_and_the_sweep_recalculates_once(app, company, work):
+    service_id = _service(company, sla_response_minutes=100_000, sla_resolution_minutes=100_000)
+    for n in range(5):  # a storm of alerts on one service
+        _open(company, service_id, severity="medium", external_key=f"k{n}", source="api")
+    assert db.session.get(ClientService, service_id).health_stale
+    result = sla.sweep()
+    assert result.health_recalculated == 1
+    service = db.session.get(ClientService, service_id)
+    assert not service.health_stale
+    assert {"label": "5 incidents in 30 days", "points": -10} in service.health_factors
+
+
+def test_availability_is_measured_from_critical_incidents(app, company, work):
+    service_id = _service(company, sla_response_minutes=100_000, sla_resolution_minutes=100_000)
+    now = utcnow()
+    incident_id = _open(
+        company, service_id, severity="critical", opened_at=now - dt.timedelta(hours=10)
+    )
+    incidents.resolve(company, incident_id, "tech", at=now - dt.timedelta(hours=2, minutes=48))
+    sla.sweep()
+    service = db.session.get(ClientService, service_id)
+    # 7.2 hours down in 30 days: 99.0%, against the policy's 99.9% (premium would be 99.9).
+    assert float(service.availability_pct) == pytest.approx(99.0, abs=0.001)
+    labels = [f["label"] for f in service.health_factors]
+    assert "availability 99% below 99.5%" in labels
+
+
+def test_one_sweep_breaches_many_incidents_and_counts_them(app, company, work):
+    service_id = _service(company)
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        for _ in range(3):
+            _open(company, service_id)
+        clock.shift(dt.timedelta(hours=2))
+        result = sla.sweep()
+    assert (result.incidents_checked, result.events) == (3, 3)
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Incident)
+            .where(Incident.response_breached_at.is_not(None))
+        )
+        == 3
+    )
