@@ -315,6 +315,7 @@ class Incident(TenantMixin, db.Model):
         ),
         Index("ix_incidents_service_opened", "service_id", "opened_at"),
         Index("ix_incidents_next_check", "next_check_at"),
+        Index("ix_incidents_company_updated", "company_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -16,6 +16,7 @@ from webapp.models import (
     Client,
     ClientService,
     DomainEvent,
+    Incident,
     ListenerDelivery,
     RecurringBilling,
     SlaAlert,
@@ -205,7 +206,8 @@ def service_timeline(service_id: int):
 
 def change_stamp(company_id: int) -> str:
     """Changes whenever anything shown on a page could have changed: new events, deliveries
-    finishing or failing, alerts raised or acknowledged. Cheap: four aggregates on indexes."""
+    finishing or failing, alerts raised, acknowledged or escalated, incidents recorded or
+    changed. Cheap: a few aggregates on indexes."""
     events = db.session.scalar(
         select(func.max(DomainEvent.id)).where(DomainEvent.company_id == company_id)
     )
@@ -216,11 +218,14 @@ def change_stamp(company_id: int) -> str:
         )
     ).one()
     alert_row = db.session.execute(
-        select(func.count(), func.max(SlaAlert.acknowledged_at)).where(
-            SlaAlert.company_id == company_id
-        )
+        select(
+            func.count(), func.max(SlaAlert.acknowledged_at), func.max(SlaAlert.escalated_at)
+        ).where(SlaAlert.company_id == company_id)
     ).one()
-    return f"{events or 0}.{deliveries[0]}.{deliveries[1]}.{alert_row[0]}.{alert_row[1]}"
+    incidents = db.session.scalar(
+        select(func.max(Incident.updated_at)).where(Incident.company_id == company_id)
+    )
+    return ".".join(str(x) for x in (events or 0, *deliveries, *alert_row, incidents))
 
 
 def health_bands(company_id: int) -> dict[str, int]:

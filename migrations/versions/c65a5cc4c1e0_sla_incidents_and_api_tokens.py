@@ -66,6 +66,7 @@ def upgrade():
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_incidents_company_id'), ['company_id'], unique=False)
         batch_op.create_index('ix_incidents_next_check', ['next_check_at'], unique=False)
+        batch_op.create_index('ix_incidents_company_updated', ['company_id', 'updated_at'], unique=False)
         batch_op.create_index('ix_incidents_service_opened', ['service_id', 'opened_at'], unique=False)
         batch_op.create_index('uq_incidents_open_external_key', ['company_id', 'source', 'external_key'], unique=True, sqlite_where=sa.text('resolved_at IS NULL AND external_key IS NOT NULL'), postgresql_where=sa.text('resolved_at IS NULL AND external_key IS NOT NULL'))
 
@@ -138,6 +139,7 @@ def downgrade():
         batch_op.drop_index('uq_incidents_open_external_key', sqlite_where=sa.text('resolved_at IS NULL AND external_key IS NOT NULL'), postgresql_where=sa.text('resolved_at IS NULL AND external_key IS NOT NULL'))
         batch_op.drop_index('ix_incidents_service_opened')
         batch_op.drop_index('ix_incidents_next_check')
+        batch_op.drop_index('ix_incidents_company_updated')
         batch_op.drop_index(batch_op.f('ix_incidents_company_id'))
 
     op.drop_table('incidents')
