@@ -1,6 +1,7 @@
 """The JSON API under /api/v1: tokens, incidents, Alertmanager's webhook, errors, the document."""
 
 import datetime as dt
+import io
 
 import pytest
 from openapi_spec_validator import validate
@@ -417,6 +418,18 @@ def test_an_oversized_body_is_a_413(app, client, token, service):
     alert = alertmanager_payload([_alert("firing", "f" * 16, service, summary="y" * limit)])
     assert_error(post(client, "/alertmanager", alert, token), 413)
     assert db.session.scalar(select(db.func.count()).select_from(Incident)) == 0
+
+
+def test_an_oversized_chunked_body_is_a_413_not_cut_short(app, client, token, service):
+    limit = app.config["API_MAX_CONTENT_LENGTH"]
+    # Valid JSON whatever the length: were it cut at the limit, what was left would still parse.
+    body = b'{"service_id": %d, "title": "x", "severity": "low"}' % service + b" " * limit
+    headers = auth(token) | {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    chunked = {"headers": headers, "environ_overrides": {"wsgi.input_terminated": True}}
+    response = client.post(f"{API}/incidents", input_stream=io.BytesIO(body), **chunked)
+    assert_error(response, 413, f"at most {limit} bytes")
+    small = io.BytesIO(body[:200])
+    assert client.post(f"{API}/incidents", input_stream=small, **chunked).status_code == 201
 
 
 def test_unknown_paths_and_methods_answer_json(client, token):

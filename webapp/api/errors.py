@@ -1,8 +1,9 @@
 """Every API error is JSON, {"error": "<what went wrong>", ...details}, never an HTML page."""
 
+import json
 import logging
 
-from flask import current_app, json, request
+from flask import current_app, request
 from werkzeug.exceptions import HTTPException
 
 from webapp.extensions import db
@@ -23,6 +24,7 @@ class ApiError(Exception):
 
 
 def json_response(status: int, body, headers=None):
+    # The standard library's json keeps the keys in order ("openapi" first), unlike Flask's.
     text = body.model_dump_json() if hasattr(body, "model_dump_json") else json.dumps(body)
     return current_app.response_class(
         text, status=status, headers=headers, mimetype="application/json"

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 from flask import Blueprint, current_app, g, request, url_for
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp import api_tokens, incidents
 from webapp.api import alertmanager
@@ -67,7 +68,10 @@ def authenticate():
 
 
 def _body(model: type[BaseModel], *, required: bool = True):
-    raw = request.get_data(cache=False)  # 413 past API_MAX_CONTENT_LENGTH
+    raw = request.get_data(cache=False)  # 413 when Content-Length is past the limit
+    if request.content_length is None and len(raw) >= request.max_content_length:
+        # A chunked body is cut at the limit rather than refused: refuse it here.
+        raise RequestEntityTooLarge()
     if not required and not raw.strip():
         return model()
     if not request.is_json:
