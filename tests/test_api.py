@@ -2,6 +2,7 @@
 
 import datetime as dt
 import io
+import sys
 
 import pytest
 from openapi_spec_validator import validate
@@ -10,6 +11,7 @@ from sqlalchemy import select, update
 from tests.conftest import FreshContextClient, make_service
 from webapp import api_tokens, incidents
 from webapp import service_lifecycle as lc
+from webapp.api import errors as api_errors
 from webapp.api.openapi import api_rules, methods, openapi_path
 from webapp.clock import utcnow
 from webapp.extensions import db
@@ -443,6 +445,22 @@ def test_unknown_paths_and_methods_answer_json(client, token):
     assert listing.headers["Allow"].split(", ").count("POST") == 1
     # Outside the API, errors are still pages.
     assert client.get("/nothing-here").mimetype == "text/html"
+
+
+def test_a_fault_on_our_side_is_a_json_500_that_says_to_retry(
+    app, client, token, service, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    logged = []
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    monkeypatch.setattr(incidents, "record", broken)
+    monkeypatch.setattr(api_errors.log, "exception", lambda *a: logged.append(sys.exc_info()))
+    response = post(client, "/incidents", incident_body(service), token)
+    assert_error(response, 500, "Try again")
+    assert "database went away" not in response.get_data(as_text=True)
+    assert [str(info[1]) for info in logged] == ["database went away"]  # with its traceback
 
 
 # --- Alertmanager ---------------------------------------------------------------------------
