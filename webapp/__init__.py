@@ -32,6 +32,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
     from webapp import (
         alerts,
+        api,
         auth,
         cli,
         dashboard,
@@ -45,7 +46,18 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         templating,
     )
 
-    for module in (auth, dashboard, services, renewals, alerts, operations, live, health, mailbox):
+    for module in (
+        auth,
+        dashboard,
+        services,
+        renewals,
+        alerts,
+        operations,
+        live,
+        health,
+        mailbox,
+        api,
+    ):
         app.register_blueprint(module.bp)
     operations.mount_rq_dashboard(app)
     errors.register(app)

@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 import click
 from sqlalchemy import select
 
-from webapp import deliveries, outbox, service_lifecycle
+from webapp import api_tokens, deliveries, outbox, service_lifecycle
 from webapp.extensions import db
 from webapp.lifecycle.registry import QUEUES, REGISTRY
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, UserRole
@@ -18,7 +18,7 @@ ACTOR = "cli"
 
 
 def register(app):
-    for group in (service_cli, events_cli, deliveries_cli, users_cli, webhooks_cli):
+    for group in (service_cli, events_cli, deliveries_cli, users_cli, webhooks_cli, tokens_cli):
         app.cli.add_command(group)
     for command in (seed_demo, worker, scheduler, relay):
         app.cli.add_command(command)
@@ -322,3 +322,50 @@ def webhooks_list(company_id):
     hooks = db.session.scalars(select(Webhook).where(Webhook.company_id == _company(company_id)))
     for hook in hooks:
         click.echo(f"{hook.id}\t{hook.kind}\t{'active' if hook.active else 'off'}\t{hook.url}")
+
+
+@click.group("tokens", help="API tokens that monitoring tools use to record incidents.")
+def tokens_cli():
+    pass
+
+
+@tokens_cli.command("create")
+@_company_option
+@click.argument("name")
+def tokens_create(company_id, name):
+    """Make a token for the JSON API (shown once)."""
+    try:
+        row, token = api_tokens.create(_company(company_id), name, ACTOR)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"API token {row.id} ({row.name}) for company {row.company_id}:")
+    click.echo(f"  {token}")
+    click.echo("Copy it now: only its hash is stored, so it cannot be shown again.")
+
+
+@tokens_cli.command("list")
+@_company_option
+def tokens_list(company_id):
+    """List this company's API tokens (their first characters, never the token)."""
+    rows = api_tokens.tokens(_company(company_id))
+    if not rows:
+        click.echo("No API tokens.")
+    for row in rows:
+        state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+        used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+        click.echo(
+            f"{row.id}\t{row.name}\t{row.prefix}...\t{state}\tlast used {used}"
+            f"\tcreated {row.created_at:%Y-%m-%d} by {row.created_by}"
+        )
+
+
+@tokens_cli.command("revoke")
+@_company_option
+@click.argument("token_id", type=int)
+def tokens_revoke(company_id, token_id):
+    """Revoke an API token: requests with it are refused from now on."""
+    try:
+        row = api_tokens.revoke(_company(company_id), token_id, ACTOR)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"API token {row.id} ({row.name}) revoked.")

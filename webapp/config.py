@@ -48,6 +48,9 @@ class Config:
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     LIVE_POLL_SECONDS = int(os.environ.get("LIVE_POLL_SECONDS", "3"))
     PAGE_SIZE = 25
+    # The largest request body the JSON API reads; an Alertmanager notification of a few hundred
+    # alerts fits well within 1 MiB (a larger one is refused with a 413).
+    API_MAX_CONTENT_LENGTH = int(os.environ.get("API_MAX_CONTENT_LENGTH", str(1024 * 1024)))
 
 
 class TestingConfig(Config):

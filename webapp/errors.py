@@ -6,6 +6,7 @@ from flask import current_app, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from webapp.api import errors as api_errors
 from webapp.extensions import db, htmx
 from webapp.lifecycle.transitions import TransitionRefused
 from webapp.tenancy import NotFound
@@ -51,6 +52,8 @@ def register(app):
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
+        if api_errors.is_api_request():  # under /api/v1 but no route matched: JSON, not a page
+            return api_errors.from_http(exc)
         if exc.code == 404:
             return render_error(404, "There is no such page or record.")
         if exc.code == 429:

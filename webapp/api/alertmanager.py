@@ -1,0 +1,156 @@
+"""Prometheus Alertmanager's webhook notifications, turned into incidents.
+
+A firing alert opens an incident (source "alertmanager", keyed by the alert's fingerprint);
+the repeats Alertmanager sends while it keeps firing find it open and change nothing. A resolved
+alert resolves the open incident with its fingerprint at the alert's end. Each alert stands on
+its own: one that cannot be used is reported back, and the others are recorded all the same.
+Every change goes through webapp.incidents, so deduplication and SLA rules live there.
+"""
+
+import logging
+from collections import Counter
+
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from webapp import incidents
+from webapp.api.schemas import (
+    MAX_ID,
+    AlertmanagerAlert,
+    AlertmanagerSummary,
+    RejectedAlert,
+    describe,
+    problems,
+)
+from webapp.extensions import db
+from webapp.lifecycle.statuses import Severity
+from webapp.models import Incident
+from webapp.tenancy import NotFound
+
+log = logging.getLogger(__name__)
+
+SOURCE = "alertmanager"
+TITLE_LENGTH = 300  # Incident.title
+
+# The `severity` label as Prometheus rules commonly set it; anything else counts as medium.
+SEVERITIES = {
+    "critical": Severity.CRITICAL,
+    "error": Severity.HIGH,
+    "high": Severity.HIGH,
+    "major": Severity.HIGH,
+    "warning": Severity.MEDIUM,
+    "medium": Severity.MEDIUM,
+    "info": Severity.LOW,
+    "low": Severity.LOW,
+    "none": Severity.LOW,
+}
+
+
+class AlertRefused(ValueError):
+    """This alert cannot become an incident; the message says why."""
+
+
+def severity_of(labels: dict[str, str]) -> Severity:
+    return SEVERITIES.get(labels.get("severity", "").strip().lower(), Severity.MEDIUM)
+
+
+def receive(
+    company_id: int, alerts: list, fallback_service_id: int | None, actor: str
+) -> AlertmanagerSummary:
+    """Apply each alert of one notification; say what became of each."""
+    counts: Counter[str] = Counter()
+    rejected = []
+    for index, raw in enumerate(alerts):
+        try:
+            alert = AlertmanagerAlert.model_validate(raw)
+            counts[_apply(company_id, alert, fallback_service_id, actor)] += 1
+        except ValidationError as exc:
+            rejected.append(_rejected(index, raw, describe(problems(exc))))
+        except (AlertRefused, incidents.IncidentRefused) as exc:
+            rejected.append(_rejected(index, raw, str(exc)))
+    for r in rejected:
+        log.warning("Alertmanager alert %s (%s) rejected: %s", r.index, r.fingerprint, r.error)
+    return AlertmanagerSummary(**counts, rejected=rejected)
+
+
+def _rejected(index: int, raw, error: str) -> RejectedAlert:
+    fingerprint = raw.get("fingerprint") if isinstance(raw, dict) else None
+    return RejectedAlert(
+        index=index,
+        fingerprint=fingerprint if isinstance(fingerprint, str) else None,
+        error=error,
+    )
+
+
+def _apply(company_id: int, alert: AlertmanagerAlert, fallback: int | None, actor: str) -> str:
+    if alert.status == "resolved":
+        resolved = incidents.resolve_by_key(
+            company_id, SOURCE, alert.fingerprint, actor, at=alert.endsAt
+        )
+        return "resolved" if resolved else "not_open"
+    service_id = _service_id(alert.labels, fallback)
+    if _resolved_already(company_id, service_id, alert):
+        return "already_resolved"
+    new = incidents.NewIncident(
+        service_id=service_id,
+        title=_title(alert),
+        severity=severity_of(alert.labels),
+        opened_at=alert.startsAt,
+        description=_description(alert),
+        source=SOURCE,
+        external_key=alert.fingerprint,
+    )
+    try:
+        _, is_new = incidents.record(company_id, new, actor)
+    except NotFound:
+        raise AlertRefused(f"There is no service {service_id} in this company.") from None
+    return "opened" if is_new else "already_open"
+
+
+def _service_id(labels: dict[str, str], fallback: int | None) -> int:
+    value = labels.get("service_id", "").strip()
+    if not value:
+        if fallback is None:
+            raise AlertRefused(
+                "No service: give the alert a service_id label, or the receiver's URL "
+                "a ?service_id= parameter."
+            )
+        return fallback
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
+        raise AlertRefused(f"The service_id label {value!r} is not a service id.")
+    return int(value)
+
+
+def _resolved_already(company_id: int, service_id: int, alert: AlertmanagerAlert) -> bool:
+    """This very alert (fingerprint and start) was resolved already: a notification that
+    arrives late, after the resolved one (an Alertmanager cluster peer, a retry), must not open
+    an incident that Alertmanager will never resolve. Uses the (service, opened_at) index."""
+    found = db.session.scalar(
+        select(Incident.id).where(
+            Incident.company_id == company_id,
+            Incident.service_id == service_id,
+            Incident.opened_at == alert.startsAt,
+            Incident.source == SOURCE,
+            Incident.external_key == alert.fingerprint,
+            Incident.resolved_at.is_not(None),
+        )
+    )
+    return found is not None
+
+
+def _title(alert: AlertmanagerAlert) -> str:
+    title = (
+        alert.annotations.get("summary", "").strip()
+        or alert.labels.get("alertname", "").strip()
+        or f"Alert {alert.fingerprint}"
+    )
+    if len(title) > TITLE_LENGTH:
+        title = title[: TITLE_LENGTH - 1] + "…"
+    return title
+
+
+def _description(alert: AlertmanagerAlert) -> str | None:
+    parts = [alert.annotations.get("description", "").strip()]
+    if alert.generatorURL:
+        parts.append(f"Source: {alert.generatorURL}")
+    return "\n\n".join(p for p in parts if p) or None

@@ -1,0 +1,270 @@
+"""The API's bodies as pydantic models: what requests are validated against is what the
+OpenAPI document publishes (openapi.py puts these models' JSON Schemas into it).
+
+Times: the API takes ISO-8601 with a time zone offset and answers in UTC ("...Z"); the database
+keeps naive UTC, so validated times come out of these models as naive UTC already.
+"""
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from webapp.lifecycle.statuses import Severity
+from webapp.models import Incident
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on every database
+EARLIEST = dt.datetime(2000, 1, 1)
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    try:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError("is outside the range of dates this API accepts") from None
+
+
+def _not_before_2000(value: dt.datetime) -> dt.datetime:
+    if value < EARLIEST:
+        raise ValueError("is before the year 2000; give the real time")
+    return value
+
+
+# Any aware time, as naive UTC (Alertmanager sends Go's zero time, year 1, as a firing alert's end).
+Timestamp = Annotated[AwareDatetime, AfterValidator(_naive_utc)]
+# A time an incident happened at: opened, answered, resolved.
+EventTime = Annotated[Timestamp, AfterValidator(_not_before_2000)]
+Id = Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]
+
+
+def _text(max_length: int, min_length: int = 0):
+    return Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+    ]
+
+
+class Request(BaseModel):
+    # Strict: "5" is not a service id and 1.0 not an integer; an unknown field is a mistake
+    # (a misspelt "opend_at" would otherwise be ignored and the incident opened now).
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class IncidentCreate(Request):
+    """A new incident. With an `external_id` that an open incident recorded through the API
+    already has, that incident is returned instead (a monitoring tool's retry)."""
+
+    service_id: Id = Field(description="The service the incident is about.")
+    title: _text(300, 1) = Field(description="What is wrong, in a line.")
+    severity: Severity
+    opened_at: EventTime | None = Field(
+        None,
+        description="When it started (ISO-8601 with a time zone offset); now if left out. "
+        "The SLA clock runs from here.",
+    )
+    description: _text(20_000) | None = None
+    external_id: _text(200, 1) | None = Field(
+        None, description="The monitoring tool's own id for it, to make retries idempotent."
+    )
+
+
+class IncidentChange(Request):
+    """Acknowledge or resolve, optionally at a given time (now if left out)."""
+
+    at: EventTime | None = Field(
+        None, description="When it happened (ISO-8601 with a time zone offset); now if left out."
+    )
+
+
+class SlaMarks(BaseModel):
+    """When the incident passed each SLA warning or breach (null: not passed)."""
+
+    response_warned_at: AwareDatetime | None
+    response_breached_at: AwareDatetime | None
+    resolution_warned_at: AwareDatetime | None
+    resolution_breached_at: AwareDatetime | None
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+class IncidentOut(BaseModel):
+    id: int
+    service_id: int
+    title: str
+    description: str | None
+    severity: Severity
+    status: Literal["open", "acknowledged", "resolved"]
+    source: str = Field(description='"ui", "api" or "alertmanager".')
+    external_id: str | None = Field(
+        description="The monitoring tool's id (for Alertmanager, the alert's fingerprint)."
+    )
+    opened_at: AwareDatetime
+    acknowledged_at: AwareDatetime | None = Field(description="The first response.")
+    acknowledged_by: str | None
+    resolved_at: AwareDatetime | None
+    resolved_by: str | None
+    recorded_by: str
+    sla: SlaMarks
+
+    @classmethod
+    def of(cls, incident: Incident) -> "IncidentOut":
+        status = (
+            "resolved"
+            if incident.resolved_at
+            else "acknowledged"
+            if incident.acknowledged_at
+            else "open"
+        )
+        return cls(
+            id=incident.id,
+            service_id=incident.service_id,
+            title=incident.title,
+            description=incident.description,
+            severity=incident.severity,
+            status=status,
+            source=incident.source,
+            external_id=incident.external_key,
+            opened_at=_utc(incident.opened_at),
+            acknowledged_at=_utc(incident.acknowledged_at),
+            acknowledged_by=incident.acknowledged_by,
+            resolved_at=_utc(incident.resolved_at),
+            resolved_by=incident.resolved_by,
+            recorded_by=incident.recorded_by,
+            sla=SlaMarks(
+                **{
+                    name: _utc(getattr(incident, name))
+                    for name in SlaMarks.model_fields  # the same names as the columns
+                }
+            ),
+        )
+
+
+# --- Alertmanager's webhook payload (version 4), as Alertmanager sends it -------------------
+
+
+class AlertmanagerAlert(BaseModel):
+    """One alert of a notification. Fields this API does not use are accepted and ignored."""
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="`service_id` names the service (else the `service_id` query parameter); "
+        "`severity` maps to the incident's severity; `alertname` is the fallback title.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="`summary` is the incident's title, `description` its description.",
+    )
+    startsAt: EventTime = Field(description="When the alert started: the incident's opened time.")
+    endsAt: Timestamp | None = Field(
+        None, description="For a resolved alert, when it ended: the incident's resolved time."
+    )
+    generatorURL: str = ""
+    fingerprint: _text(200, 1) = Field(
+        description="Alertmanager's id of the alert: the key incidents are deduplicated by."
+    )
+
+
+class _AlertmanagerEnvelope(BaseModel):
+    version: str = Field("4", description='Always "4" so far.')
+    groupKey: str = ""
+    truncatedAlerts: int = Field(0, description="Alerts left out by the receiver's max_alerts.")
+    status: str = Field("", description='"firing" or "resolved": the group\'s status.')
+    receiver: str = ""
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
+
+
+class AlertmanagerNotification(_AlertmanagerEnvelope):
+    """What the endpoint reads first: the envelope, with each alert still unread, so that one
+    unusable alert is reported on its own instead of refusing the others."""
+
+    alerts: list[Any]
+
+
+class AlertmanagerWebhook(_AlertmanagerEnvelope):
+    """Alertmanager's webhook notification (the published shape of the request body)."""
+
+    alerts: list[AlertmanagerAlert]
+
+
+class RejectedAlert(BaseModel):
+    index: int = Field(description="The alert's position in `alerts`, from 0.")
+    fingerprint: str | None
+    error: str
+
+
+class AlertmanagerSummary(BaseModel):
+    """What became of each alert of the notification."""
+
+    # Every count is always in the answer: the document marks them required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    opened: int = Field(0, description="Firing alerts that opened an incident.")
+    already_open: int = Field(0, description="Firing alerts whose incident was open already.")
+    already_resolved: int = Field(
+        0,
+        description="Firing alerts whose incident (same fingerprint and start) was resolved "
+        "already: a late or repeated notification, not reopened.",
+    )
+    resolved: int = Field(0, description="Resolved alerts that resolved their open incident.")
+    not_open: int = Field(0, description="Resolved alerts with no open incident: nothing to do.")
+    rejected: list[RejectedAlert] = Field(default_factory=list)
+
+
+class AlertmanagerRefused(AlertmanagerSummary):
+    """Every alert of the notification was rejected."""
+
+    error: str
+
+
+# --- Errors ---------------------------------------------------------------------------------
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description='Where: a field, a dotted path ("alerts.0.labels") or "body".')
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers with. Some carry more details beside `error`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="What went wrong, for a person to read.")
+    fields: list[FieldProblem] | None = Field(None, description="With 422: each field's problem.")
+
+
+# Pydantic's wording, made plainer where it talks about Python rather than the request.
+_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this request",
+    "timezone_aware": "needs a time zone offset, e.g. 2026-05-01T09:30:00Z",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+}
+
+
+def problems(exc: ValidationError) -> list[FieldProblem]:
+    result = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        message = _MESSAGES.get(error["type"]) or error["msg"].removeprefix("Value error, ")
+        result.append(FieldProblem(field=field, message=message))
+    return result
+
+
+def describe(found: list[FieldProblem]) -> str:
+    return "; ".join(f"{p.field}: {p.message}" for p in found)

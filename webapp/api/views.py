@@ -1,0 +1,276 @@
+"""The API's routes: read the token and the body, call webapp.incidents, answer JSON."""
+
+import logging
+from contextlib import contextmanager
+
+from flask import Blueprint, current_app, g, request, url_for
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from webapp import api_tokens, incidents
+from webapp.api import alertmanager
+from webapp.api.errors import (
+    CHALLENGE,
+    INVALID_TOKEN,
+    PREFIX,
+    ApiError,
+    json_response,
+    register,
+)
+from webapp.api.openapi import document, operation
+from webapp.api.schemas import (
+    MAX_ID,
+    AlertmanagerNotification,
+    AlertmanagerRefused,
+    AlertmanagerSummary,
+    AlertmanagerWebhook,
+    ErrorBody,
+    FieldProblem,
+    IncidentChange,
+    IncidentCreate,
+    IncidentOut,
+    describe,
+    problems,
+)
+from webapp.extensions import csrf
+from webapp.models import Incident
+from webapp.tenancy import NotFound, get_or_404
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix=PREFIX)
+csrf.exempt(bp)  # no cookies, no session: a bearer token cannot be sent by another site's form
+register(bp)
+
+BODY_ERRORS = (400, 401, 413, 415, 422)
+
+
+@bp.before_request
+def authenticate():
+    request.max_content_length = current_app.config["API_MAX_CONTENT_LENGTH"]
+    spec = getattr(current_app.view_functions.get(request.endpoint), "openapi", None)
+    if request.method == "OPTIONS" or (spec and spec.public):
+        return
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "Send a company's API token as 'Authorization: Bearer <token>'.",
+            {"WWW-Authenticate": CHALLENGE},
+        )
+    row = api_tokens.authenticate(token)
+    if row is None:
+        raise ApiError(
+            401, "The API token is unknown or revoked.", {"WWW-Authenticate": INVALID_TOKEN}
+        )
+    g.api_company_id = row.company_id
+    g.api_actor = f"api:{row.name}"[:120]
+
+
+def _body(model: type[BaseModel], *, required: bool = True):
+    raw = request.get_data(cache=False)  # 413 when Content-Length is past the limit
+    if request.content_length is None and len(raw) >= request.max_content_length:
+        # A chunked body is cut at the limit rather than refused: refuse it here.
+        raise RequestEntityTooLarge()
+    if not required and not raw.strip():
+        return model()
+    if not request.is_json:
+        raise ApiError(
+            415,
+            "Send the body as JSON with 'Content-Type: application/json' "
+            f"(this request's was {request.mimetype or 'missing'}).",
+        )
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        broken = [e for e in exc.errors(include_url=False) if e["type"] == "json_invalid"]
+        if broken:
+            reason = broken[0]["msg"].removeprefix("Invalid JSON: ")
+            raise ApiError(400, f"The body is not valid JSON: {reason}.") from None
+        raise _invalid(problems(exc)) from None
+
+
+def _invalid(found: list[FieldProblem]) -> ApiError:
+    return ApiError(
+        422,
+        f"The request is not valid: {describe(found)}.",
+        fields=[p.model_dump() for p in found],
+    )
+
+
+@contextmanager
+def _refused_as(field: str):
+    """The domain refusing a time (in the future, before the opening) is that field's problem."""
+    try:
+        yield
+    except incidents.IncidentRefused as exc:
+        raise _invalid([FieldProblem(field=field, message=str(exc))]) from None
+
+
+@contextmanager
+def _missing(message: str):
+    try:
+        yield
+    except NotFound:
+        raise ApiError(404, message) from None
+
+
+def _incident_id(incident_id: int) -> int:
+    if incident_id > MAX_ID:  # not an id any database holds (and too big for SQLite's integer)
+        raise ApiError(404, f"There is no incident {incident_id} in this company.")
+    return incident_id
+
+
+@bp.post("/incidents")
+@operation(
+    summary="Record an incident",
+    description="Opens an incident on one of the company's services; its SLA clocks run from "
+    "`opened_at`. With an `external_id` that an open API incident has already, answers 200 "
+    "with that incident and changes nothing, so a monitoring tool may retry safely.",
+    body=IncidentCreate,
+    responses={
+        201: ("Recorded.", IncidentOut),
+        200: ("An open incident with this external_id exists; here it is.", IncidentOut),
+    },
+    errors=(*BODY_ERRORS, 404),
+)
+def create_incident():
+    data = _body(IncidentCreate)
+    new = incidents.NewIncident(
+        service_id=data.service_id,
+        title=data.title,
+        severity=data.severity,
+        opened_at=data.opened_at,
+        description=data.description,
+        source="api",
+        external_key=data.external_id,
+    )
+    with (
+        _refused_as("opened_at"),
+        _missing(f"There is no service {data.service_id} in this company."),
+    ):
+        incident, is_new = incidents.record(g.api_company_id, new, g.api_actor)
+    return json_response(
+        201 if is_new else 200,
+        IncidentOut.of(incident),
+        {"Location": url_for(".get_incident", incident_id=incident.id)},
+    )
+
+
+@bp.get("/incidents/<int:incident_id>")
+@operation(
+    summary="Read an incident",
+    responses={200: ("The incident.", IncidentOut)},
+    errors=(401, 404),
+)
+def get_incident(incident_id):
+    with _missing(f"There is no incident {incident_id} in this company."):
+        incident = get_or_404(Incident, g.api_company_id, _incident_id(incident_id))
+    return json_response(200, IncidentOut.of(incident))
+
+
+def _change(action, incident_id):
+    data = _body(IncidentChange, required=False)
+    with _refused_as("at"), _missing(f"There is no incident {incident_id} in this company."):
+        incident = action(g.api_company_id, _incident_id(incident_id), g.api_actor, at=data.at)
+    return json_response(200, IncidentOut.of(incident))
+
+
+@bp.post("/incidents/<int:incident_id>/acknowledge")
+@operation(
+    summary="Acknowledge an incident (its first response)",
+    description="Stops the response clock. Acknowledging again, or a resolved incident, "
+    "changes nothing and answers the incident as it is.",
+    body=IncidentChange,
+    body_required=False,
+    responses={200: ("The incident.", IncidentOut)},
+    errors=(*BODY_ERRORS, 404),
+)
+def acknowledge_incident(incident_id):
+    return _change(incidents.acknowledge, incident_id)
+
+
+@bp.post("/incidents/<int:incident_id>/resolve")
+@operation(
+    summary="Resolve an incident",
+    description="Stops both clocks (resolving is also the first response, if there was none). "
+    "Resolving again changes nothing.",
+    body=IncidentChange,
+    body_required=False,
+    responses={200: ("The incident.", IncidentOut)},
+    errors=(*BODY_ERRORS, 404),
+)
+def resolve_incident(incident_id):
+    return _change(incidents.resolve, incident_id)
+
+
+@bp.post("/alertmanager")
+@operation(
+    summary="Receive a Prometheus Alertmanager webhook notification",
+    description=(
+        "Takes Alertmanager's webhook payload (version 4) as it is. A firing alert opens an "
+        "incident keyed by its fingerprint (a repeat changes nothing); a resolved one resolves "
+        "that incident at `endsAt`. The service is the alert's `service_id` label, else this "
+        "URL's `service_id` parameter. Each alert stands alone: the answer is 200 with "
+        "`rejected` listing any alert that could not be used (Alertmanager does not retry a "
+        "2xx, and sending such an alert again would not help), and 422 only when every alert "
+        "of the notification was rejected or the payload is not a notification at all "
+        "(Alertmanager logs a 4xx and does not retry it). A 5xx, which Alertmanager retries, "
+        "means a fault on our side; retrying is safe."
+    ),
+    body=AlertmanagerWebhook,
+    query=(
+        {
+            "name": "service_id",
+            "in": "query",
+            "required": False,
+            "description": "The service for alerts without a service_id label.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        },
+    ),
+    responses={
+        200: ("What became of each alert.", AlertmanagerSummary),
+        422: (
+            "Every alert was rejected (the summary says why), or the payload is not an "
+            "Alertmanager notification (`fields` says what is wrong).",
+            (AlertmanagerRefused, ErrorBody),
+        ),
+    },
+    errors=BODY_ERRORS,
+)
+def alertmanager_webhook():
+    fallback = _query_service_id()
+    notification = _body(AlertmanagerNotification)
+    if notification.truncatedAlerts:
+        log.warning(
+            "Alertmanager left %s alerts out of a notification (max_alerts on the receiver)",
+            notification.truncatedAlerts,
+        )
+    summary = alertmanager.receive(g.api_company_id, notification.alerts, fallback, g.api_actor)
+    if notification.alerts and len(summary.rejected) == len(notification.alerts):
+        refused = AlertmanagerRefused(
+            error=f"No alert could be recorded; the first: {summary.rejected[0].error}",
+            **summary.model_dump(),
+        )
+        return json_response(422, refused)
+    return json_response(200, summary)
+
+
+def _query_service_id() -> int | None:
+    value = request.args.get("service_id")
+    if value is None:
+        return None
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
+        raise _invalid([FieldProblem(field="service_id", message=f"{value!r} is not a service id")])
+    return int(value)
+
+
+@bp.get("/openapi.json")
+@operation(
+    summary="This API's OpenAPI 3.1 document",
+    responses={200: ("The document.", {"type": "object"})},
+    public=True,
+)
+def openapi_document():
+    return json_response(200, document(current_app))
