@@ -234,6 +234,18 @@ def test_a_retry_with_the_same_external_id_returns_the_open_incident(
     )
 
 
+def test_an_external_id_open_on_another_service_is_refused_not_returned(
+    client, company, token, service
+):
+    other = make_service(company, name="Other one")
+    post(client, "/incidents", incident_body(service, external_id="nagios-9"), token)
+    clash = post(client, "/incidents", incident_body(other, external_id="nagios-9"), token)
+    assert clash.status_code == 422
+    assert clash.get_json()["fields"][0]["field"] == "external_id"
+    assert "open on another service" in clash.get_json()["error"]
+    assert db.session.scalar(select(db.func.count()).select_from(Incident)) == 1
+
+
 def test_an_incident_opened_long_enough_ago_breaches_and_raises_an_sla_alert(
     client, company, token, work
 ):

@@ -25,7 +25,13 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 class IncidentRefused(ValueError):
-    """A change that would make the incident's record wrong; nothing is written."""
+    """A change that would make the incident's record wrong; nothing is written.
+
+    `field` names the input at fault when it is not the time being set."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ def record(company_id: int, new: NewIncident, actor: str) -> tuple[Incident, boo
         service = get_or_404(ClientService, company_id, new.service_id)
         if new.external_key and (existing := _open_with_key(company_id, new)):
             db.session.rollback()
-            return existing, False
+            return _same_service(existing, service.id), False
         incident = Incident(
             company_id=company_id,
             service_id=service.id,
@@ -74,7 +80,7 @@ def record(company_id: int, new: NewIncident, actor: str) -> tuple[Incident, boo
         existing = _open_with_key(company_id, new)
         if existing is None:
             raise
-        return existing, False
+        return _same_service(existing, new.service_id), False
     except BaseException:
         db.session.rollback()
         raise
@@ -150,6 +156,16 @@ def _changed(incident: Incident, actor: str, now: dt.datetime) -> list[int]:
         .execution_options(synchronize_session=False)
     )
     return sla_tracking.check(incident, actor, now)
+
+
+def _same_service(existing: Incident, service_id: int) -> Incident:
+    if existing.service_id != service_id:
+        raise IncidentRefused(
+            f"{existing.external_key!r} is the key of incident {existing.id}, open on another "
+            "service; resolve that one first or use another key.",
+            field="external_key",
+        )
+    return existing
 
 
 def _open_with_key(company_id: int, new: NewIncident) -> Incident | None:

@@ -98,13 +98,19 @@ def _invalid(found: list[FieldProblem]) -> ApiError:
     )
 
 
+# The domain's names for inputs the API names otherwise.
+API_FIELDS = {"external_key": "external_id"}
+
+
 @contextmanager
 def _refused_as(field: str):
-    """The domain refusing a time (in the future, before the opening) is that field's problem."""
+    """The domain refusing a time (in the future, before the opening) is that field's problem,
+    unless the domain names another input."""
     try:
         yield
     except incidents.IncidentRefused as exc:
-        raise _invalid([FieldProblem(field=field, message=str(exc))]) from None
+        at_fault = API_FIELDS.get(exc.field, exc.field) if exc.field else field
+        raise _invalid([FieldProblem(field=at_fault, message=str(exc))]) from None
 
 
 @contextmanager
