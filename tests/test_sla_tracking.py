@@ -52,6 +52,8 @@ def test_an_untouched_clock_warns_at_80_percent_then_breaches_once(app, company,
         _open(company, service_id)
         assert sla.sweep().events == 0
         clock.shift(dt.timedelta(minutes=48))
+        assert sla.sweep().events == 0  # at the threshold itself: not yet past it
+        clock.shift(dt.timedelta(seconds=1))
         assert sla.sweep().events == 1
         clock.shift(dt.timedelta(minutes=12))
         assert sla.sweep().events == 1
@@ -148,11 +150,11 @@ def test_business_hours_across_the_spring_clock_change(app, company, work):
         )
         clock.move_to(dt.datetime(2027, 3, 29, 10, 11))
         assert sla.sweep().events == 0
-        clock.move_to(dt.datetime(2027, 3, 29, 10, 12))
+        clock.move_to(dt.datetime(2027, 3, 29, 10, 12, 1))
         assert sla.sweep().events == 1
         clock.move_to(dt.datetime(2027, 3, 29, 10, 59))
         assert sla.sweep().events == 0
-        clock.move_to(dt.datetime(2027, 3, 29, 11, 0))
+        clock.move_to(dt.datetime(2027, 3, 29, 11, 0, 1))
         assert sla.sweep().events == 1
     assert events() == [("ServiceSLAAtRisk", "response"), ("ServiceSLABreached", "response")]
 

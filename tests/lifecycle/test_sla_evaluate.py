@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+import pytest
+
 from webapp.lifecycle.sla import (
     BREACH,
     DEFAULTS,
@@ -11,6 +13,7 @@ from webapp.lifecycle.sla import (
     BusinessHours,
     IncidentTimes,
     SlaTargets,
+    elapsed_minutes,
     evaluate,
     targets_with,
 )
@@ -31,17 +34,79 @@ def test_nothing_is_due_before_the_warning_and_the_next_check_is_the_warning():
     assert verdict.due == [] and verdict.next_check == OPENED + dt.timedelta(minutes=48)
 
 
-def test_the_warning_comes_at_the_threshold_then_the_breach_at_the_target():
+def test_the_warning_comes_past_the_threshold_then_the_breach_past_the_target():
+    just = dt.timedelta(seconds=1)
     at_48 = evaluate(
         IncidentTimes(OPENED), HOUR_AND_DAY, None, (), OPENED + dt.timedelta(minutes=48)
     )
-    assert _due(at_48) == {(RESPONSE, WARNING)}
-    assert at_48.next_check == OPENED + dt.timedelta(minutes=60)
+    assert at_48.due == [] and at_48.next_check == OPENED + dt.timedelta(minutes=48)
+    past_48 = evaluate(IncidentTimes(OPENED), HOUR_AND_DAY, None, (), at_48.next_check + just)
+    assert _due(past_48) == {(RESPONSE, WARNING)}
+    assert past_48.next_check == OPENED + dt.timedelta(minutes=60)
     recorded = frozenset({(RESPONSE, WARNING)})
-    at_60 = evaluate(
-        IncidentTimes(OPENED), HOUR_AND_DAY, None, (), OPENED + dt.timedelta(minutes=60), recorded
+    past_60 = evaluate(
+        IncidentTimes(OPENED), HOUR_AND_DAY, None, (), past_48.next_check + just, recorded
     )
-    assert _due(at_60) == {(RESPONSE, BREACH)}
+    assert _due(past_60) == {(RESPONSE, BREACH)}
+
+
+def test_an_answer_at_the_very_minute_of_the_target_is_in_time():
+    times = IncidentTimes(OPENED, responded_at=OPENED + dt.timedelta(minutes=60))
+    verdict = evaluate(
+        times,
+        HOUR_AND_DAY,
+        None,
+        (),
+        OPENED + dt.timedelta(hours=2),
+        frozenset({(RESPONSE, WARNING)}),
+    )
+    assert (RESPONSE, BREACH) not in _due(verdict)
+
+
+def test_a_warning_reached_before_an_answer_goes_unannounced_once_answered():
+    times = IncidentTimes(OPENED, responded_at=OPENED + dt.timedelta(minutes=55))
+    verdict = evaluate(times, HOUR_AND_DAY, None, (), OPENED + dt.timedelta(minutes=56))
+    assert verdict.due == [] and [(m.kind, m.level) for m in verdict.passed] == [
+        (RESPONSE, WARNING)
+    ]
+
+
+def test_the_earlier_of_answer_and_resolution_stops_the_response_clock():
+    times = IncidentTimes(
+        OPENED,
+        responded_at=OPENED + dt.timedelta(hours=2),
+        resolved_at=OPENED + dt.timedelta(minutes=30),
+    )
+    verdict = evaluate(times, HOUR_AND_DAY, None, (), OPENED + dt.timedelta(hours=3))
+    assert verdict.due == [] and verdict.next_check is None
+
+
+def test_a_night_shift_runs_past_midnight_and_24_00_closes_at_the_end_of_the_day():
+    nights = BusinessHours.from_json("UTC", {"0": ["22:00", "06:00"], "1": ["12:00", "24:00"]})
+    monday_night = D(2027, 1, 4, 22)
+    assert elapsed_minutes(monday_night, D(2027, 1, 5, 23, 59), nights) == 8 * 60 + 12 * 60 - 1
+    targets = SlaTargets(120, 600, "99.9")
+    verdict = evaluate(IncidentTimes(monday_night), targets, nights, (), monday_night)
+    assert verdict.next_check == monday_night + dt.timedelta(minutes=96)
+
+
+def test_overlapping_windows_count_once():
+    hours = BusinessHours.from_json("UTC", {"0": ["20:00", "08:00"], "1": ["06:00", "10:00"]})
+    # Monday 20:00 to Tuesday 08:00, then Tuesday's own hours add 08:00-10:00 only.
+    assert elapsed_minutes(D(2027, 1, 4, 20), D(2027, 1, 5, 12), hours) == 14 * 60
+
+
+def test_a_stored_schedule_with_a_day_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="not a weekday"):
+        BusinessHours.from_json("UTC", {"7": ["08:00", "18:00"]})
+
+
+def test_a_suspension_longer_than_a_year_still_leaves_a_deadline():
+    pause = [(OPENED + dt.timedelta(minutes=10), OPENED + dt.timedelta(days=500))]
+    verdict = evaluate(
+        IncidentTimes(OPENED), HOUR_AND_DAY, None, pause, OPENED + dt.timedelta(days=500)
+    )
+    assert verdict.next_check == OPENED + dt.timedelta(days=500, minutes=38)
 
 
 def test_a_breach_found_late_comes_without_its_warning():

@@ -41,7 +41,9 @@ def targets_with(defaults: SlaTargets, **overrides) -> SlaTargets:
 @dataclass(frozen=True)
 class BusinessHours:
     timezone: str = "UTC"
-    # weekday -> (opens, closes) in local time; a day not listed is closed.
+    # weekday -> (opens, closes) in local time; a day not listed is closed. A closing time at
+    # or before the opening time is on the next day: (22:00, 06:00) is a night shift, and
+    # (00:00, 00:00) the whole day.
     week: dict[int, tuple[dt.time, dt.time]] = field(
         default_factory=lambda: {d: (dt.time(8), dt.time(18)) for d in range(5)}
     )
@@ -54,15 +56,20 @@ class BusinessHours:
 
     @classmethod
     def from_json(cls, timezone: str, week: dict | None) -> "BusinessHours":
+        """Raises ValueError for a day other than 0-6 or a time that is not HH:MM."""
         if week is None:
             return cls(timezone)
-        return cls(
-            timezone,
-            {
-                int(day): (dt.time.fromisoformat(opens), dt.time.fromisoformat(closes))
-                for day, (opens, closes) in week.items()
-            },
-        )
+        parsed = {}
+        for day, (opens, closes) in week.items():
+            if int(day) not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not a weekday (0 is Monday, 6 is Sunday)")
+            parsed[int(day)] = (_local_time(opens), _local_time(closes))
+        return cls(timezone, parsed)
+
+
+def _local_time(text: str) -> dt.time:
+    # "24:00" closes at the end of the day: midnight, which (being <= the opening) is the next day.
+    return dt.time(0) if text == "24:00" else dt.time.fromisoformat(text)
 
 
 def _windows(start: dt.datetime, end: dt.datetime, hours: BusinessHours | None):
@@ -73,19 +80,22 @@ def _windows(start: dt.datetime, end: dt.datetime, hours: BusinessHours | None):
     zone = ZoneInfo(hours.timezone)
     local_day = start.replace(tzinfo=UTC).astimezone(zone).date() - dt.timedelta(days=1)
     last_day = end.replace(tzinfo=UTC).astimezone(zone).date()
+    reach = start  # overlapping windows (a night shift into the next day's hours) count once
     while local_day <= last_day:
         if local_day.weekday() in hours.week:
             opens, closes = hours.week[local_day.weekday()]
-            w_start = (
-                dt.datetime.combine(local_day, opens, zone).astimezone(UTC).replace(tzinfo=None)
-            )
-            w_end = (
-                dt.datetime.combine(local_day, closes, zone).astimezone(UTC).replace(tzinfo=None)
-            )
-            lo, hi = max(w_start, start), min(w_end, end)
+            closing_day = local_day + dt.timedelta(days=1) if closes <= opens else local_day
+            w_start = _utc(dt.datetime.combine(local_day, opens, zone))
+            w_end = _utc(dt.datetime.combine(closing_day, closes, zone))
+            lo, hi = max(w_start, reach), min(w_end, end)
             if lo < hi:
                 yield lo, hi
+                reach = hi
         local_day += dt.timedelta(days=1)
+
+
+def _utc(local: dt.datetime) -> dt.datetime:
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def _minus(interval, pauses):
@@ -145,9 +155,10 @@ class IncidentTimes:
     resolved_at: dt.datetime | None = None
 
     def stopped(self, kind: str) -> dt.datetime | None:
-        # Resolving an incident is also its first response.
+        # Resolving an incident is also its first response (whichever came first counts).
         if kind == RESPONSE:
-            return self.responded_at or self.resolved_at
+            answers = [t for t in (self.responded_at, self.resolved_at) if t is not None]
+            return min(answers, default=None)
         return self.resolved_at
 
 
@@ -171,14 +182,17 @@ def marks(times: IncidentTimes, targets: SlaTargets, hours, pauses=()) -> list[M
     `pauses` are (start, end) intervals with end None for a suspension still in force."""
     clock = None if targets.around_the_clock else hours
     closed = [(lo, hi or FOREVER) for lo, hi in pauses]
+    # A year of policy time past the opening, plus however long the clock stood still.
+    horizon = 366 + sum((hi - lo).days for lo, hi in pauses if hi is not None)
     result = []
     for kind, minutes in (
         (RESPONSE, targets.response_minutes),
         (RESOLUTION, targets.resolution_minutes),
     ):
-        warn_at = deadline(times.opened_at, minutes * targets.warning_percent / 100, clock, closed)
-        result.append(Mark(kind, WARNING, warn_at))
-        result.append(Mark(kind, BREACH, deadline(times.opened_at, minutes, clock, closed)))
+        warn = minutes * targets.warning_percent / 100
+        for level, limit in ((WARNING, warn), (BREACH, minutes)):
+            at = deadline(times.opened_at, limit, clock, closed, horizon_days=horizon)
+            result.append(Mark(kind, level, at))
     return result
 
 
@@ -192,23 +206,26 @@ def evaluate(
 ) -> Verdict:
     """Which marks have been reached and not yet recorded, and when to look again.
 
-    A mark is reached when its time came before the clock stopped (the first response for
-    response, resolution for both), or, while the clock still runs, by now. `recorded` holds
-    the (kind, level) pairs already recorded, so each is reported once."""
+    A mark is reached when its time passed before the clock stopped (the first response for
+    response, resolution for both), or, while the clock still runs, before now: an answer at
+    the very minute of the target is in time. `recorded` holds the (kind, level) pairs already
+    recorded, so each is reported once. A warning goes unannounced (passed) when its breach is
+    due with it or its clock has stopped: nobody needs telling to hurry then."""
     due, passed, pending = [], [], []
     for mark in marks(times, targets, hours, pauses):
         if (mark.kind, mark.level) in recorded or mark.at is None:
             continue
         stopped = times.stopped(mark.kind)
-        if stopped is not None:
-            reached = mark.at < stopped
-        else:
-            reached = mark.at <= now
-            if not reached:
+        if mark.at >= (stopped or now):
+            if stopped is None:
                 pending.append(mark.at)
-        if reached:
-            due.append(mark)
+            continue
+        due.append(mark)
     breaches = {m.kind for m in due if m.level == BREACH}
-    passed = [m for m in due if m.level == WARNING and m.kind in breaches]
+    passed = [
+        m
+        for m in due
+        if m.level == WARNING and (m.kind in breaches or times.stopped(m.kind) is not None)
+    ]
     due = [m for m in due if m not in passed]
     return Verdict(due, passed, min(pending) if pending else None)
