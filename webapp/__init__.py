@@ -37,15 +37,29 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         dashboard,
         errors,
         health,
+        incident_pages,
         live,
         mailbox,
         operations,
         renewals,
         services,
+        settings,
         templating,
     )
 
-    for module in (auth, dashboard, services, renewals, alerts, operations, live, health, mailbox):
+    for module in (
+        auth,
+        dashboard,
+        services,
+        incident_pages,
+        renewals,
+        alerts,
+        operations,
+        settings,
+        live,
+        health,
+        mailbox,
+    ):
         app.register_blueprint(module.bp)
     operations.mount_rq_dashboard(app)
     errors.register(app)

@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webapp.extensions import db, htmx
+from webapp.incidents import IncidentRefused
 from webapp.lifecycle.transitions import TransitionRefused
 from webapp.tenancy import NotFound
 
@@ -36,6 +37,7 @@ def render_error(status: int, message: str):
 
 def register(app):
     @app.errorhandler(TransitionRefused)
+    @app.errorhandler(IncidentRefused)
     def conflict(exc):
         return render_error(409, str(exc))
 

@@ -16,6 +16,8 @@ from webapp.models import (
     Client,
     ClientService,
     DomainEvent,
+    HealthSnapshot,
+    Incident,
     ListenerDelivery,
     RecurringBilling,
     SlaAlert,
@@ -205,7 +207,8 @@ def service_timeline(service_id: int):
 
 def change_stamp(company_id: int) -> str:
     """Changes whenever anything shown on a page could have changed: new events, deliveries
-    finishing or failing, alerts raised or acknowledged. Cheap: four aggregates on indexes."""
+    finishing or failing, alerts raised or acknowledged, incidents recorded or changed.
+    Cheap: five aggregates over the company's rows."""
     events = db.session.scalar(
         select(func.max(DomainEvent.id)).where(DomainEvent.company_id == company_id)
     )
@@ -220,7 +223,13 @@ def change_stamp(company_id: int) -> str:
             SlaAlert.company_id == company_id
         )
     ).one()
-    return f"{events or 0}.{deliveries[0]}.{deliveries[1]}.{alert_row[0]}.{alert_row[1]}"
+    incident_row = db.session.execute(
+        select(func.count(), func.max(Incident.updated_at)).where(Incident.company_id == company_id)
+    ).one()
+    return (
+        f"{events or 0}.{deliveries[0]}.{deliveries[1]}.{alert_row[0]}.{alert_row[1]}"
+        f".{incident_row[0]}.{incident_row[1]}"
+    )
 
 
 def health_bands(company_id: int) -> dict[str, int]:
@@ -256,3 +265,52 @@ def lowest_health(company_id: int, limit: int = 5):
         .order_by(ClientService.health_score, ClientService.id)
         .limit(limit)
     ).all()
+
+
+@dataclass(frozen=True)
+class HealthTrend:
+    """The last health scores, oldest first, as an SVG polyline on a fixed 0-100 scale."""
+
+    scores: list[int]
+    since: dt.datetime
+    points: str
+    last: tuple[float, float]
+    guides: dict[int, float]  # band floor -> y
+    width: int
+    height: int
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"The last {len(self.scores)} health scores went from {self.scores[0]} to "
+            f"{self.scores[-1]} (lowest {min(self.scores)}, highest {max(self.scores)})."
+        )
+
+
+def sparkline(scores: list[int], width: int = 240, height: int = 48, pad: int = 4):
+    """(points, last point, band guides): x spread evenly, y from 100 (top) to 0 (bottom)."""
+
+    def y(score):
+        return round(pad + (100 - score) * (height - 2 * pad) / 100, 1)
+
+    step = (width - 2 * pad) / max(1, len(scores) - 1)
+    coords = [(round(pad + i * step, 1), y(s)) for i, s in enumerate(scores)]
+    points = " ".join(f"{x:g},{yy:g}" for x, yy in coords)
+    guides = {floor: y(floor) for floor in sorted({lo for lo, _ in BAND_RANGES.values()}) if floor}
+    return points, coords[-1], guides
+
+
+def health_trend(service_id: int, limit: int = 30) -> HealthTrend | None:
+    """None until there are two scores to draw a line between."""
+    rows = db.session.execute(
+        select(HealthSnapshot.score, HealthSnapshot.computed_at)
+        .where(HealthSnapshot.service_id == service_id)
+        .order_by(HealthSnapshot.computed_at.desc(), HealthSnapshot.id.desc())
+        .limit(limit)
+    ).all()[::-1]
+    if len(rows) < 2:
+        return None
+    scores = [score for score, _ in rows]
+    width, height = 240, 48
+    points, last, guides = sparkline(scores, width, height)
+    return HealthTrend(scores, rows[0][1], points, last, guides, width, height)
