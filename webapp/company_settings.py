@@ -5,6 +5,7 @@ incidents of every service are rescheduled in it, so their SLA clocks follow the
 """
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -30,9 +31,15 @@ class CompanySettings:
     reminder_days: tuple[int, ...]  # largest first
 
 
+@functools.cache
+def zone_names() -> tuple[str, ...]:
+    """The IANA zone names zoneinfo knows, sorted (read from the system once per process)."""
+    return tuple(sorted(available_timezones()))
+
+
 def valid_timezone(name: str) -> bool:
     """An IANA zone name zoneinfo knows ("Europe/London"), not a file path or an alias typo."""
-    if name not in available_timezones():
+    if name not in zone_names():
         return False
     try:
         ZoneInfo(name)

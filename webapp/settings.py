@@ -1,7 +1,6 @@
 """Company settings, for admins: time zone, business hours, escalation, renewal reminders."""
 
 import datetime as dt
-from zoneinfo import available_timezones
 
 from flask import Blueprint, flash, redirect, request, url_for
 from jinja2_fragments.flask import render_block
@@ -58,7 +57,7 @@ def _context(form: SettingsForm) -> dict:
         "current": current,
         "hours_text": describe_week(current.week),
         "day_names": DAY_NAMES,
-        "zones": sorted(available_timezones()),
+        "zones": cs.zone_names(),
     }
 
 
