@@ -3,16 +3,15 @@
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
-from sqlalchemy import select
 
 from webapp import incidents
 from webapp import sla_read_models as srm
 from webapp.auth import actor, company_id, requires, safe_next
 from webapp.clock import from_local, to_local, utcnow
-from webapp.extensions import db, htmx
+from webapp.extensions import htmx
 from webapp.forms import ActionForm, IncidentForm, options
 from webapp.lifecycle.statuses import Severity
-from webapp.models import ClientService, SlaAlert
+from webapp.models import ClientService
 from webapp.permissions import Can
 from webapp.rendering import page
 from webapp.tenancy import NotFound, get_or_404
@@ -50,11 +49,7 @@ def _detail_context(incident_id: int):
     row = srm.incident(cid, incident_id)
     if row is None:
         raise NotFound(f"No incident {incident_id} in this company.")
-    alerts = db.session.scalars(
-        select(SlaAlert)
-        .where(SlaAlert.company_id == cid, SlaAlert.incident_id == incident_id)
-        .order_by(SlaAlert.created_at)
-    ).all()
+    alerts = srm.incident_alerts(cid, incident_id)
     return {"row": row, "alerts": alerts, "form": ActionForm(formdata=None)}
 
 
@@ -108,7 +103,8 @@ def new():
                 actor(),
             )
         except incidents.IncidentRefused as exc:
-            form.opened_at.errors.append(str(exc))
+            now = to_local(utcnow(), zone)
+            form.opened_at.errors.append(f"{exc} It is {now:%Y-%m-%d %H:%M} in {zone} now.")
         else:
             flash(f"Incident #{incident.id} recorded: {incident.title}.")
             target = url_for(".index")

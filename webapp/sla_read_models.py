@@ -26,7 +26,15 @@ from webapp.lifecycle.sla import (
     marks,
 )
 from webapp.lifecycle.statuses import ServiceStatus, Severity
-from webapp.models import Client, ClientService, Company, Incident, ServicePause, User
+from webapp.models import (
+    Client,
+    ClientService,
+    Company,
+    Incident,
+    ServicePause,
+    SlaAlert,
+    User,
+)
 from webapp.sla_tracking import hours_for, policy_for
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -226,6 +234,14 @@ def incident(company_id: int, incident_id: int) -> IncidentRow | None:
 def service_incidents(company_id: int, service_id: int, limit: int = 8) -> IncidentList:
     """The service's incidents, open ones first, for its page."""
     return incidents(company_id, IncidentQuery(state="all", service=service_id), limit)
+
+
+def incident_alerts(company_id: int, incident_id: int) -> list[SlaAlert]:
+    return db.session.scalars(
+        select(SlaAlert)
+        .where(SlaAlert.company_id == company_id, SlaAlert.incident_id == incident_id)
+        .order_by(SlaAlert.created_at, SlaAlert.id)
+    ).all()
 
 
 def recordable_services(company_id: int):

@@ -8,7 +8,7 @@ from flask import current_app
 from flask_login import current_user
 from markupsafe import Markup
 
-from webapp.forms import CYCLE_LABELS, SEVERITY_LABELS
+from webapp.forms import CYCLE_LABELS
 from webapp.lifecycle.health import band
 from webapp.lifecycle.transitions import Action
 from webapp.permissions import ROLE_LABELS, Can, allows
@@ -106,7 +106,6 @@ def register(app):
         Can=Can,
         ACTION_LABELS=ACTION_LABELS,
         CYCLE_LABELS=CYCLE_LABELS,
-        SEVERITY_LABELS=SEVERITY_LABELS,
         ROLE_LABELS=ROLE_LABELS,
         live_poll_seconds=lambda: current_app.config["LIVE_POLL_SECONDS"],
     )

@@ -189,6 +189,7 @@ def test_an_incident_opened_in_the_future_is_refused_in_place(tech, company):
     assert response.status_code == 422
     assert 'id="opened_at-error"' in response.get_data(as_text=True)
     assert "cannot be opened in the future" in response.get_data(as_text=True)
+    assert " in UTC now." in response.get_data(as_text=True)  # the company's clock, to compare
     assert count_incidents() == 0
 
 
