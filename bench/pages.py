@@ -21,9 +21,12 @@ PAGES = [
     "/services",
     "/services?sort=price&desc=1",
     "/services/3",
+    "/incidents?state=all",
+    "/incidents/1",
     "/renewals",
     "/alerts?state=all",
     "/operations",
+    "/settings",
     "/live?stamp=x",
 ]
 

@@ -17,7 +17,14 @@ from webapp.tenancy import get_or_404
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 STATES = ("open", "acknowledged", "all")
-KINDS = ("", "response", "resolution", "health")
+KIND_LABELS = {
+    "": "Any kind",
+    "response": "Response breached",
+    "resolution": "Resolution breached",
+    "at_risk": "At risk",
+    "health": "Health",
+}
+KINDS = tuple(KIND_LABELS)
 
 
 def _context():
@@ -30,6 +37,7 @@ def _context():
         "kind": kind,
         "states": STATES,
         "kinds": KINDS,
+        "kind_labels": KIND_LABELS,
         "rows": rm.alerts(company_id(), state=state, kind=kind),
         "form": ActionForm(formdata=None),
     }

@@ -1,6 +1,7 @@
 """The one source of the current time. Stored times are naive UTC on every database."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 
 def utcnow() -> dt.datetime:
@@ -9,3 +10,23 @@ def utcnow() -> dt.datetime:
 
 def today() -> dt.date:
     return utcnow().date()
+
+
+def to_local(value: dt.datetime, timezone: str) -> dt.datetime:
+    """A stored (naive UTC) time as naive local time in `timezone`."""
+    return value.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+
+
+def from_local(value: dt.datetime, timezone: str) -> dt.datetime:
+    """A naive local time in `timezone` as naive UTC, for storing.
+
+    A time the clocks skipped (the hour lost when summer time starts) is a ValueError; a time
+    that happens twice (the hour repeated in autumn) is taken as the first one."""
+    zone = ZoneInfo(timezone)
+    utc = value.replace(tzinfo=zone).astimezone(dt.UTC)
+    if utc.astimezone(zone).replace(tzinfo=None) != value:
+        raise ValueError(
+            f"{value:%H:%M} on {value:%Y-%m-%d} did not happen in {timezone}: "
+            "the clocks went forward then."
+        )
+    return utc.replace(tzinfo=None)

@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webapp.api import errors as api_errors
 from webapp.extensions import db, htmx
+from webapp.incidents import IncidentRefused
 from webapp.lifecycle.transitions import TransitionRefused
 from webapp.tenancy import NotFound
 
@@ -37,6 +38,7 @@ def render_error(status: int, message: str):
 
 def register(app):
     @app.errorhandler(TransitionRefused)
+    @app.errorhandler(IncidentRefused)
     def conflict(exc):
         return render_error(409, str(exc))
 

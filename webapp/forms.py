@@ -6,14 +6,20 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
+    DateTimeLocalField,
     DecimalField,
     EmailField,
+    FieldList,
+    Form,
+    FormField,
     HiddenField,
     IntegerField,
     PasswordField,
     SelectChoice,
     SelectField,
     StringField,
+    TextAreaField,
+    TimeField,
 )
 from wtforms.validators import (
     DataRequired,
@@ -21,11 +27,14 @@ from wtforms.validators import (
     Length,
     NumberRange,
     Optional,
+    Regexp,
     ValidationError,
 )
 from wtforms.widgets import TextInput
 
-from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
+from webapp.company_settings import parse_reminder_days, valid_timezone
+from webapp.lifecycle.sla import WEEKDAYS
+from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, Severity
 
 CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "NZD"]
 CYCLE_LABELS = {
@@ -42,6 +51,7 @@ class MoneyField(DecimalField):
     """An amount typed as text: digits and a decimal point, at most two decimals."""
 
     widget = TextInput()  # a number input would refuse or reformat amounts in some locales
+    invalid_message = "Enter an amount such as 149.00 (digits and a decimal point)."
 
     def process_formdata(self, valuelist):
         if not valuelist or not valuelist[0].strip():
@@ -51,13 +61,20 @@ class MoneyField(DecimalField):
             value = Decimal(valuelist[0].strip())
         except InvalidOperation:
             self.data = None
-            raise ValueError(
-                "Enter an amount such as 149.00 (digits and a decimal point)."
-            ) from None
+            raise ValueError(self.invalid_message) from None
         if not value.is_finite():
             self.data = None
-            raise ValueError("Enter an amount such as 149.00 (digits and a decimal point).")
+            raise ValueError(self.invalid_message)
         self.data = value
+
+
+class PercentField(MoneyField):
+    invalid_message = "Enter a percentage such as 99.9 (digits and a decimal point)."
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return "" if self.data is None else f"{self.data.normalize():f}"
 
 
 def options(pairs) -> list[SelectChoice]:
@@ -159,3 +176,146 @@ class ProvisionForm(FlaskForm):
     def validate_price(self, field):
         if field.data is not None and field.data.as_tuple().exponent < -2:
             raise ValidationError("Use at most two decimal places.")
+
+
+SEVERITY_LABELS = {
+    Severity.CRITICAL: "Critical: the service is down",
+    Severity.HIGH: "High: badly degraded",
+    Severity.MEDIUM: "Medium",
+    Severity.LOW: "Low",
+}
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what a datetime-local input sends
+
+
+def _int_or_none(value):
+    return None if value in ("", None) else int(value)
+
+
+class IncidentForm(FlaskForm):
+    service_id = SelectField(
+        "Service",
+        coerce=_int_or_none,
+        validate_choice=False,  # checked against the company's running services below
+        validators=[InputRequired("Choose the service that has the problem.")],
+    )
+    title = StringField(
+        "What is wrong",
+        validators=[DataRequired("Say in a few words what is wrong."), Length(max=300)],
+    )
+    severity = SelectField(
+        "Severity",
+        choices=options((s.value, label) for s, label in SEVERITY_LABELS.items()),
+        default=Severity.MEDIUM.value,
+    )
+    opened_at = DateTimeLocalField(
+        "Started at",
+        format=[LOCAL_INPUT, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        validators=[InputRequired("Enter when the problem started.")],
+        invalid_value_message="Enter a date and time such as 2026-03-01 14:30.",
+    )
+    description = TextAreaField("Details", validators=[Optional(), Length(max=5000)])
+
+    def validate_service_id(self, field):
+        if field.data not in {choice.value for choice in field.choices if choice.value != ""}:
+            raise ValidationError("Choose one of the active or suspended services.")
+
+
+class SlaForm(FlaskForm):
+    """A service's own SLA policy; an empty field means the service level's default."""
+
+    response_minutes = IntegerField(
+        "Response within (minutes)",
+        validators=[Optional(), NumberRange(1, 43200, "From 1 to 43200 minutes (30 days).")],
+    )
+    resolution_minutes = IntegerField(
+        "Resolution within (minutes)",
+        validators=[Optional(), NumberRange(1, 129600, "From 1 to 129600 minutes (90 days).")],
+    )
+    availability_target = PercentField(
+        "Availability target (%)",
+        validators=[
+            Optional(),
+            NumberRange(Decimal("50"), Decimal("100"), "From 50 to 100 %%."),
+        ],
+    )
+    warning_percent = IntegerField(
+        "Warn at (% of each target)",
+        validators=[Optional(), NumberRange(1, 99, "From 1 to 99 %%.")],
+    )
+    clock = SelectField(
+        "Clock",
+        choices=options(
+            [("", "The level's default"), ("business", "Business hours"), ("24x7", "24x7")]
+        ),
+        default="",
+    )
+
+    def validate_availability_target(self, field):
+        if field.data is not None and field.data.as_tuple().exponent < -3:
+            raise ValidationError("Use at most three decimal places.")
+
+
+class DayForm(Form):
+    """One weekday's business hours (a nested form: the settings form carries the CSRF token)."""
+
+    is_open = BooleanField("Open")
+    opens = TimeField("Opens", validators=[Optional()], invalid_value_message="Enter a time.")
+    closes = TimeField("Closes", validators=[Optional()], invalid_value_message="Enter a time.")
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if not self.is_open.data or not valid:
+            return valid
+        if self.opens.data is None or self.closes.data is None:
+            self.closes.errors.append("Enter the opening and closing times, or untick the day.")
+        elif self.closes.data <= self.opens.data:
+            self.closes.errors.append("Closing time must be after opening time.")
+        else:
+            return True
+        return False
+
+
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class SettingsForm(FlaskForm):
+    timezone = StringField(
+        "Time zone",
+        validators=[DataRequired("Enter a time zone such as Europe/London."), Length(max=64)],
+    )
+    days = FieldList(FormField(DayForm), min_entries=len(WEEKDAYS), max_entries=len(WEEKDAYS))
+    escalate_after_minutes = IntegerField(
+        "Escalate unacknowledged SLA alerts after (minutes)",
+        validators=[
+            InputRequired("Enter a number of minutes."),
+            NumberRange(1, 10080, "From 1 to 10080 minutes (a week)."),
+        ],
+    )
+    escalation_email = EmailField(
+        "Escalate to",
+        validators=[
+            Optional(),
+            Length(max=254),
+            Regexp(EMAIL, message="Enter an email address such as oncall@example.com."),
+        ],
+    )
+    reminder_days = StringField(
+        "Renewal reminders (days before term end)",
+        validators=[DataRequired("Enter days such as 30,14,7.")],
+    )
+
+    def validate_timezone(self, field):
+        if not valid_timezone(field.data.strip()):
+            raise ValidationError(
+                "Not a time zone name we know: use one such as Europe/London or America/New_York."
+            )
+
+    def validate_days(self, field):
+        if not any(day.form.is_open.data for day in field.entries):
+            raise ValidationError("Open at least one day a week, or SLA clocks never run.")
+
+    def validate_reminder_days(self, field):
+        try:
+            parse_reminder_days(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None

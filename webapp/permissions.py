@@ -9,14 +9,17 @@ class Can(StrEnum):
     VIEW = "view"
     TRANSITION = "transition services"
     ACKNOWLEDGE = "acknowledge alerts"
+    HANDLE_INCIDENTS = "handle incidents"
+    EDIT_SLA = "change SLA policies"
     OPERATE = "operate the pipeline"
     MANAGE_USERS = "manage users"
+    CONFIGURE = "change company settings"
 
 
 ROLE_CAPABILITIES: dict[UserRole, frozenset[Can]] = {
     UserRole.ADMIN: frozenset(Can),
-    UserRole.ACCOUNT_MANAGER: frozenset({Can.VIEW, Can.TRANSITION}),
-    UserRole.TECHNICIAN: frozenset({Can.VIEW, Can.ACKNOWLEDGE}),
+    UserRole.ACCOUNT_MANAGER: frozenset({Can.VIEW, Can.TRANSITION, Can.EDIT_SLA}),
+    UserRole.TECHNICIAN: frozenset({Can.VIEW, Can.ACKNOWLEDGE, Can.HANDLE_INCIDENTS}),
     UserRole.VIEWER: frozenset({Can.VIEW}),
 }
 

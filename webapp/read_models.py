@@ -16,6 +16,7 @@ from webapp.models import (
     Client,
     ClientService,
     DomainEvent,
+    HealthSnapshot,
     Incident,
     ListenerDelivery,
     RecurringBilling,
@@ -261,3 +262,52 @@ def lowest_health(company_id: int, limit: int = 5):
         .order_by(ClientService.health_score, ClientService.id)
         .limit(limit)
     ).all()
+
+
+@dataclass(frozen=True)
+class HealthTrend:
+    """The last health scores, oldest first, as an SVG polyline on a fixed 0-100 scale."""
+
+    scores: list[int]
+    since: dt.datetime
+    points: str
+    last: tuple[float, float]
+    guides: dict[int, float]  # band floor -> y
+    width: int
+    height: int
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"The last {len(self.scores)} health scores went from {self.scores[0]} to "
+            f"{self.scores[-1]} (lowest {min(self.scores)}, highest {max(self.scores)})."
+        )
+
+
+def sparkline(scores: list[int], width: int = 240, height: int = 48, pad: int = 4):
+    """(points, last point, band guides): x spread evenly, y from 100 (top) to 0 (bottom)."""
+
+    def y(score):
+        return round(pad + (100 - score) * (height - 2 * pad) / 100, 1)
+
+    step = (width - 2 * pad) / max(1, len(scores) - 1)
+    coords = [(round(pad + i * step, 1), y(s)) for i, s in enumerate(scores)]
+    points = " ".join(f"{x:g},{yy:g}" for x, yy in coords)
+    guides = {floor: y(floor) for floor in sorted({lo for lo, _ in BAND_RANGES.values()}) if floor}
+    return points, coords[-1], guides
+
+
+def health_trend(service_id: int, limit: int = 30) -> HealthTrend | None:
+    """None until there are two scores to draw a line between."""
+    rows = db.session.execute(
+        select(HealthSnapshot.score, HealthSnapshot.computed_at)
+        .where(HealthSnapshot.service_id == service_id)
+        .order_by(HealthSnapshot.computed_at.desc(), HealthSnapshot.id.desc())
+        .limit(limit)
+    ).all()[::-1]
+    if len(rows) < 2:
+        return None
+    scores = [score for score, _ in rows]
+    width, height = 240, 48
+    points, last, guides = sparkline(scores, width, height)
+    return HealthTrend(scores, rows[0][1], points, last, guides, width, height)

@@ -6,8 +6,18 @@ from jinja2_fragments.flask import render_block
 
 from webapp import read_models as rm
 from webapp import service_lifecycle as lc
+from webapp import service_sla
+from webapp import sla_read_models as srm
 from webapp.auth import actor, company_id, requires
-from webapp.forms import ActionForm, CancelForm, ProvisionForm, RenewForm, SuspendForm, options
+from webapp.forms import (
+    ActionForm,
+    CancelForm,
+    ProvisionForm,
+    RenewForm,
+    SlaForm,
+    SuspendForm,
+    options,
+)
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
 from webapp.lifecycle.transitions import Action, allowed_actions
 from webapp.models import ClientService
@@ -71,7 +81,22 @@ def index():
     )
 
 
-def _detail_context(service_id: int, forms=None):
+def _sla_form(service: ClientService) -> SlaForm:
+    """The edit form filled with the service's own values (empty where it uses the default)."""
+    clock = service.sla_around_the_clock
+    return SlaForm(
+        formdata=None,
+        data={
+            "response_minutes": service.sla_response_minutes,
+            "resolution_minutes": service.sla_resolution_minutes,
+            "availability_target": service.sla_availability_target,
+            "warning_percent": service.sla_warning_percent,
+            "clock": "" if clock is None else ("24x7" if clock else "business"),
+        },
+    )
+
+
+def _detail_context(service_id: int, forms=None, sla_form=None):
     cid = company_id()
     service = get_or_404(ClientService, cid, service_id)
     actions = allowed_actions(service.status)
@@ -83,18 +108,58 @@ def _detail_context(service_id: int, forms=None):
             a: forms.get(a) or FORMS[a](formdata=None, version=service.version) for a in actions
         },
         "timeline": rm.service_timeline(service.id),
+        "sla": srm.sla_summary(service),
+        "sla_form": sla_form or _sla_form(service),
+        "incidents": srm.service_incidents(cid, service.id),
+        "recordable": service.status in srm.RECORDABLE,
+        "trend": rm.health_trend(service.id),
     }
 
 
 @bp.get("/<int:service_id>")
 @requires(Can.VIEW)
 def detail(service_id):
-    """One service: fields, allowed actions, billing and its event timeline."""
+    """One service: fields, allowed actions, health, SLA, incidents, billing and timeline."""
     return page(
         "services/detail.html",
-        fragments=("service_main", "service_live"),
+        fragments=("service_main", "service_live", "service_sla", "service_activity"),
         **_detail_context(service_id),
     )
+
+
+@bp.post("/<int:service_id>/sla")
+@requires(Can.EDIT_SLA)
+def edit_sla(service_id):
+    """Save the service's own SLA policy (empty: the level's default); open incidents'
+    clocks are worked out again in the same transaction."""
+    form = SlaForm()
+    if form.validate():
+        policy = service_sla.SlaPolicy(
+            response_minutes=form.response_minutes.data,
+            resolution_minutes=form.resolution_minutes.data,
+            availability_target=form.availability_target.data,
+            warning_percent=form.warning_percent.data,
+            around_the_clock={"": None, "24x7": True, "business": False}[form.clock.data],
+        )
+        try:
+            rescheduled = service_sla.save(company_id(), service_id, policy)
+        except service_sla.PolicyRefused as exc:
+            getattr(form, exc.field).errors.append(str(exc))
+        else:
+            message = "SLA policy saved."
+            if rescheduled:
+                message += f" {rescheduled} open incidents follow it now."
+            flash(message)
+            if not request.headers.get("HX-Request"):
+                return redirect(url_for(".detail", service_id=service_id), 303)
+            return (
+                render_block("services/detail.html", "service_sla", **_detail_context(service_id)),
+                200,
+                {"HX-Trigger": "data-changed"},
+            )
+    context = _detail_context(service_id, sla_form=form)
+    context["sla_open"] = True
+    return page("services/detail.html", fragments=("service_sla",), **context), 422
 
 
 @bp.post("/<int:service_id>/<action>")

@@ -84,12 +84,17 @@ def unpause(service: ClientService, now: dt.datetime) -> None:
     reschedule(service.id)
 
 
-def reschedule(service_id: int) -> None:
-    """Recompute when each open incident of the service is next due (after its clock changed)."""
+def reschedule(service_id: int) -> list[int]:
+    """Recompute when each open incident of the service is next due (after its clock changed).
+
+    Returns the ids of the events recorded meanwhile (a shorter target can be reached at once),
+    for the caller to publish after its commit."""
+    event_ids = []
     for incident in db.session.scalars(
         select(Incident).where(Incident.service_id == service_id, Incident.resolved_at.is_(None))
-    ):
-        check(incident, actor="sla")
+    ).all():
+        event_ids += check(incident, actor="sla")
+    return event_ids
 
 
 def _recorded(incident: Incident) -> frozenset[tuple[str, str]]:

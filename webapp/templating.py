@@ -12,6 +12,7 @@ from webapp.forms import CYCLE_LABELS
 from webapp.lifecycle.health import band
 from webapp.lifecycle.transitions import Action
 from webapp.permissions import ROLE_LABELS, Can, allows
+from webapp.sla_read_models import human_minutes
 
 ACTION_LABELS = {
     Action.ACTIVATE: "Activate",
@@ -44,6 +45,26 @@ def local(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.strftime(fmt if isinstance(value, dt.datetime) else "%Y-%m-%d")
 
 
+def when(value) -> str:
+    """A stored UTC time in the company's time zone, short: "14:05" today, else "24 Nov 14:05"."""
+    if value is None:
+        return "—"
+    local_value = value.replace(tzinfo=dt.UTC).astimezone(_zone())
+    today = dt.datetime.now(local_value.tzinfo).date()
+    if local_value.date() == today:
+        return local_value.strftime("%H:%M")
+    fmt = "%d %b %H:%M" if local_value.year == today.year else "%d %b %Y %H:%M"
+    return local_value.strftime(fmt)
+
+
+def who(actor: str | None) -> str:
+    """An actor as recorded ("user:3 tess@example.com", "sla-sweep") as a person reads it."""
+    if not actor:
+        return ""
+    kind, _, rest = actor.partition(" ")
+    return rest if kind.startswith("user:") and rest else actor
+
+
 def ago(value) -> str:
     if value is None:
         return ""
@@ -70,7 +91,16 @@ def can(capability: str) -> bool:
 
 
 def register(app):
-    app.jinja_env.filters.update(money=money, local=local, ago=ago, badge=badge, health=health)
+    app.jinja_env.filters.update(
+        money=money,
+        local=local,
+        when=when,
+        ago=ago,
+        who=who,
+        minutes=human_minutes,
+        badge=badge,
+        health=health,
+    )
     app.jinja_env.globals.update(
         can=can,
         Can=Can,

@@ -18,24 +18,43 @@ def world(company, work):
     active = make_service(company, name="Active one")
     lc.activate(company, active, "test")
     pending = make_service(company, name="Pending one")
-    breach(company, active)
+    incident = breach(company, active)
     work()
     from webapp.models import SlaAlert
 
     alert = db.session.scalars(select(SlaAlert.id)).one()
-    return {"active": active, "pending": pending, "alert": alert}
+    return {"active": active, "pending": pending, "alert": alert, "incident": incident}
 
 
-READS = ["/", "/services", "/services/{active}", "/renewals", "/alerts", "/live"]
-ADMIN_READS = ["/operations", "/rq/"]
+READS = [
+    "/",
+    "/services",
+    "/services/{active}",
+    "/incidents",
+    "/incidents/{incident}",
+    "/renewals",
+    "/alerts",
+    "/live",
+]
+ADMIN_READS = ["/operations", "/rq/", "/settings"]
+# Pages with a form, for the roles that may submit it.
+FORM_READS = {
+    "/incidents/new": {R.ADMIN, R.TECHNICIAN},
+    "/incidents/new?service_id={active}": {R.ADMIN, R.TECHNICIAN},
+}
 WRITES = {
     # route: (roles allowed, form data)
     "/services/{pending}/activate": ({R.ADMIN, R.ACCOUNT_MANAGER}, {}),
     "/services/{active}/suspend": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"reason": "unpaid"}),
     "/services/{active}/renew": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"months": "12"}),
+    "/services/{active}/sla": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"warning_percent": "70"}),
     "/services/new": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"name": ""}),
+    "/incidents/new": ({R.ADMIN, R.TECHNICIAN}, {"title": ""}),
+    "/incidents/{incident}/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
+    "/incidents/{incident}/resolve": ({R.ADMIN, R.TECHNICIAN}, {}),
     "/alerts/{alert}/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
     "/operations/retry": ({R.ADMIN}, {}),
+    "/settings": ({R.ADMIN}, {"timezone": ""}),
 }
 
 
@@ -47,9 +66,16 @@ def test_every_role_can_read_every_page(as_role, world, role, route):
 
 @pytest.mark.parametrize("role", ALL)
 @pytest.mark.parametrize("route", ADMIN_READS)
-def test_only_admins_open_operations(as_role, world, role, route):
+def test_only_admins_open_operations_and_settings(as_role, world, role, route):
     response = as_role(role).get(route.format(**world))
     assert response.status_code == (200 if role == R.ADMIN else 403)
+
+
+@pytest.mark.parametrize("role", ALL)
+@pytest.mark.parametrize("route", list(FORM_READS))
+def test_forms_open_for_the_roles_that_may_submit_them(as_role, world, role, route):
+    response = as_role(role).get(route.format(**world))
+    assert response.status_code == (200 if role in FORM_READS[route] else 403)
 
 
 @pytest.mark.parametrize("role", ALL)
@@ -94,6 +120,23 @@ def test_viewer_sees_no_acknowledge_button(as_role, world):
     assert button in as_role(R.TECHNICIAN).get("/alerts").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("role", ALL)
+def test_the_nav_offers_what_the_role_can_use(as_role, world, role):
+    html = as_role(role).get("/").get_data(as_text=True)
+    assert 'href="/incidents"' in html
+    assert ('href="/incidents/new"' in html) == (role in {R.ADMIN, R.TECHNICIAN})
+    assert ('href="/settings"' in html) == (role == R.ADMIN)
+
+
+@pytest.mark.parametrize("role", ALL)
+def test_only_account_managers_and_admins_see_the_sla_form(as_role, world, role):
+    html = as_role(role).get(f"/services/{world['active']}").get_data(as_text=True)
+    assert "SLA policy" in html
+    assert (f'action="/services/{world["active"]}/sla"' in html) == (
+        role in {R.ADMIN, R.ACCOUNT_MANAGER}
+    )
+
+
 def test_another_companys_service_is_a_404_for_reading_and_acting(as_role, world, app):
     from webapp.models import Company
 
@@ -107,3 +150,5 @@ def test_another_companys_service_is_a_404_for_reading_and_acting(as_role, world
     assert response.status_code == 404
     assert db.session.get(ClientService, theirs).status.value == "pending"
     assert "Not yours" not in me.get("/services").get_data(as_text=True)
+    assert me.post(f"/services/{theirs}/sla", {"response_minutes": "5"}).status_code == 404
+    assert db.session.get(ClientService, theirs).sla_response_minutes is None

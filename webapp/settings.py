@@ -1,0 +1,87 @@
+"""Company settings, for admins: time zone, business hours, escalation, renewal reminders."""
+
+import datetime as dt
+
+from flask import Blueprint, flash, redirect, request, url_for
+from jinja2_fragments.flask import render_block
+
+from webapp import company_settings as cs
+from webapp.auth import company_id, requires
+from webapp.extensions import db, htmx
+from webapp.forms import SettingsForm
+from webapp.lifecycle.sla import WEEKDAYS
+from webapp.models import Company
+from webapp.permissions import Can
+from webapp.rendering import page
+from webapp.sla_read_models import DAY_NAMES, describe_week
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+DEFAULT_DAY = (dt.time(8), dt.time(18))  # shown for a closed day, ready to be ticked open
+
+
+def _form_data(current: cs.CompanySettings) -> dict:
+    return {
+        "timezone": current.timezone,
+        "days": [
+            {
+                "is_open": day in current.week,
+                "opens": current.week.get(day, DEFAULT_DAY)[0],
+                "closes": current.week.get(day, DEFAULT_DAY)[1],
+            }
+            for day in WEEKDAYS
+        ],
+        "escalate_after_minutes": current.escalate_after_minutes,
+        "escalation_email": current.escalation_email or "",
+        "reminder_days": ",".join(str(d) for d in current.reminder_days),
+    }
+
+
+def _from_form(form: SettingsForm) -> cs.CompanySettings:
+    return cs.CompanySettings(
+        timezone=form.timezone.data.strip(),
+        week={
+            day: (entry.form.opens.data, entry.form.closes.data)
+            for day, entry in enumerate(form.days.entries)
+            if entry.form.is_open.data
+        },
+        escalate_after_minutes=form.escalate_after_minutes.data,
+        escalation_email=(form.escalation_email.data or "").strip() or None,
+        reminder_days=cs.parse_reminder_days(form.reminder_days.data),
+    )
+
+
+def _context(form: SettingsForm) -> dict:
+    current = cs.current(db.session.get(Company, company_id()))
+    return {
+        "form": form,
+        "current": current,
+        "hours_text": describe_week(current.week),
+        "day_names": DAY_NAMES,
+        "zones": cs.zone_names(),
+    }
+
+
+@bp.route("", methods=["GET", "POST"])
+@requires(Can.CONFIGURE)
+def index():
+    """The settings form; saved in one transaction, errors beside their fields."""
+    if request.method == "POST":
+        form = SettingsForm()
+    else:
+        form = SettingsForm(data=_form_data(cs.current(db.session.get(Company, company_id()))))
+    if form.validate_on_submit():
+        saved = cs.save(company_id(), _from_form(form))
+        message = "Settings saved."
+        if saved.clock_changed and saved.rescheduled:
+            message += (
+                f" The SLA clocks of {saved.rescheduled} open incidents follow the new hours."
+            )
+        flash(message)
+        if not htmx:
+            return redirect(url_for(".index"), 303)
+        fresh = SettingsForm(
+            formdata=None, data=_form_data(cs.current(db.session.get(Company, company_id())))
+        )
+        return render_block("settings/index.html", "settings_form", **_context(fresh))
+    status = 422 if form.errors else 200
+    return page("settings/index.html", fragments=("settings_form",), **_context(form)), status

@@ -1,0 +1,309 @@
+"""What the incident, SLA and settings pages show: plain queries, and the words for SLA clocks.
+
+An incident's SLA state per target comes from its stored marks (set once, with their events)
+and, while a clock still runs, from the same pure function that sets them
+(`lifecycle.sla.marks`), so the page and the alerts never disagree about a deadline.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import case, func, or_, select
+
+from webapp.clock import utcnow
+from webapp.extensions import db
+from webapp.lifecycle.sla import (
+    BREACH,
+    DEFAULTS,
+    RESOLUTION,
+    RESPONSE,
+    WARNING,
+    BusinessHours,
+    IncidentTimes,
+    SlaTargets,
+    marks,
+)
+from webapp.lifecycle.statuses import ServiceStatus, Severity
+from webapp.models import (
+    Client,
+    ClientService,
+    Company,
+    Incident,
+    ServicePause,
+    SlaAlert,
+    User,
+)
+from webapp.sla_tracking import hours_for, policy_for
+
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+STATES = ("open", "resolved", "all")
+SEVERITIES = tuple(s.value for s in Severity)  # most severe first
+# Services an incident can be recorded on: running ones (a suspended service's clock is paused).
+RECORDABLE = (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
+
+
+# --- Words for durations and hours -----------------------------------------------------------
+
+
+def human_minutes(minutes: float, days: bool = True) -> str:
+    """35 -> "35 min", 240 -> "4 h", 90 -> "1 h 30 min", 3000 -> "2 d 2 h" ("50 h" without days)."""
+    total = max(1, round(minutes))
+    d, rest = divmod(total, 1440) if days and total >= 2880 else (0, total)
+    h, m = divmod(rest, 60)
+    if d:
+        return f"{d} d {h} h" if h else f"{d} d"
+    if h:
+        return f"{h} h {m} min" if m else f"{h} h"
+    return f"{m} min"
+
+
+def describe_week(week: dict[int, tuple[dt.time, dt.time]]) -> str:
+    """{0..4: (08:00, 18:00)} -> "Mon–Fri 08:00–18:00"; runs of days with equal hours joined."""
+    runs: list[list] = []  # [first day, last day, opens, closes]
+    for day in sorted(week):
+        opens, closes = week[day]
+        if runs and runs[-1][1] == day - 1 and runs[-1][2:] == [opens, closes]:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day, opens, closes])
+    if not runs:
+        return "no open hours"
+    return ", ".join(
+        f"{DAY_NAMES[first]}{'–' + DAY_NAMES[last] if last != first else ''} "
+        f"{opens:%H:%M}–{closes:%H:%M}"
+        for first, last, opens, closes in runs
+    )
+
+
+def describe_clock(targets: SlaTargets, hours: BusinessHours) -> str:
+    if targets.around_the_clock:
+        return "24x7"
+    return f"business hours ({hours.timezone}, {describe_week(hours.week)})"
+
+
+# --- The SLA state of an incident ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlaState:
+    kind: str  # RESPONSE or RESOLUTION
+    tone: str  # "good", "due", "warn", "bad" or "paused"
+    text: str
+    deadline: dt.datetime | None = None  # naive UTC, while the clock runs
+
+
+def _stopped_state(kind: str, took: dt.timedelta, late: bool) -> SlaState:
+    verb = "answered" if kind == RESPONSE else "resolved"
+    spent = human_minutes(took.total_seconds() / 60)
+    if late:
+        return SlaState(kind, "bad", f"{kind} breached, {verb} in {spent}")
+    return SlaState(kind, "good", f"{verb} in {spent}")
+
+
+def sla_states(
+    incident: Incident, targets: SlaTargets, hours: BusinessHours, pauses, now: dt.datetime
+) -> tuple[SlaState, ...]:
+    """One state per target: answered/resolved in, breached, due in, or paused."""
+    times = IncidentTimes(incident.opened_at, incident.acknowledged_at, incident.resolved_at)
+    points = None  # the deadlines, computed only while a clock still runs
+    states = []
+    for kind in (RESPONSE, RESOLUTION):
+        breached = getattr(incident, f"{kind}_breached_at") is not None
+        stopped = times.stopped(kind)
+        if stopped is not None:
+            states.append(_stopped_state(kind, stopped - incident.opened_at, breached))
+            continue
+        if points is None:
+            points = {(m.kind, m.level): m.at for m in marks(times, targets, hours, pauses)}
+        due, warn_at = points[(kind, BREACH)], points[(kind, WARNING)]
+        if breached or (due is not None and due <= now):
+            states.append(SlaState(kind, "bad", f"{kind} breached", due))
+        elif due is None:
+            states.append(SlaState(kind, "paused", f"{kind} clock paused (service suspended)"))
+        else:
+            warned = getattr(incident, f"{kind}_warned_at") is not None or (
+                warn_at is not None and warn_at <= now
+            )
+            text = f"{kind} due in {human_minutes((due - now).total_seconds() / 60)}"
+            states.append(SlaState(kind, "warn" if warned else "due", text, due))
+    return tuple(states)
+
+
+def _pauses(service_ids) -> dict[int, list[tuple[dt.datetime, dt.datetime | None]]]:
+    found = defaultdict(list)
+    if service_ids:
+        for service_id, start, end in db.session.execute(
+            select(ServicePause.service_id, ServicePause.started_at, ServicePause.ended_at).where(
+                ServicePause.service_id.in_(service_ids)
+            )
+        ):
+            found[service_id].append((start, end))
+    return found
+
+
+# --- Incident lists --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    state: str = "open"
+    severity: str = ""
+    q: str = ""
+    service: int | None = None
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    incident: Incident
+    service: ClientService
+    client_name: str
+    assignee: str | None
+    sla: tuple[SlaState, ...]
+
+
+@dataclass(frozen=True)
+class IncidentList:
+    rows: list[IncidentRow]
+    total: int
+
+
+def _severity_rank():
+    return case(*[(Incident.severity == Severity(s), i) for i, s in enumerate(SEVERITIES)])
+
+
+def _rows(company_id: int, query, now=None) -> list[IncidentRow]:
+    now = now or utcnow()
+    result = db.session.execute(query).all()
+    company = db.session.get(Company, company_id)
+    hours = hours_for(company)
+    pauses = _pauses({service.id for _, service, _, _ in result})
+    policies: dict[int, SlaTargets] = {}
+    rows = []
+    for incident, service, client_name, assignee in result:
+        if service.id not in policies:
+            policies[service.id] = policy_for(service)
+        states = sla_states(incident, policies[service.id], hours, pauses[service.id], now)
+        rows.append(IncidentRow(incident, service, client_name, assignee, states))
+    return rows
+
+
+def _base(company_id: int):
+    return (
+        select(Incident, ClientService, Client.name, User.name)
+        .join(ClientService, Incident.service_id == ClientService.id)
+        .join(Client, ClientService.client_id == Client.id)
+        .outerjoin(User, Incident.assignee_id == User.id)
+        .where(Incident.company_id == company_id)
+    )
+
+
+def incidents(company_id: int, query: IncidentQuery, limit: int = 100) -> IncidentList:
+    """Open incidents first (most severe, then longest open), then the latest resolved."""
+    base = _base(company_id)
+    if query.state == "open":
+        base = base.where(Incident.resolved_at.is_(None))
+    elif query.state == "resolved":
+        base = base.where(Incident.resolved_at.is_not(None))
+    if query.severity in SEVERITIES:
+        base = base.where(Incident.severity == Severity(query.severity))
+    if query.q.strip():
+        like = f"%{query.q.strip()}%"
+        base = base.where(
+            or_(ClientService.name.ilike(like), Client.name.ilike(like), Incident.title.ilike(like))
+        )
+    if query.service:
+        base = base.where(Incident.service_id == query.service)
+    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
+    ordered = base.order_by(
+        Incident.resolved_at.is_not(None),
+        Incident.resolved_at.desc(),
+        _severity_rank(),
+        Incident.opened_at,
+        Incident.id,
+    ).limit(limit)
+    return IncidentList(_rows(company_id, ordered), total)
+
+
+def incident(company_id: int, incident_id: int) -> IncidentRow | None:
+    rows = _rows(company_id, _base(company_id).where(Incident.id == incident_id))
+    return rows[0] if rows else None
+
+
+def service_incidents(company_id: int, service_id: int, limit: int = 8) -> IncidentList:
+    """The service's incidents, open ones first, for its page."""
+    return incidents(company_id, IncidentQuery(state="all", service=service_id), limit)
+
+
+def incident_alerts(company_id: int, incident_id: int) -> list[SlaAlert]:
+    return db.session.scalars(
+        select(SlaAlert)
+        .where(SlaAlert.company_id == company_id, SlaAlert.incident_id == incident_id)
+        .order_by(SlaAlert.created_at, SlaAlert.id)
+    ).all()
+
+
+def recordable_services(company_id: int):
+    """(id, "Client — Service") of the services an incident can be recorded on."""
+    return db.session.execute(
+        select(ClientService.id, Client.name + " — " + ClientService.name)
+        .join(Client, ClientService.client_id == Client.id)
+        .where(ClientService.company_id == company_id, ClientService.status.in_(RECORDABLE))
+        .order_by(Client.name, ClientService.name, ClientService.id)
+    ).all()
+
+
+# --- A service's SLA policy ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyLine:
+    label: str
+    value: str
+    own: bool  # the service's own value, not its level's default
+
+
+@dataclass(frozen=True)
+class PolicySummary:
+    level: str
+    lines: list[PolicyLine]
+    defaults: SlaTargets
+    measured_availability: Decimal | None
+
+
+def _percent(value) -> str:
+    return f"{Decimal(str(value)).normalize():f} %"
+
+
+def sla_summary(service: ClientService) -> PolicySummary:
+    """The policy in force, line by line, each marked as the level's default or the service's own."""
+    targets = policy_for(service)
+    defaults = DEFAULTS[service.service_level.value]
+    hours = hours_for(db.session.get(Company, service.company_id))
+    lines = [
+        PolicyLine(
+            "Response",
+            f"within {human_minutes(targets.response_minutes, days=False)}",
+            service.sla_response_minutes is not None,
+        ),
+        PolicyLine(
+            "Resolution",
+            f"within {human_minutes(targets.resolution_minutes, days=False)}",
+            service.sla_resolution_minutes is not None,
+        ),
+        PolicyLine(
+            "Availability",
+            _percent(targets.availability_target),
+            service.sla_availability_target is not None,
+        ),
+        PolicyLine(
+            "Warning",
+            f"at {targets.warning_percent} % of each target",
+            service.sla_warning_percent is not None,
+        ),
+        PolicyLine(
+            "Clock", describe_clock(targets, hours), service.sla_around_the_clock is not None
+        ),
+    ]
+    return PolicySummary(service.service_level.value, lines, defaults, service.availability_pct)
