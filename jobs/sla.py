@@ -2,18 +2,21 @@
 and health scores that incidents have made stale.
 
 Each part selects only the rows whose time has come, by an indexed column, and changes each in
-its own short write transaction with a guarded UPDATE, so two sweeps at once (or a sweep and a
-technician) never record anything twice.
+its own short write transaction, under the row locks every writer takes (service, then
+incident) and with guarded UPDATEs, so two sweeps at once, or a sweep and a technician, never
+record anything twice. A row that fails is logged and put aside for a while; it never stops
+the sweep for the others.
 """
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
 from jobs.context import app_context
-from webapp import health_scores, sla_tracking
+from webapp import health_scores, incidents, sla_tracking
 from webapp.clock import utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
@@ -24,7 +27,9 @@ from webapp.outbox import commit_and_publish, record
 
 log = logging.getLogger(__name__)
 ACTOR = "sla-sweep"
-BATCH = 500  # per part and run; a backlog drains over the next runs
+BATCH = 500
+BUDGET_SECONDS = 45  # a backlog drains batch after batch, but one run ends before the next
+RETRY_FAILED_AFTER = dt.timedelta(minutes=15)
 
 
 @dataclass
@@ -33,75 +38,123 @@ class SweepResult:
     events: int = 0
     escalated: int = 0
     health_recalculated: int = 0
+    failed: int = 0
 
 
 def sweep(now: dt.datetime | None = None) -> SweepResult:
     with app_context():
         now = now or utcnow()
         result = SweepResult()
-        _check_due_incidents(now, result)
-        _escalate_unanswered(now, result)
-        _recalculate_stale_health(result)
-        if result.events or result.escalated:
+        try:
+            _check_due_incidents(now, result)
+            _escalate_unanswered(now, result)
+            _recalculate_stale_health(result)
+        finally:
+            db.session.rollback()  # never leave a write lock behind in the worker's session
+        if result.events or result.escalated or result.failed:
             log.info("sla sweep: %s", result)
         return result
 
 
+def _each(ids, work, result, on_failure=None) -> None:
+    """Run work(id) in its own transaction per id; a failure is rolled back and logged."""
+    for row_id in ids:
+        try:
+            work(row_id)
+        except Exception:
+            db.session.rollback()
+            result.failed += 1
+            log.exception("sla sweep: %s failed", row_id)
+            if on_failure is not None:
+                on_failure(row_id)
+
+
 def _check_due_incidents(now, result) -> None:
-    due = db.session.scalars(
-        select(Incident.id)
-        .where(Incident.next_check_at <= now)
-        .order_by(Incident.next_check_at)
-        .limit(BATCH)
-    ).all()
-    db.session.rollback()
-    for incident_id in due:
+    def check(ids):
+        company_id, incident_id = ids
         begin_write(db.session)
-        incident = db.session.get(Incident, incident_id)
-        if incident.next_check_at is None or incident.next_check_at > now:
+        incident = incidents.lock(company_id, incident_id)
+        if incident.next_check_at is None or incident.next_check_at >= now:
             db.session.rollback()  # answered or rescheduled since we looked
-            continue
+            return
         event_ids = sla_tracking.check(incident, ACTOR, now)
         commit_and_publish(event_ids)
         result.incidents_checked += 1
         result.events += len(event_ids)
 
+    def put_aside(ids):
+        # Looked at again later, so one incident that cannot be checked does not come first
+        # in every run.
+        begin_write(db.session)
+        db.session.execute(
+            update(Incident)
+            .where(Incident.id == ids[1])
+            .values(next_check_at=now + RETRY_FAILED_AFTER)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
 
-def _escalate_unanswered(now, result) -> None:
-    companies = db.session.execute(select(Company.id, Company.escalate_after_minutes)).all()
-    db.session.rollback()
-    for company_id, minutes in companies:
-        waiting = db.session.execute(
-            select(SlaAlert.id, SlaAlert.service_id, SlaAlert.created_at)
-            .where(
-                SlaAlert.company_id == company_id,
-                SlaAlert.kind.in_((RESPONSE, RESOLUTION)),
-                SlaAlert.acknowledged_at.is_(None),
-                SlaAlert.escalated_at.is_(None),
-                SlaAlert.created_at <= now - dt.timedelta(minutes=minutes),
-            )
+    started = time.monotonic()
+    while time.monotonic() - started < BUDGET_SECONDS:
+        due = db.session.execute(
+            select(Incident.company_id, Incident.id)
+            # Strictly before: a mark falling due at this very instant is not yet passed, and
+            # the incident keeps it as its next check, which must not be picked again now.
+            .where(Incident.next_check_at < now)
+            .order_by(Incident.next_check_at)
             .limit(BATCH)
         ).all()
         db.session.rollback()
-        for alert_id, service_id, created_at in waiting:
-            begin_write(db.session)
-            won = db.session.execute(
-                update(SlaAlert)
-                .where(
-                    SlaAlert.id == alert_id,
-                    SlaAlert.acknowledged_at.is_(None),
-                    SlaAlert.escalated_at.is_(None),
-                )
-                .values(escalated_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if not won:
-                db.session.rollback()
-                continue
-            waited = int((now - created_at).total_seconds() // 60)
-            event = ServiceAlertEscalated(service_id, alert_id, waited)
-            commit_and_publish([record(event, company_id, ACTOR).id])
-            result.escalated += 1
+        before = result.incidents_checked + result.failed
+        _each([tuple(row) for row in due], check, result, put_aside)
+        if len(due) < BATCH or result.incidents_checked + result.failed == before:
+            break
+
+
+def _escalate_unanswered(now, result) -> None:
+    # Unanswered, unescalated breach alerts are few (the partial index holds only them);
+    # each company's own waiting time is applied to that short list.
+    waiting = db.session.execute(
+        select(
+            SlaAlert.company_id,
+            SlaAlert.id,
+            SlaAlert.service_id,
+            SlaAlert.created_at,
+            Company.escalate_after_minutes,
+        )
+        .join(Company, Company.id == SlaAlert.company_id)
+        .where(
+            SlaAlert.acknowledged_at.is_(None),
+            SlaAlert.escalated_at.is_(None),
+            SlaAlert.kind.in_((RESPONSE, RESOLUTION)),
+        )
+        .order_by(SlaAlert.created_at)
+    ).all()
+    db.session.rollback()
+    due = [row[:4] for row in waiting if row.created_at <= now - dt.timedelta(minutes=row[4])]
+
+    def escalate(row):
+        company_id, alert_id, service_id, created_at = row
+        begin_write(db.session)
+        won = db.session.execute(
+            update(SlaAlert)
+            .where(
+                SlaAlert.id == alert_id,
+                SlaAlert.acknowledged_at.is_(None),
+                SlaAlert.escalated_at.is_(None),
+            )
+            .values(escalated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not won:
+            db.session.rollback()
+            return
+        waited = int((now - created_at).total_seconds() // 60)
+        event = ServiceAlertEscalated(service_id, alert_id, waited)
+        commit_and_publish([record(event, company_id, ACTOR).id])
+        result.escalated += 1
+
+    _each(due, escalate, result)
 
 
 def _recalculate_stale_health(result) -> None:
@@ -109,8 +162,11 @@ def _recalculate_stale_health(result) -> None:
         select(ClientService.id).where(ClientService.health_stale.is_(True)).limit(BATCH)
     ).all()
     db.session.rollback()
-    for service_id in stale:
+
+    def recalculate(service_id):
         begin_write(db.session)
         degraded_event = health_scores.recalculate(service_id, actor=ACTOR)
         commit_and_publish([degraded_event] if degraded_event else [])
         result.health_recalculated += 1
+
+    _each(stale, recalculate, result)

@@ -268,3 +268,10 @@ def breach(company_id, service_id, kind="response", severity="high", target=60) 
 def at_risk(company_id, service_id, kind="response") -> int:
     """An incident past the warning threshold (80%) of its target, not past the target."""
     return breach(company_id, service_id, kind, target=100)
+
+
+def active_service(company_id, client_id=None, **kwargs) -> int:
+    """A provisioned and activated service: the kind incidents are recorded on."""
+    service_id = make_service(company_id, client_id, **kwargs)
+    lc.activate(company_id, service_id, "test")
+    return service_id

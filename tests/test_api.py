@@ -8,9 +8,8 @@ import pytest
 from openapi_spec_validator import validate
 from sqlalchemy import select, update
 
-from tests.conftest import FreshContextClient, make_service
+from tests.conftest import FreshContextClient, active_service
 from webapp import api_tokens, incidents
-from webapp import service_lifecycle as lc
 from webapp.api import errors as api_errors
 from webapp.api.openapi import api_rules, methods, openapi_path
 from webapp.clock import utcnow
@@ -42,7 +41,7 @@ def token(company):
 
 @pytest.fixture
 def service(company):
-    return make_service(company)
+    return active_service(company)
 
 
 @pytest.fixture
@@ -237,7 +236,7 @@ def test_a_retry_with_the_same_external_id_returns_the_open_incident(
 def test_an_external_id_open_on_another_service_is_refused_not_returned(
     client, company, token, service
 ):
-    other = make_service(company, name="Other one")
+    other = active_service(company, name="Other one")
     post(client, "/incidents", incident_body(service, external_id="nagios-9"), token)
     clash = post(client, "/incidents", incident_body(other, external_id="nagios-9"), token)
     assert clash.status_code == 422
@@ -249,8 +248,7 @@ def test_an_external_id_open_on_another_service_is_refused_not_returned(
 def test_an_incident_opened_long_enough_ago_breaches_and_raises_an_sla_alert(
     client, company, token, work
 ):
-    service_id = make_service(company)
-    lc.activate(company, service_id, "test")
+    service_id = active_service(company)
     db.session.execute(
         update(ClientService)
         .where(ClientService.id == service_id)
@@ -278,7 +276,7 @@ def test_an_incident_opened_long_enough_ago_breaches_and_raises_an_sla_alert(
 
 
 def test_another_companys_service_or_incident_is_a_404(client, company, other_company, token):
-    theirs = make_service(other_company)
+    theirs = active_service(other_company)
     their_incident, _ = incidents.record(
         other_company, incidents.NewIncident(theirs, "Theirs", "low"), "test"
     )
@@ -529,7 +527,7 @@ def _counts(response):
 def test_a_firing_group_opens_once_and_its_resolved_notification_resolves(
     client, company, token, service
 ):
-    second_service = make_service(company, name="Monitoring")
+    second_service = active_service(company, name="Monitoring")
     firing = alertmanager_payload(
         [
             _alert("firing", "c6a5ba3e1b0fd8e1", service, summary="Nightly backup failed"),
@@ -605,7 +603,7 @@ def test_a_group_with_firing_and_resolved_alerts_does_both(client, token, servic
 def test_an_unusable_alert_is_rejected_without_losing_the_others(
     client, company, other_company, token, service
 ):
-    theirs = make_service(other_company)
+    theirs = active_service(other_company)
     no_fingerprint = _alert("firing", "x", service)
     del no_fingerprint["fingerprint"]
     payload = alertmanager_payload(
@@ -650,7 +648,7 @@ def test_a_notification_whose_every_alert_is_rejected_is_a_422(client, token):
 
 
 def test_the_receiver_url_can_name_the_service(client, company, token, service):
-    other = make_service(company, name="Other")
+    other = active_service(company, name="Other")
     payload = alertmanager_payload([_alert("firing", "1111"), _alert("firing", "2222", other)])
     response = post(client, f"/alertmanager?service_id={service}", payload, token)
     assert _counts(response) == {"opened": 2}

@@ -7,7 +7,15 @@ from sqlalchemy import func, select
 
 from jobs import listeners, sla
 from jobs.deliver import deliver_event, run_delivery
-from tests.conftest import at_risk, breach, fail_listener, make_service, make_user, redis_at
+from tests.conftest import (
+    active_service,
+    at_risk,
+    breach,
+    fail_listener,
+    make_service,
+    make_user,
+    redis_at,
+)
 from tools.embedded_redis import RedisServer
 from webapp import deliveries, outbox
 from webapp import service_lifecycle as lc
@@ -72,6 +80,8 @@ def test_worker_delivers_every_listener_of_every_event(company, work):
 @pytest.mark.parametrize("listener", sorted(listeners.LISTENERS))
 def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, work, listener):
     service_id = lived_a_full_life(company)
+    # Incidents are recorded on services that still run.
+    running = active_service(company, name="Running one")
     lc_events = {
         "notify.expired": lambda: None,
         "notify.renewal_due": lambda: _emit(company, ev.ServiceDueForRenewal(service_id, _d(), 30)),
@@ -81,13 +91,13 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
         "alerts.alert_account_manager": lambda: _emit(
             company, ev.ServiceHealthDegraded(service_id, 90, 70)
         ),
-        "alerts.create_sla_alert": lambda: breach(company, service_id),
-        "health.recalculate": lambda: breach(company, service_id, "resolution"),
-        "notify.sla_breached": lambda: breach(company, service_id),
-        "alerts.create_at_risk_alert": lambda: at_risk(company, service_id),
-        "notify.sla_at_risk": lambda: at_risk(company, service_id),
+        "alerts.create_sla_alert": lambda: breach(company, running),
+        "health.recalculate": lambda: breach(company, running, "resolution"),
+        "notify.sla_breached": lambda: breach(company, running),
+        "alerts.create_at_risk_alert": lambda: at_risk(company, running),
+        "notify.sla_at_risk": lambda: at_risk(company, running),
         "notify.escalated": lambda: (
-            breach(company, service_id),
+            breach(company, running),
             work(),  # the alert exists
             sla.sweep(utcnow() + dt.timedelta(hours=1)),
         ),

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from jobs import sla
 from tests.conftest import make_service, make_user
-from webapp import incidents, sla_tracking
+from webapp import health_scores, incidents, sla_tracking
 from webapp import service_lifecycle as lc
 from webapp.clock import utcnow
 from webapp.database import begin_write
@@ -293,3 +293,123 @@ def test_one_sweep_breaches_many_incidents_and_counts_them(app, company, work):
         )
         == 3
     )
+
+
+def test_a_cancelled_service_keeps_no_clocks_and_takes_no_new_incidents(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        incident_id = _open(company, service_id)
+        lc.cancel(company, service_id, "test", reason="moved away")
+        assert db.session.get(Incident, incident_id).next_check_at is None
+        clock.shift(dt.timedelta(hours=3))
+        sla.sweep()
+        with pytest.raises(incidents.IncidentRefused, match="cancelled"):
+            _open(company, service_id)
+    assert events() == []
+
+
+def test_each_mark_keeps_the_time_the_incident_passed_it(app, company, work):
+    service_id = _service(company)
+    opened = utcnow().replace(microsecond=0) - dt.timedelta(hours=2)
+    incident_id = _open(company, service_id, opened_at=opened)
+    incident = db.session.get(Incident, incident_id)
+    assert incident.response_breached_at == opened + dt.timedelta(minutes=60)
+    assert incident.response_warned_at == opened + dt.timedelta(minutes=48)
+
+
+def test_an_incident_recorded_after_the_fact_breaches_only_if_it_was_late(app, company, work):
+    service_id = _service(company)
+    opened = utcnow() - dt.timedelta(hours=5)
+    in_time = incidents.NewIncident(
+        service_id,
+        "Handled by phone",
+        "low",
+        opened_at=opened,
+        acknowledged_at=opened + dt.timedelta(minutes=20),
+        resolved_at=opened + dt.timedelta(hours=1),
+    )
+    incidents.record(company, in_time, "tech")
+    late = incidents.NewIncident(
+        service_id,
+        "Answered late",
+        "low",
+        opened_at=opened,
+        acknowledged_at=opened + dt.timedelta(minutes=90),
+    )
+    incidents.record(company, late, "tech")
+    assert events() == [("ServiceSLABreached", "response")]
+
+
+def test_resuming_publishes_a_breach_it_finds_at_once(app, company, work):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        _open(company, service_id)
+        clock.shift(dt.timedelta(minutes=50))
+        lc.suspend(company, service_id, "test", reason="unpaid")
+        db.session.execute(
+            update(ClientService)
+            .where(ClientService.id == service_id)
+            .values(sla_response_minutes=30)
+        )
+        db.session.commit()
+        lc.resume(company, service_id, "test")  # 50 of now 30 minutes ran: breached
+    db.session.rollback()
+    breach_event = db.session.scalars(
+        select(DomainEvent).where(DomainEvent.type == "ServiceSLABreached")
+    ).one()
+    assert breach_event.enqueued_at is not None  # sent with the resume, not left to the relay
+
+
+def test_a_row_that_cannot_be_checked_is_put_aside_and_the_others_go_on(
+    app, company, work, monkeypatch
+):
+    with time_machine.travel(MONDAY_9, tick=False) as clock:
+        service_id = _service(company)
+        broken, fine = _open(company, service_id), _open(company, service_id)
+        real_check = sla_tracking.check
+
+        def check(incident, actor, now=None):
+            if incident.id == broken:
+                raise ValueError("unreadable business hours")
+            return real_check(incident, actor, now)
+
+        monkeypatch.setattr(sla_tracking, "check", check)
+        clock.shift(dt.timedelta(hours=2))
+        result = sla.sweep()
+        assert (result.failed, result.events) == (1, 1)
+        assert db.session.get(Incident, broken).next_check_at == utcnow() + sla.RETRY_FAILED_AFTER
+        assert db.session.get(Incident, fine).response_breached_at is not None
+        # Nothing is left holding the write lock: another writer gets through at once.
+        begin_write(db.session)
+        db.session.execute(update(Company).values(name="Still writable"))
+        db.session.commit()
+
+
+def test_a_slow_fall_counts_as_much_as_a_sudden_one_told_once_per_ten_points(app, company, work):
+    service_id = _service(company, sla_response_minutes=100_000, sla_resolution_minutes=100_000)
+    begin_write(db.session)
+    health_scores.recalculate(service_id, "test")  # the first score: 100
+    db.session.commit()
+    scores = []
+    for n in range(5):  # a high-severity incident a minute: -5 each
+        _open(company, service_id, external_key=f"k{n}", source="api")
+        sla.sweep()
+        scores.append(db.session.get(ClientService, service_id).health_score)
+    assert scores == [95, 90, 85, 80, 75]
+    degraded = db.session.scalars(
+        select(DomainEvent.payload).where(DomainEvent.type == "ServiceHealthDegraded")
+    ).all()
+    assert [(p["previous_score"], p["score"]) for p in degraded] == [(100, 90), (90, 80)]
+
+
+def test_an_assignee_from_another_company_is_not_found(app, company, work):
+    from webapp.tenancy import NotFound
+
+    other = Company(name="Other MSP")
+    db.session.add(other)
+    db.session.commit()
+    stranger = make_user(other.id, "stranger@other.example", UserRole.TECHNICIAN)
+    service_id = _service(company)
+    with pytest.raises(NotFound):
+        _open(company, service_id, assignee_id=stranger)
+    assert db.session.scalar(select(func.count()).select_from(Incident)) == 0

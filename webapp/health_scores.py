@@ -61,14 +61,18 @@ def recalculate(service_id: int, actor: str) -> int | None:
     """Store a new score and snapshot in the current transaction (the caller commits).
 
     Returns the id of a ServiceHealthDegraded event recorded in the same transaction, if the
-    score fell by 10 points or more."""
+    score fell by 10 points or more from its baseline: the highest score since the last such
+    event. A fall spread over many recalculations (a point a minute while incidents arrive)
+    counts as much as a sudden one, and each 10-point fall is told once."""
     service = db.session.scalars(
         select(ClientService).where(ClientService.id == service_id).with_for_update()
     ).one()
     inputs = inputs_for(service)
     value, factors = score(inputs)
     stored = [dataclasses.asdict(f) for f in factors]
-    previous = service.health_score
+    baseline = service.health_baseline
+    if baseline is None:
+        baseline = service.health_score
     service.health_score, service.health_factors = value, stored
     service.health_updated_at, service.health_stale = utcnow(), False
     service.availability_pct = inputs.availability_pct
@@ -77,9 +81,12 @@ def recalculate(service_id: int, actor: str) -> int | None:
             company_id=service.company_id, service_id=service.id, score=value, factors=stored
         )
     )
-    db.session.flush()
-    if degraded(previous, value):
+    if degraded(baseline, value):
+        service.health_baseline = value
+        db.session.flush()
         return record(
-            ServiceHealthDegraded(service.id, previous, value), service.company_id, actor
+            ServiceHealthDegraded(service.id, baseline, value), service.company_id, actor
         ).id
+    service.health_baseline = value if baseline is None else max(baseline, value)
+    db.session.flush()
     return None

@@ -16,9 +16,9 @@ from webapp.clock import utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import Severity
-from webapp.models import ClientService, Incident
+from webapp.models import ClientService, Incident, User
 from webapp.outbox import commit_and_publish
-from webapp.tenancy import get_or_404
+from webapp.tenancy import NotFound, get_or_404
 
 # Monitoring clocks drift; an incident a little ahead of ours is taken as opened now.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -44,6 +44,9 @@ class NewIncident:
     source: str = "ui"
     external_key: str | None = None  # the monitoring tool's id or fingerprint, for deduplication
     assignee_id: int | None = None
+    # Recorded after the fact: when it was answered and resolved, if it already was.
+    acknowledged_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
 
 
 def record(company_id: int, new: NewIncident, actor: str) -> tuple[Incident, bool]:
@@ -53,9 +56,21 @@ def record(company_id: int, new: NewIncident, actor: str) -> tuple[Incident, boo
     returned unchanged: a monitoring tool repeating itself does not open a second one."""
     now = utcnow()
     opened_at = _not_after(new.opened_at or now, now, "opened")
+    acknowledged_at, resolved_at = (
+        _between(t, opened_at, now, what) if t is not None else None
+        for t, what in ((new.acknowledged_at, "answered"), (new.resolved_at, "resolved"))
+    )
     begin_write(db.session)
     try:
-        service = get_or_404(ClientService, company_id, new.service_id)
+        service = get_or_404(ClientService, company_id, new.service_id, for_update=True)
+        if service.status not in sla_tracking.TRACKED:
+            raise IncidentRefused(
+                f"{service.name} is {service.status.value}; incidents are recorded on active "
+                "or suspended services only.",
+                field="service_id",
+            )
+        if new.assignee_id is not None:
+            get_or_404(User, company_id, new.assignee_id)
         if new.external_key and (existing := _open_with_key(company_id, new)):
             db.session.rollback()
             return _same_service(existing, service.id), False
@@ -70,6 +85,10 @@ def record(company_id: int, new: NewIncident, actor: str) -> tuple[Incident, boo
             opened_at=opened_at,
             recorded_by=actor,
             assignee_id=new.assignee_id,
+            acknowledged_at=acknowledged_at,
+            acknowledged_by=actor if acknowledged_at else None,
+            resolved_at=resolved_at,
+            resolved_by=actor if resolved_at else None,
         )
         db.session.add(incident)
         db.session.flush()
@@ -102,7 +121,11 @@ def acknowledge(company_id: int, incident_id: int, actor: str, at=None, user_id=
 
 
 def resolve(company_id: int, incident_id: int, actor: str, at=None) -> Incident:
-    """Resolving again changes nothing; a resolved incident stays resolved."""
+    """Resolving again changes nothing; a resolved incident stays resolved.
+
+    A time given for an answer or resolution may be earlier than a warning or breach already
+    recorded (a monitoring tool's late "resolved"): the time is kept as given, and what was
+    recorded and announced stands."""
 
     def change(incident, when):
         if incident.resolved_at is None:
@@ -129,17 +152,34 @@ def resolve_by_key(company_id: int, source: str, key: str, actor: str, at=None) 
     return resolve(company_id, incident_id, actor, at)
 
 
+def lock(company_id: int, incident_id: int) -> Incident:
+    """The incident, fresh and locked, after its service: every writer takes the service's row
+    first (a transition, a policy change, an incident change, the sweep), then the incident's,
+    so two of them never wait on each other in a circle."""
+    service_id = db.session.scalar(
+        select(Incident.service_id).where(
+            Incident.company_id == company_id, Incident.id == incident_id
+        )
+    )
+    if service_id is None:
+        raise NotFound(f"No Incident {incident_id} in this company.")
+    db.session.execute(
+        select(ClientService.id).where(ClientService.id == service_id).with_for_update()
+    )
+    return db.session.scalars(
+        select(Incident)
+        .where(Incident.id == incident_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def _update(company_id, incident_id, actor, at, change) -> Incident:
     now = utcnow()
     begin_write(db.session)
     try:
-        incident = get_or_404(Incident, company_id, incident_id)
-        when = _not_after(at or now, now, "changed")
-        if when < incident.opened_at:
-            raise IncidentRefused(
-                f"Incident {incident.id} opened at {incident.opened_at:%Y-%m-%d %H:%M} UTC; "
-                "it cannot be answered or resolved before that."
-            )
+        incident = lock(company_id, incident_id)
+        when = _between(at or now, incident.opened_at, now, "answered or resolved")
         event_ids = _changed(incident, actor, now) if change(incident, when) else []
     except BaseException:
         db.session.rollback()
@@ -177,6 +217,16 @@ def _open_with_key(company_id: int, new: NewIncident) -> Incident | None:
             Incident.resolved_at.is_(None),
         )
     ).first()
+
+
+def _between(when: dt.datetime, opened_at: dt.datetime, now: dt.datetime, what: str):
+    when = _not_after(when, now, what)
+    if when < opened_at:
+        raise IncidentRefused(
+            f"The incident opened at {opened_at:%Y-%m-%d %H:%M} UTC; it cannot be {what} "
+            "before that."
+        )
+    return when
 
 
 def _not_after(when: dt.datetime, now: dt.datetime, what: str) -> dt.datetime:

@@ -119,6 +119,8 @@ class ClientService(TenantMixin, db.Model):
     health_score: Mapped[int | None] = mapped_column(index=True)
     health_factors: Mapped[list | None] = mapped_column(JSON)
     health_updated_at: Mapped[dt.datetime | None]
+    # What a drop is measured from: the highest score since the last ServiceHealthDegraded.
+    health_baseline: Mapped[int | None]
     # Set when an incident changes, cleared by the recalculation the SLA sweep runs each minute:
     # a storm of alerts on one service costs one recalculation, not one per alert.
     health_stale: Mapped[bool] = mapped_column(
@@ -223,7 +225,16 @@ class Notification(TenantMixin, db.Model):
 
 class SlaAlert(TenantMixin, db.Model):
     __tablename__ = "sla_alerts"
-    __table_args__ = (UniqueConstraint("event_id"),)
+    __table_args__ = (
+        UniqueConstraint("event_id"),
+        # The escalation sweep reads only alerts nobody has answered yet.
+        Index(
+            "ix_sla_alerts_unanswered",
+            "created_at",
+            sqlite_where=text("acknowledged_at IS NULL AND escalated_at IS NULL"),
+            postgresql_where=text("acknowledged_at IS NULL AND escalated_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("domain_events.id"))

@@ -113,8 +113,8 @@ DEMO_INCIDENTS = [
 
 
 def _record_demo_incidents(company_id: int, rng: random.Random) -> None:
-    """Incidents in every state, recorded as technicians would, so SLA alerts and availability
-    show; the old unanswered ones breach their targets as they are recorded."""
+    """Incidents in every state, recorded as technicians would record them after the fact, so
+    SLA alerts and availability show; the old unanswered ones breach as they are recorded."""
     active = db.session.scalars(
         select(ClientService.id).where(
             ClientService.company_id == company_id, ClientService.status == ServiceStatus.ACTIVE
@@ -126,13 +126,15 @@ def _record_demo_incidents(company_id: int, rng: random.Random) -> None:
         DEMO_INCIDENTS, rng.sample(list(active), k=len(active)), strict=False
     ):
         opened = now - dt.timedelta(hours=ago)
-        new = incidents.NewIncident(service_id, title, Severity(severity), opened_at=opened)
-        incident, _ = incidents.record(company_id, new, ACTOR)
-        if ack is not None:
-            at = opened + dt.timedelta(hours=ack)
-            incidents.acknowledge(company_id, incident.id, ACTOR, at=at)
-        if fix is not None:
-            incidents.resolve(company_id, incident.id, ACTOR, at=opened + dt.timedelta(hours=fix))
+        new = incidents.NewIncident(
+            service_id,
+            title,
+            Severity(severity),
+            opened_at=opened,
+            acknowledged_at=None if ack is None else opened + dt.timedelta(hours=ack),
+            resolved_at=None if fix is None else opened + dt.timedelta(hours=fix),
+        )
+        incidents.record(company_id, new, ACTOR)
 
 
 def _walk(company_id: int, service_id: int, roll: float) -> None:

@@ -123,7 +123,9 @@ def cancel(company_id, service_id, actor, reason: str, at_term_end=False, expect
         }
         return values, ev.ServiceCancelled(s.id, reason, effective, at_term_end)
 
-    return _transition(company_id, service_id, Action.CANCEL, actor, expected_version, change)
+    return _transition(
+        company_id, service_id, Action.CANCEL, actor, expected_version, change, sla_tracking.stop
+    )
 
 
 def renew(company_id, service_id, actor, months: int, expected_version=None):
@@ -146,11 +148,14 @@ def expire(company_id, service_id, actor="scheduler", expected_version=None):
     def change(s, now):
         return {"expired_at": now}, ev.ServiceExpired(s.id, s.term_end)
 
-    return _transition(company_id, service_id, Action.EXPIRE, actor, expected_version, change)
+    return _transition(
+        company_id, service_id, Action.EXPIRE, actor, expected_version, change, sla_tracking.stop
+    )
 
 
 def _transition(company_id, service_id, action, actor, expected_version, change, also=None):
-    """`also(service, now)` writes what else belongs to the change, in its transaction."""
+    """`also(service, now)` writes what else belongs to the change, in its transaction, and
+    returns the ids of any events it recorded."""
     begin_write(db.session)
     try:
         service = get_or_404(ClientService, company_id, service_id)
@@ -172,11 +177,12 @@ def _transition(company_id, service_id, action, actor, expected_version, change,
         )
         if result.rowcount != 1:
             raise ConcurrentTransition(service.id, action)
+        db.session.expire(service)  # the UPDATE bypassed the session; read the row anew
+        event_ids = [record(event, company_id, actor).id]
         if also is not None:
-            also(service, now)
-        event_id = record(event, company_id, actor).id
+            event_ids += also(service, now)
     except BaseException:
         db.session.rollback()
         raise
-    commit_and_publish([event_id])
+    commit_and_publish(event_ids)
     return service

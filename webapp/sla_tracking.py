@@ -26,9 +26,12 @@ from webapp.lifecycle.sla import (
     evaluate,
     targets_with,
 )
+from webapp.lifecycle.statuses import ServiceStatus
 from webapp.models import ClientService, Company, Incident, ServicePause
 from webapp.outbox import record
 
+# Services whose SLA runs: incidents are recorded on these only, and only their clocks count.
+TRACKED = (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
 MARK_COLUMNS = {
     (RESPONSE, WARNING): "response_warned_at",
     (RESPONSE, BREACH): "response_breached_at",
@@ -65,33 +68,46 @@ def pauses_for(service_id: int) -> list[tuple[dt.datetime, dt.datetime | None]]:
     ]
 
 
-def pause(service: ClientService, now: dt.datetime) -> None:
+def pause(service: ClientService, now: dt.datetime) -> list[int]:
     """The service is suspended from now: its incidents' clocks stop."""
     db.session.add(
         ServicePause(company_id=service.company_id, service_id=service.id, started_at=now)
     )
     db.session.flush()
-    reschedule(service.id)
+    return reschedule(service.id)
 
 
-def unpause(service: ClientService, now: dt.datetime) -> None:
+def unpause(service: ClientService, now: dt.datetime) -> list[int]:
     db.session.execute(
         update(ServicePause)
         .where(ServicePause.service_id == service.id, ServicePause.ended_at.is_(None))
         .values(ended_at=now)
         .execution_options(synchronize_session=False)
     )
-    reschedule(service.id)
+    return reschedule(service.id)
+
+
+def stop(service: ClientService, now: dt.datetime) -> list[int]:
+    """The service has ended (cancelled or expired): its open incidents' clocks stop for good."""
+    return reschedule(service.id)
 
 
 def reschedule(service_id: int) -> list[int]:
     """Recompute when each open incident of the service is next due (after its clock changed).
 
-    Returns the ids of the events recorded meanwhile (a shorter target can be reached at once),
-    for the caller to publish after its commit."""
+    Locks the service's row, then its open incidents (the order incidents.lock keeps). Returns
+    the ids of the events recorded meanwhile (a shorter target can be reached at once), for
+    the caller to publish after its commit."""
+    db.session.execute(
+        select(ClientService.id).where(ClientService.id == service_id).with_for_update()
+    )
     event_ids = []
     for incident in db.session.scalars(
-        select(Incident).where(Incident.service_id == service_id, Incident.resolved_at.is_(None))
+        select(Incident)
+        .where(Incident.service_id == service_id, Incident.resolved_at.is_(None))
+        .order_by(Incident.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).all():
         event_ids += check(incident, actor="sla")
     return event_ids
@@ -104,9 +120,15 @@ def _recorded(incident: Incident) -> frozenset[tuple[str, str]]:
 def check(incident: Incident, actor: str, now: dt.datetime | None = None) -> list[int]:
     """Record the marks the incident has reached; return the ids of the events recorded.
 
-    Runs inside the caller's write transaction (the caller commits and publishes)."""
+    Each mark keeps the time the incident passed it (its deadline), not when it was noticed.
+    Runs inside the caller's write transaction, which holds the incident's row (the caller
+    commits and publishes). A service that has ended keeps no clocks."""
     now = now or utcnow()
     service = db.session.get(ClientService, incident.service_id)
+    if service.status not in TRACKED:
+        incident.next_check_at = None
+        db.session.flush()
+        return []
     company = db.session.get(Company, incident.company_id)
     verdict = evaluate(
         IncidentTimes(incident.opened_at, incident.acknowledged_at, incident.resolved_at),
@@ -122,11 +144,11 @@ def check(incident: Incident, actor: str, now: dt.datetime | None = None) -> lis
         won = db.session.execute(
             update(Incident)
             .where(Incident.id == incident.id, getattr(Incident, column).is_(None))
-            .values({column: now})
+            .values({column: mark.at})
             .execution_options(synchronize_session=False)
         ).rowcount
         if won:
-            set_committed_value(incident, column, now)
+            set_committed_value(incident, column, mark.at)
         if not won or mark in verdict.passed:
             continue
         event_cls = ev.ServiceSLABreached if mark.level == BREACH else ev.ServiceSLAAtRisk

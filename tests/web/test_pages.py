@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import breach, fail_listener, make_client, make_service
+from tests.conftest import active_service, breach, fail_listener, make_client, make_service
 from webapp import outbox
 from webapp import service_lifecycle as lc
 from webapp.extensions import db
@@ -189,7 +189,7 @@ def test_provision_form_creates_a_pending_service(manager, company):
 
 
 def test_technician_acknowledges_an_alert_recording_who_and_when(as_role, company, work):
-    service_id = make_service(company)
+    service_id = active_service(company)
     breach(company, service_id, "resolution")
     work()
     alert_id = db.session.scalar(select(SlaAlert.id))
