@@ -742,3 +742,32 @@ def test_alertmanager_needs_the_token_too(client, service):
     )
     assert_error(response, 401)
     assert db.session.scalar(select(db.func.count()).select_from(Incident)) == 0
+
+
+def test_a_nul_character_is_refused_with_a_message_not_a_database_error(
+    client, company, token, service
+):
+    response = post(client, "/incidents", incident_body(service, title="Disk\u0000full"), token)
+    assert response.status_code == 422
+    assert "NUL" in response.get_json()["error"]
+    bad = _alert("firing", "aa11", service, summary="ok")
+    bad["labels"]["instance"] = "backup\u000001"
+    good = _alert("firing", "bb22", service, summary="Backup failed")
+    answer = post(client, "/alertmanager", alertmanager_payload([bad, good]), token)
+    assert answer.status_code == 200
+    assert _counts(answer) == {"opened": 1}
+    assert "NUL" in answer.get_json()["rejected"][0]["error"]
+
+
+def test_prometheus_running_a_few_minutes_ahead_still_resolves_and_never_reopens(
+    client, company, token, service
+):
+    ahead = utcnow() + dt.timedelta(minutes=3)
+    firing = alertmanager_payload([_alert("firing", "cc33", service, starts=ahead)])
+    assert _counts(post(client, "/alertmanager", firing, token)) == {"opened": 1}
+    ended = utcnow() + dt.timedelta(minutes=10)  # beyond the skew we accept for an opening
+    resolved = alertmanager_payload([_alert("resolved", "cc33", service, starts=ahead, ends=ended)])
+    assert _counts(post(client, "/alertmanager", resolved, token)) == {"resolved": 1}
+    # A peer's late copy of the firing notification does not open it again.
+    assert _counts(post(client, "/alertmanager", firing, token)) == {"already_resolved": 1}
+    assert db.session.scalar(select(db.func.count()).select_from(Incident)) == 1

@@ -22,6 +22,7 @@ from webapp.api.schemas import (
     describe,
     problems,
 )
+from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle.statuses import Severity
 from webapp.models import Incident
@@ -84,9 +85,9 @@ def _rejected(index: int, raw, error: str) -> RejectedAlert:
 
 def _apply(company_id: int, alert: AlertmanagerAlert, fallback: int | None, actor: str) -> str:
     if alert.status == "resolved":
-        resolved = incidents.resolve_by_key(
-            company_id, SOURCE, alert.fingerprint, actor, at=alert.endsAt
-        )
+        # Prometheus's clock may run ahead of ours: an end "in the future" ended now.
+        ended = min(alert.endsAt, utcnow()) if alert.endsAt else None
+        resolved = incidents.resolve_by_key(company_id, SOURCE, alert.fingerprint, actor, at=ended)
         return "resolved" if resolved else "not_open"
     service_id = _service_id(alert.labels, fallback)
     if _resolved_already(company_id, service_id, alert):
@@ -129,7 +130,8 @@ def _resolved_already(company_id: int, service_id: int, alert: AlertmanagerAlert
         select(Incident.id).where(
             Incident.company_id == company_id,
             Incident.service_id == service_id,
-            Incident.opened_at == alert.startsAt,
+            # A start a little ahead of our clock was stored as our "now" (incidents.CLOCK_SKEW).
+            Incident.opened_at.between(alert.startsAt - incidents.CLOCK_SKEW, alert.startsAt),
             Incident.source == SOURCE,
             Incident.external_key == alert.fingerprint,
             Incident.resolved_at.is_not(None),

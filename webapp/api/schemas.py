@@ -45,9 +45,21 @@ EventTime = Annotated[Timestamp, AfterValidator(_not_before_2000)]
 Id = Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; say so instead of failing on the insert.
+    if "\x00" in value:
+        raise ValueError("contains a NUL character (\\u0000), which text cannot hold")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
 def _text(max_length: int, min_length: int = 0):
     return Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        AfterValidator(_no_nul),
     ]
 
 
@@ -155,12 +167,12 @@ class AlertmanagerAlert(BaseModel):
     """One alert of a notification. Fields this API does not use are accepted and ignored."""
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str] = Field(
+    labels: dict[Text, Text] = Field(
         default_factory=dict,
         description="`service_id` names the service (else the `service_id` query parameter); "
         "`severity` maps to the incident's severity; `alertname` is the fallback title.",
     )
-    annotations: dict[str, str] = Field(
+    annotations: dict[Text, Text] = Field(
         default_factory=dict,
         description="`summary` is the incident's title, `description` its description.",
     )
