@@ -413,3 +413,58 @@ def test_an_assignee_from_another_company_is_not_found(app, company, work):
     with pytest.raises(NotFound):
         _open(company, service_id, assignee_id=stranger)
     assert db.session.scalar(select(func.count()).select_from(Incident)) == 0
+
+
+def test_answers_suspensions_and_sweeps_at_once_neither_deadlock_nor_double_count(
+    app, company, work
+):
+    """Three writers on one service, in threads with their own sessions: technicians
+    answering, an account manager suspending and resuming, and the sweep. They lock in one
+    order (service, then incident), so none fails, and each mark is recorded at most once."""
+    import threading
+
+    service_id = _service(company, sla_response_minutes=1, sla_resolution_minutes=2)
+    ids = [
+        _open(company, service_id, opened_at=utcnow() - dt.timedelta(seconds=50)) for _ in range(12)
+    ]
+    errors = []
+
+    def run(fn):
+        def target():
+            with app.app_context():
+                try:
+                    fn()
+                except Exception as exc:  # collected: the test reports every failure
+                    errors.append(repr(exc))
+                finally:
+                    db.session.remove()
+
+        return threading.Thread(target=target)
+
+    def answer():
+        for n, incident_id in enumerate(ids):
+            (incidents.acknowledge if n % 2 else incidents.resolve)(company, incident_id, "t")
+
+    def suspend_and_resume():
+        for _ in range(4):
+            lc.suspend(company, service_id, "am", reason="check")
+            lc.resume(company, service_id, "am")
+
+    def sweep():
+        for _ in range(4):
+            sla.sweep(utcnow() + dt.timedelta(minutes=5))
+
+    threads = [run(answer), run(suspend_and_resume), run(sweep)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    db.session.rollback()
+    per_mark = db.session.execute(
+        select(DomainEvent.type, DomainEvent.payload).where(
+            DomainEvent.type.in_(("ServiceSLABreached", "ServiceSLAAtRisk"))
+        )
+    ).all()
+    keys = [(t, p["incident_id"], p["kind"]) for t, p in per_mark]
+    assert len(keys) == len(set(keys))
