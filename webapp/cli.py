@@ -20,7 +20,7 @@ ACTOR = "cli"
 def register(app):
     for group in (service_cli, events_cli, deliveries_cli, users_cli, webhooks_cli, tokens_cli):
         app.cli.add_command(group)
-    for command in (seed_demo, worker, scheduler, relay):
+    for command in (seed_demo, seed_scale, worker, scheduler, relay):
         app.cli.add_command(command)
 
 
@@ -216,6 +216,20 @@ def deliveries_retry(delivery_id, retry_all):
     if not retry_all and count == 0:
         raise click.ClickException(f"Delivery {delivery_id} is not a failed delivery.")
     click.echo(f"{count} deliveries sent again.")
+
+
+@click.command("seed-scale")
+@click.option("--services", default=100_000, show_default=True, help="How many services.")
+@click.option("--clients", type=int, help="How many clients [default: services / 50].")
+@click.option("--incidents", type=int, help="How many incidents [default: services x 10].")
+@click.option("--events", type=int, help="How many past events [default: services x 10].")
+def seed_scale(services, clients, incidents, events):
+    """A company at MSP scale, written in bulk, for benchmarks; prints how long it took."""
+    from webapp.scale_seed import seed_scale as seed
+
+    if services < 1:
+        raise click.BadParameter("at least one service", param_hint="--services")
+    click.echo(str(seed(services, clients, incidents, events)))
 
 
 @click.command("seed-demo")
