@@ -13,10 +13,14 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="full size (slow)")
     parser.add_argument("--transitions", type=int, help="activations in the pipeline run")
     parser.add_argument("--database-url", help="run against this database instead of SQLite")
+    parser.add_argument(
+        "--scale", type=int, help="pages over `flask seed-scale` data of this many services"
+    )
     args = parser.parse_args()
     n = args.transitions or (3000 if args.full else 300)
-    page_times = pages.measure()
-    print(pages.report(page_times))
+    scale = args.scale or (100_000 if args.full else None)
+    page_times = pages.measure(scale=scale)
+    print(pages.report(page_times, scale))
     result = pipeline.measure(n, args.database_url)
     print(pipeline.report(result))
     out = Path("bench/results")

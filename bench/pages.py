@@ -1,7 +1,8 @@
-"""Server time of each dashboard page at the demo data size, beside a trivial route.
+"""Server time of each dashboard page, beside a trivial route.
 
 Runs the app in process (Flask's test client, no HTTP) on a fresh SQLite database seeded
-with the demo data, signed in as an admin; the baseline is GET /healthz in the same run.
+with the demo data, or with `flask seed-scale`'s company at `scale` services, signed in as
+an admin; the baseline is GET /healthz in the same run.
 """
 
 import statistics
@@ -13,6 +14,7 @@ import flask_migrate
 from tools.embedded_redis import RedisServer
 from webapp import create_app
 from webapp.extensions import db
+from webapp.scale_seed import PASSWORD, seed_scale
 from webapp.seed import seed_demo_data
 
 PAGES = [
@@ -31,7 +33,7 @@ PAGES = [
 ]
 
 
-def measure(repeat: int = 60) -> dict:
+def measure(repeat: int = 60, scale: int | None = None) -> dict:
     redis = RedisServer().start()
     tmp = tempfile.mkdtemp(prefix="bench-pages-")
     app = create_app(
@@ -45,10 +47,16 @@ def measure(repeat: int = 60) -> dict:
     try:
         with app.app_context():
             flask_migrate.upgrade()
-            seed_demo_data()
+            if scale:
+                seeded = seed_scale(scale)
+                print(seeded)
+                sign_in = {"email": seeded.admin_email, "password": PASSWORD}
+            else:
+                seed_demo_data()
+                sign_in = {"email": "admin@example.com", "password": "demo-admin"}
             db.session.remove()
         client = app.test_client()
-        client.post("/login", data={"email": "admin@example.com", "password": "demo-admin"})
+        client.post("/login", data=sign_in)
         results = {}
         for url in PAGES:
             times = []
@@ -67,10 +75,11 @@ def measure(repeat: int = 60) -> dict:
         redis.stop()
 
 
-def report(results: dict) -> str:
+def report(results: dict, scale: int | None = None) -> str:
     base = results["/healthz"]["p50_ms"]
+    size = f"{scale:,} services" if scale else "demo data"
     lines = [
-        "pages (demo data, in-process, admin; baseline GET /healthz)",
+        f"pages ({size}, in-process, admin; baseline GET /healthz)",
         f"  {'page':<30}{'p50 ms':>8}{'p95 ms':>8}{'p50 / baseline':>16}",
     ]
     for url, r in results.items():
