@@ -28,5 +28,5 @@ def overview():
         open_alerts=rm.open_alert_count(cid),
         events=rm.recent_events(cid),
         pipeline=pipeline_state(),
-        failed=len(rm.failed_deliveries(cid)),
+        failed=rm.failed_delivery_count(cid),
     )

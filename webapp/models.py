@@ -142,6 +142,8 @@ class ClientService(TenantMixin, db.Model):
 
 class RecurringBilling(TenantMixin, db.Model):
     __tablename__ = "recurring_billings"
+    # MRR on the overview sums running billing only; stopped records accumulate.
+    __table_args__ = (Index("ix_recurring_billings_company_status", "company_id", "status"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     # One record per service; the unique constraint backs up the listeners' row lock.
     service_id: Mapped[int] = mapped_column(ForeignKey("client_services.id"), unique=True)
@@ -189,6 +191,9 @@ class ListenerDelivery(TenantMixin, db.Model):
     __table_args__ = (
         UniqueConstraint("event_id", "listener"),
         Index("ix_listener_deliveries_status", "status"),
+        # Failed ones per company (overview, Operations) and /live's count and latest finish,
+        # read from the index alone.
+        Index("ix_listener_deliveries_company_status", "company_id", "status", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -234,6 +239,13 @@ class SlaAlert(TenantMixin, db.Model):
             sqlite_where=text("acknowledged_at IS NULL AND escalated_at IS NULL"),
             postgresql_where=text("acknowledged_at IS NULL AND escalated_at IS NULL"),
         ),
+        # Open (or acknowledged) alerts per company, and /live's count and latest changes,
+        # read from the index alone.
+        Index(
+            "ix_sla_alerts_company_acknowledged", "company_id", "acknowledged_at", "escalated_at"
+        ),
+        # An incident's page lists the alerts it raised.
+        Index("ix_sla_alerts_incident", "incident_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -327,6 +339,8 @@ class Incident(TenantMixin, db.Model):
         Index("ix_incidents_service_opened", "service_id", "opened_at"),
         Index("ix_incidents_next_check", "next_check_at"),
         Index("ix_incidents_company_updated", "company_id", "updated_at"),
+        # The incidents page shows open ones by default; resolved ones accumulate.
+        Index("ix_incidents_company_resolved", "company_id", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
