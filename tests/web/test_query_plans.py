@@ -124,7 +124,12 @@ SERVED_BY = [
         "health_snapshots.service_id = ?",
         "ix_health_snapshots_service_time",
     ),
-    ("service", "incidents", "incidents.service_id = ?", "ix_incidents_service_opened"),
+    (
+        "service",
+        "incidents",
+        "incidents.service_id = ?",
+        "ix_incidents_company_service_resolved",
+    ),
 ]
 
 
