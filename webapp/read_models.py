@@ -62,22 +62,48 @@ def mrr_by_currency(company_id: int) -> dict[str, Decimal]:
     return dict(sorted(totals.items()))
 
 
-def term_ends(company_id: int, days: int, limit: int | None = None):
+RENEWALS_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class RenewalPage:
+    services: list
+    total: int
+    page: int
+    pages: int
+
+
+def _term_ends_query(company_id: int, days: int):
     until = today() + dt.timedelta(days=days)
+    return select(ClientService).where(
+        ClientService.company_id == company_id,
+        ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]),
+        ClientService.term_end <= until,
+    )
+
+
+def term_ends(company_id: int, days: int, limit: int | None = None, offset: int = 0):
     # The client joined in (not selectinload, which splits its IN list every 500 services).
     query = (
-        select(ClientService)
+        _term_ends_query(company_id, days)
         .options(joinedload(ClientService.client, innerjoin=True))
-        .where(
-            ClientService.company_id == company_id,
-            ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]),
-            ClientService.term_end <= until,
-        )
         .order_by(ClientService.term_end, ClientService.id)
+        .offset(offset)
     )
     if limit:
         query = query.limit(limit)
     return db.session.scalars(query).all()
+
+
+def term_ends_page(company_id: int, days: int, page: int = 1) -> RenewalPage:
+    """One page of the terms ending within `days`: a big MSP has thousands in 90 days."""
+    total = db.session.scalar(
+        select(func.count()).select_from(_term_ends_query(company_id, days).subquery())
+    )
+    pages = max(1, -(-total // RENEWALS_PER_PAGE))
+    page = min(max(1, page), pages)
+    offset = (page - 1) * RENEWALS_PER_PAGE
+    return RenewalPage(term_ends(company_id, days, RENEWALS_PER_PAGE, offset), total, page, pages)
 
 
 @dataclass(frozen=True)

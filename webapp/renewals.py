@@ -23,6 +23,6 @@ def index():
         fragments=("renewals_table",),
         days=days,
         windows=WINDOWS,
-        services=rm.term_ends(company_id(), days=days),
+        result=rm.term_ends_page(company_id(), days, request.args.get("page", 1, type=int)),
         form=RenewForm(formdata=None),
     )

@@ -323,3 +323,25 @@ def test_alerts_list_the_longest_waiting_open_alert_first_then_acknowledged(app,
     db.session.commit()
     rows = read_models.alerts(company, state="all")
     assert [r.alert.message for r in rows] == ["alert 0", "alert 30", "alert 10"]
+
+
+def test_renewals_come_a_page_at_a_time_soonest_first(manager, company):
+    from webapp import read_models
+
+    ids = [active_service(company, name=f"Term {n:02d}") for n in range(53)]
+    soon = dt.date.today() + dt.timedelta(days=10)
+    for n, service_id in enumerate(ids):
+        db.session.execute(
+            ClientService.__table__.update()
+            .where(ClientService.id == service_id)
+            .values(term_end=soon + dt.timedelta(days=n % 60))
+        )
+    db.session.commit()
+    assert read_models.RENEWALS_PER_PAGE == 50
+    first = manager.get("/renewals?days=90").get_data(as_text=True)
+    assert "53 terms · page 1 of 2" in first and len(re.findall(r"Term \d\d", first)) == 50
+    assert first.index("Term 00") < first.index("Term 01")
+    second = manager.get("/renewals?days=90&page=2").get_data(as_text=True)
+    assert sorted(re.findall(r"Term (\d\d)", second)) == ["50", "51", "52"]
+    beyond = manager.get("/renewals?days=90&page=9").get_data(as_text=True)
+    assert "page 2 of 2" in beyond  # a page past the end shows the last one
