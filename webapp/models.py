@@ -341,6 +341,8 @@ class Incident(TenantMixin, db.Model):
         Index("ix_incidents_company_updated", "company_id", "updated_at"),
         # The incidents page shows open ones by default; resolved ones accumulate.
         Index("ix_incidents_company_resolved", "company_id", "resolved_at"),
+        # The incidents page filtered by severity, open ones then the latest resolved.
+        Index("ix_incidents_company_severity_resolved", "company_id", "severity", "resolved_at"),
         # A service's page: its open incidents, then its latest resolved ones.
         Index("ix_incidents_company_service_resolved", "company_id", "service_id", "resolved_at"),
     )

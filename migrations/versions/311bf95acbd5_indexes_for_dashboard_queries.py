@@ -21,6 +21,7 @@ def upgrade():
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.create_index('ix_incidents_company_resolved', ['company_id', 'resolved_at'], unique=False)
         batch_op.create_index('ix_incidents_company_service_resolved', ['company_id', 'service_id', 'resolved_at'], unique=False)
+        batch_op.create_index('ix_incidents_company_severity_resolved', ['company_id', 'severity', 'resolved_at'], unique=False)
 
     with op.batch_alter_table('listener_deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_listener_deliveries_company_status', ['company_id', 'status', 'finished_at'], unique=False)
@@ -48,6 +49,7 @@ def downgrade():
         batch_op.drop_index('ix_listener_deliveries_company_status')
 
     with op.batch_alter_table('incidents', schema=None) as batch_op:
+        batch_op.drop_index('ix_incidents_company_severity_resolved')
         batch_op.drop_index('ix_incidents_company_service_resolved')
         batch_op.drop_index('ix_incidents_company_resolved')
 
