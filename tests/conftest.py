@@ -177,6 +177,15 @@ def smtp(app):
     controller.stop()
 
 
+@pytest.fixture
+def other_company(app):
+    """A second company, for proving that its rows stay out of reach of the first."""
+    row = Company(name="Other MSP")
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
 @contextmanager
 def redis_at(app, url):
     """Point the app at another Redis (one that is down, or one the test stops) meanwhile."""

@@ -14,7 +14,7 @@ from webapp.api import errors as api_errors
 from webapp.api.openapi import api_rules, methods, openapi_path
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import ClientService, Company, DomainEvent, Incident, SlaAlert
+from webapp.models import ClientService, DomainEvent, Incident, SlaAlert
 
 API = "/api/v1"
 
@@ -42,14 +42,6 @@ def token(company):
 @pytest.fixture
 def service(company):
     return active_service(company)
-
-
-@pytest.fixture
-def other_company(app):
-    row = Company(name="Other MSP")
-    db.session.add(row)
-    db.session.commit()
-    return row.id
 
 
 def auth(token):

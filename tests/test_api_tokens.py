@@ -71,14 +71,11 @@ def test_a_revoked_token_no_longer_authenticates_and_revoking_twice_changes_noth
     assert db.session.get(ApiToken, row.id).revoked_at == revoked_at
 
 
-def test_another_companys_token_cannot_be_revoked(app, company):
-    other = Company(name="Other MSP")
-    db.session.add(other)
-    db.session.commit()
-    row, token = api_tokens.create(other.id, "theirs", "test")
+def test_another_companys_token_cannot_be_revoked(app, company, other_company):
+    row, token = api_tokens.create(other_company, "theirs", "test")
     with pytest.raises(NotFound):
         api_tokens.revoke(company, row.id, "admin")
-    assert api_tokens.authenticate(token).company_id == other.id
+    assert api_tokens.authenticate(token).company_id == other_company
 
 
 def test_last_used_is_written_at_most_once_a_minute(app, company):

@@ -10,7 +10,7 @@ from webapp import service_lifecycle as lc
 from webapp.extensions import db
 from webapp.lifecycle import ConcurrentTransition, InvalidTransition, ServiceStatus
 from webapp.lifecycle.statuses import BillingStatus
-from webapp.models import ClientService, Company, DomainEvent, ListenerDelivery, RecurringBilling
+from webapp.models import ClientService, DomainEvent, ListenerDelivery, RecurringBilling
 from webapp.tenancy import NotFound
 
 S = ServiceStatus
@@ -101,23 +101,17 @@ def test_provision_records_the_pending_service_and_its_event(company):
     assert event.payload["price"] == "49.95"
 
 
-def test_another_companys_service_is_not_found(company):
+def test_another_companys_service_is_not_found(company, other_company):
     service_id = make_service(company)
-    other = Company(name="Other MSP")
-    db.session.add(other)
-    db.session.commit()
     with pytest.raises(NotFound):
-        lc.activate(other.id, service_id, "test")
+        lc.activate(other_company, service_id, "test")
     assert db.session.get(ClientService, service_id).status == S.PENDING
 
 
-def test_provision_for_another_companys_client_is_not_found(company):
+def test_provision_for_another_companys_client_is_not_found(company, other_company):
     client_id = make_client(company)
-    other = Company(name="Other MSP")
-    db.session.add(other)
-    db.session.commit()
     with pytest.raises(NotFound):
-        make_service(other.id, client_id)
+        make_service(other_company, client_id)
 
 
 def test_stale_version_is_a_conflict_with_nothing_changed(company):

@@ -402,13 +402,10 @@ def test_a_slow_fall_counts_as_much_as_a_sudden_one_told_once_per_ten_points(app
     assert [(p["previous_score"], p["score"]) for p in degraded] == [(100, 90), (90, 80)]
 
 
-def test_an_assignee_from_another_company_is_not_found(app, company, work):
+def test_an_assignee_from_another_company_is_not_found(app, company, work, other_company):
     from webapp.tenancy import NotFound
 
-    other = Company(name="Other MSP")
-    db.session.add(other)
-    db.session.commit()
-    stranger = make_user(other.id, "stranger@other.example", UserRole.TECHNICIAN)
+    stranger = make_user(other_company, "stranger@other.example", UserRole.TECHNICIAN)
     service_id = _service(company)
     with pytest.raises(NotFound):
         _open(company, service_id, assignee_id=stranger)

@@ -117,11 +117,8 @@ def test_the_table_reloads_as_its_own_block(tech, company):
     assert html.lstrip().startswith('<div id="incidents_table"') and "<html" not in html
 
 
-def test_another_companys_service_filter_is_a_404(tech, company):
-    other = Company(name="Other MSP")
-    db.session.add(other)
-    db.session.commit()
-    assert tech.get(f"/incidents?service={make_service(other.id)}").status_code == 404
+def test_another_companys_service_filter_is_a_404(tech, company, other_company):
+    assert tech.get(f"/incidents?service={make_service(other_company)}").status_code == 404
 
 
 # --- Recording -------------------------------------------------------------------------------
@@ -150,20 +147,14 @@ def test_the_form_offers_running_services_and_starts_now_in_local_time(tech, com
     assert "Not yet live is pending: incidents are recorded on active or suspended" in notice
 
 
-def test_another_companys_service_in_the_link_is_a_404(tech, company):
-    other = Company(name="Other MSP")
-    db.session.add(other)
-    db.session.commit()
-    theirs = make_service(other.id)
+def test_another_companys_service_in_the_link_is_a_404(tech, company, other_company):
+    theirs = make_service(other_company)
     assert tech.get(f"/incidents/new?service_id={theirs}").status_code == 404
 
 
-def test_errors_show_beside_their_fields_and_nothing_is_recorded(tech, company):
-    other = Company(name="Other MSP")
-    db.session.add(other)
-    db.session.commit()
-    theirs = make_service(other.id)
-    lc.activate(other.id, theirs, "t")
+def test_errors_show_beside_their_fields_and_nothing_is_recorded(tech, company, other_company):
+    theirs = make_service(other_company)
+    lc.activate(other_company, theirs, "t")
     response = tech.post(
         "/incidents/new",
         {"service_id": str(theirs), "title": " ", "severity": "high", "opened_at": "yesterday"},
@@ -332,13 +323,10 @@ def test_the_incident_page_shows_times_people_and_alerts(tech, company, work):
     assert "response breached, answered in 1 h 30 min" in html
 
 
-def test_another_companys_incident_is_a_404_and_stays_as_it_was(tech, company):
-    other = Company(name="Other MSP")
-    db.session.add(other)
-    db.session.commit()
-    theirs = make_service(other.id)
-    lc.activate(other.id, theirs, "t")
-    incident_id = opened(other.id, theirs, 5)
+def test_another_companys_incident_is_a_404_and_stays_as_it_was(tech, company, other_company):
+    theirs = make_service(other_company)
+    lc.activate(other_company, theirs, "t")
+    incident_id = opened(other_company, theirs, 5)
     assert tech.get(f"/incidents/{incident_id}").status_code == 404
     assert tech.post(f"/incidents/{incident_id}/acknowledge").status_code == 404
     assert tech.post(f"/incidents/{incident_id}/resolve").status_code == 404

@@ -137,13 +137,10 @@ def test_only_account_managers_and_admins_see_the_sla_form(as_role, world, role)
     )
 
 
-def test_another_companys_service_is_a_404_for_reading_and_acting(as_role, world, app):
-    from webapp.models import Company
-
-    other = Company(name="Other MSP")
-    db.session.add(other)
-    db.session.commit()
-    theirs = make_service(other.id, name="Not yours")
+def test_another_companys_service_is_a_404_for_reading_and_acting(
+    as_role, world, app, other_company
+):
+    theirs = make_service(other_company, name="Not yours")
     me = as_role(R.ADMIN)
     assert me.get(f"/services/{theirs}").status_code == 404
     response = me.post(f"/services/{theirs}/activate")
