@@ -71,7 +71,9 @@ def record(company_id: int, new: NewIncident, actor: str) -> tuple[Incident, boo
             )
         if new.assignee_id is not None:
             get_or_404(User, company_id, new.assignee_id)
-        if new.external_key and (existing := _open_with_key(company_id, new)):
+        if new.external_key and (
+            existing := _open_with_key(company_id, new.source, new.external_key)
+        ):
             db.session.rollback()
             return _same_service(existing, service.id), False
         incident = Incident(
@@ -96,7 +98,7 @@ def record(company_id: int, new: NewIncident, actor: str) -> tuple[Incident, boo
     except IntegrityError:
         # Another request opened the same keyed incident between our look and our insert.
         db.session.rollback()
-        existing = _open_with_key(company_id, new)
+        existing = _open_with_key(company_id, new.source, new.external_key)
         if existing is None:
             raise
         return _same_service(existing, new.service_id), False
@@ -138,18 +140,11 @@ def resolve(company_id: int, incident_id: int, actor: str, at=None) -> Incident:
 
 def resolve_by_key(company_id: int, source: str, key: str, actor: str, at=None) -> Incident | None:
     """Resolve the open incident a monitoring tool knows by this key, if there is one."""
-    incident_id = db.session.scalar(
-        select(Incident.id).where(
-            Incident.company_id == company_id,
-            Incident.source == source,
-            Incident.external_key == key,
-            Incident.resolved_at.is_(None),
-        )
-    )
+    open_one = _open_with_key(company_id, source, key)
     db.session.rollback()
-    if incident_id is None:
+    if open_one is None:
         return None
-    return resolve(company_id, incident_id, actor, at)
+    return resolve(company_id, open_one.id, actor, at)
 
 
 def lock(company_id: int, incident_id: int) -> Incident:
@@ -163,9 +158,7 @@ def lock(company_id: int, incident_id: int) -> Incident:
     )
     if service_id is None:
         raise NotFound(f"No Incident {incident_id} in this company.")
-    db.session.execute(
-        select(ClientService.id).where(ClientService.id == service_id).with_for_update()
-    )
+    sla_tracking.lock_service(service_id)
     return db.session.scalars(
         select(Incident)
         .where(Incident.id == incident_id)
@@ -208,12 +201,13 @@ def _same_service(existing: Incident, service_id: int) -> Incident:
     return existing
 
 
-def _open_with_key(company_id: int, new: NewIncident) -> Incident | None:
+def _open_with_key(company_id: int, source: str, key: str) -> Incident | None:
+    """The open incident a source knows by this key (at most one: a partial unique index)."""
     return db.session.scalars(
         select(Incident).where(
             Incident.company_id == company_id,
-            Incident.source == new.source,
-            Incident.external_key == new.external_key,
+            Incident.source == source,
+            Incident.external_key == key,
             Incident.resolved_at.is_(None),
         )
     ).first()

@@ -6,7 +6,6 @@ and, while a clock still runs, from the same pure function that sets them
 """
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -31,11 +30,10 @@ from webapp.models import (
     ClientService,
     Company,
     Incident,
-    ServicePause,
     SlaAlert,
     User,
 )
-from webapp.sla_tracking import hours_for, policy_for
+from webapp.sla_tracking import hours_for, pauses_by_service, policy_for
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 STATES = ("open", "resolved", "all")
@@ -131,18 +129,6 @@ def sla_states(
     return tuple(states)
 
 
-def _pauses(service_ids) -> dict[int, list[tuple[dt.datetime, dt.datetime | None]]]:
-    found = defaultdict(list)
-    if service_ids:
-        for service_id, start, end in db.session.execute(
-            select(ServicePause.service_id, ServicePause.started_at, ServicePause.ended_at).where(
-                ServicePause.service_id.in_(service_ids)
-            )
-        ):
-            found[service_id].append((start, end))
-    return found
-
-
 # --- Incident lists --------------------------------------------------------------------------
 
 
@@ -182,7 +168,7 @@ def _assemble(company_id: int, result, now=None) -> list[IncidentRow]:
     now = now or utcnow()
     company = db.session.get(Company, company_id)
     hours = hours_for(company)
-    pauses = _pauses({service.id for _, service, _, _ in result})
+    pauses = pauses_by_service({service.id for _, service, _, _ in result})
     policies: dict[int, SlaTargets] = {}
     rows = []
     for incident, service, client_name, assignee in result:

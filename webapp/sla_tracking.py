@@ -8,6 +8,7 @@ recorded once however many callers race for it.
 """
 
 import datetime as dt
+from collections import defaultdict
 
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -57,15 +58,32 @@ def hours_for(company: Company) -> BusinessHours:
     return BusinessHours.from_json(company.timezone or "UTC", company.business_hours)
 
 
-def pauses_for(service_id: int) -> list[tuple[dt.datetime, dt.datetime | None]]:
-    return [
-        tuple(row)
-        for row in db.session.execute(
-            select(ServicePause.started_at, ServicePause.ended_at).where(
-                ServicePause.service_id == service_id
+Pause = tuple[dt.datetime, dt.datetime | None]  # (start, end), end None while in force
+
+
+def pauses_by_service(service_ids) -> dict[int, list[Pause]]:
+    """Each service's suspensions, for many services in one query."""
+    found = defaultdict(list)
+    if service_ids:
+        for service_id, start, end in db.session.execute(
+            select(ServicePause.service_id, ServicePause.started_at, ServicePause.ended_at).where(
+                ServicePause.service_id.in_(service_ids)
             )
-        )
-    ]
+        ):
+            found[service_id].append((start, end))
+    return found
+
+
+def pauses_for(service_id: int) -> list[Pause]:
+    return pauses_by_service([service_id])[service_id]
+
+
+def lock_service(service_id: int) -> None:
+    """The service's row lock: the first lock every writer of a service or its incidents
+    takes, before any incident's (see incidents.lock), so none waits on another in a circle."""
+    db.session.execute(
+        select(ClientService.id).where(ClientService.id == service_id).with_for_update()
+    )
 
 
 def pause(service: ClientService, now: dt.datetime) -> list[int]:
@@ -98,9 +116,7 @@ def reschedule(service_id: int) -> list[int]:
     Locks the service's row, then its open incidents (the order incidents.lock keeps). Returns
     the ids of the events recorded meanwhile (a shorter target can be reached at once), for
     the caller to publish after its commit."""
-    db.session.execute(
-        select(ClientService.id).where(ClientService.id == service_id).with_for_update()
-    )
+    lock_service(service_id)
     event_ids = []
     for incident in db.session.scalars(
         select(Incident)
