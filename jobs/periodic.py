@@ -12,7 +12,7 @@ from webapp import health_scores, outbox, service_lifecycle
 from webapp.clock import today, utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
-from webapp.lifecycle.statuses import BillingStatus, ServiceStatus
+from webapp.lifecycle.statuses import RUNNING, BillingStatus, ServiceStatus
 from webapp.lifecycle.transitions import TransitionRefused
 from webapp.models import ClientService, RecurringBilling
 from webapp.queues import redis_connection
@@ -37,7 +37,7 @@ def expire_due_services() -> int:
         grace = dt.timedelta(days=current_app.config["EXPIRY_GRACE_DAYS"])
         due = db.session.execute(
             select(ClientService.company_id, ClientService.id).where(
-                ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]),
+                ClientService.status.in_(RUNNING),
                 ClientService.auto_renew.is_(False),
                 ClientService.term_end < today() - grace,
             )
@@ -76,9 +76,7 @@ def recalculate_health() -> int:
     """Nightly: every running service's score, so reviews going overdue count too."""
     with app_context():
         ids = db.session.scalars(
-            select(ClientService.id).where(
-                ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED])
-            )
+            select(ClientService.id).where(ClientService.status.in_(RUNNING))
         ).all()
         db.session.rollback()
         for service_id in ids:

@@ -18,13 +18,12 @@ from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.events import ServiceDueForRenewal
 from webapp.lifecycle.renewals import reminder_due
-from webapp.lifecycle.statuses import ServiceStatus
+from webapp.lifecycle.statuses import RUNNING
 from webapp.lifecycle.transitions import TransitionRefused
 from webapp.models import ClientService, Company, RenewalReminder
 from webapp.outbox import commit_and_publish, record
 
 log = logging.getLogger(__name__)
-RUNNING = (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
 
 
 def run_renewals() -> dict[str, int]:

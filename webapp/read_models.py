@@ -11,7 +11,7 @@ from webapp.clock import today
 from webapp.extensions import db
 from webapp.lifecycle.billing import monthly_equivalent
 from webapp.lifecycle.health import BAND_RANGES
-from webapp.lifecycle.statuses import BillingStatus, DeliveryStatus, ServiceStatus
+from webapp.lifecycle.statuses import RUNNING, BillingStatus, DeliveryStatus, ServiceStatus
 from webapp.models import (
     Client,
     ClientService,
@@ -77,7 +77,7 @@ def _term_ends_query(company_id: int, days: int):
     until = today() + dt.timedelta(days=days)
     return select(ClientService).where(
         ClientService.company_id == company_id,
-        ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]),
+        ClientService.status.in_(RUNNING),
         ClientService.term_end <= until,
     )
 
@@ -283,7 +283,7 @@ def health_bands(company_id: int) -> dict[str, int]:
         select(band, func.count())
         .where(
             ClientService.company_id == company_id,
-            ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]),
+            ClientService.status.in_(RUNNING),
             ClientService.health_score.is_not(None),
         )
         .group_by(band)
@@ -298,7 +298,7 @@ def lowest_health(company_id: int, limit: int = 5):
         .options(joinedload(ClientService.client, innerjoin=True))
         .where(
             ClientService.company_id == company_id,
-            ClientService.status.in_([ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]),
+            ClientService.status.in_(RUNNING),
             ClientService.health_score.is_not(None),
         )
         .order_by(ClientService.health_score, ClientService.id)

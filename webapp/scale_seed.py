@@ -20,6 +20,7 @@ from webapp.auth import set_password
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle.statuses import (
+    RUNNING,
     BillingCycle,
     BillingStatus,
     ServiceLevel,
@@ -197,7 +198,7 @@ def _service(company_id, n, rng, client_ids, manager_id, now):
     term_months = rng.choice((12, 12, 24, 36))
     start = (now - dt.timedelta(days=rng.randint(0, 3 * 365))).date()
     term_end = start + relativedelta(months=term_months)
-    if status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED) and term_end < now.date():
+    if status in RUNNING and term_end < now.date():
         term_end = now.date() + dt.timedelta(days=rng.randint(1, 365))  # renewed meanwhile
     started = dt.datetime.combine(start, dt.time(9))
     score = None if status == ServiceStatus.PENDING else rng.choice((100, 95, 88, 75, 64, 52, 35))
@@ -245,7 +246,7 @@ def _billed(row) -> bool:
 
 
 def _billing(company_id, row, now):
-    running = row.status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
+    running = row.status in RUNNING
     return {
         "company_id": company_id,
         "service_id": row.id,
@@ -287,10 +288,7 @@ def _event(company_id, rng, service_ids, now):
 def _incident(company_id, rng, service_rows, now):
     row = rng.choice(service_rows)
     opened = now - dt.timedelta(seconds=rng.randint(600, 2 * 365 * 86400))
-    is_open = rng.randrange(1000) < OPEN_INCIDENTS_PER_MILLE and row.status in (
-        ServiceStatus.ACTIVE,
-        ServiceStatus.SUSPENDED,
-    )
+    is_open = rng.randrange(1000) < OPEN_INCIDENTS_PER_MILLE and row.status in RUNNING
     if is_open:
         opened = now - dt.timedelta(minutes=rng.randint(1, 600))
     answered = opened + dt.timedelta(minutes=rng.randint(2, 300))

@@ -14,6 +14,7 @@ from webapp.clock import today, utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import (
+    RUNNING,
     BillingCycle,
     ServiceLevel,
     ServiceStatus,
@@ -187,9 +188,7 @@ def _score_health(company_id: int, rng: random.Random) -> None:
             [None, today() - dt.timedelta(days=rng.randint(10, 300))]
         )
     db.session.commit()
-    for service_id in [
-        s.id for s in services if s.status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
-    ]:
+    for service_id in [s.id for s in services if s.status in RUNNING]:
         begin_write(db.session)
         health_scores.recalculate(service_id, actor=ACTOR)
         db.session.commit()

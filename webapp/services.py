@@ -23,6 +23,7 @@ from webapp.lifecycle.transitions import Action, allowed_actions
 from webapp.models import ClientService
 from webapp.permissions import Can
 from webapp.rendering import page
+from webapp.sla_tracking import TRACKED
 from webapp.tenancy import get_or_404
 
 bp = Blueprint("services", __name__, url_prefix="/services")
@@ -111,7 +112,7 @@ def _detail_context(service_id: int, forms=None, sla_form=None):
         "sla": srm.sla_summary(service),
         "sla_form": sla_form or _sla_form(service),
         "incidents": srm.service_incidents(cid, service.id),
-        "recordable": service.status in srm.RECORDABLE,
+        "recordable": service.status in TRACKED,
         "trend": rm.health_trend(service.id),
     }
 

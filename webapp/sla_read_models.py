@@ -24,7 +24,7 @@ from webapp.lifecycle.sla import (
     SlaTargets,
     marks,
 )
-from webapp.lifecycle.statuses import ServiceStatus, Severity
+from webapp.lifecycle.statuses import Severity
 from webapp.models import (
     Client,
     ClientService,
@@ -33,13 +33,12 @@ from webapp.models import (
     SlaAlert,
     User,
 )
-from webapp.sla_tracking import hours_for, pauses_by_service, policy_for
+from webapp.sla_tracking import TRACKED, hours_for, pauses_by_service, policy_for
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 STATES = ("open", "resolved", "all")
 SEVERITIES = tuple(s.value for s in Severity)  # most severe first
 # Services an incident can be recorded on: running ones (a suspended service's clock is paused).
-RECORDABLE = (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
 
 
 # --- Words for durations and hours -----------------------------------------------------------
@@ -258,7 +257,7 @@ def recordable_services(company_id: int):
     return db.session.execute(
         select(ClientService.id, Client.name + " — " + ClientService.name)
         .join(Client, ClientService.client_id == Client.id)
-        .where(ClientService.company_id == company_id, ClientService.status.in_(RECORDABLE))
+        .where(ClientService.company_id == company_id, ClientService.status.in_(TRACKED))
         .order_by(Client.name, ClientService.name, ClientService.id)
     ).all()
 

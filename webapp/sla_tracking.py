@@ -27,12 +27,12 @@ from webapp.lifecycle.sla import (
     evaluate,
     targets_with,
 )
-from webapp.lifecycle.statuses import ServiceStatus
+from webapp.lifecycle.statuses import RUNNING
 from webapp.models import ClientService, Company, Incident, ServicePause
 from webapp.outbox import record
 
 # Services whose SLA runs: incidents are recorded on these only, and only their clocks count.
-TRACKED = (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
+TRACKED = RUNNING
 MARK_COLUMNS = {
     (RESPONSE, WARNING): "response_warned_at",
     (RESPONSE, BREACH): "response_breached_at",

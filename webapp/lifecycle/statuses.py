@@ -11,6 +11,10 @@ class ServiceStatus(StrEnum):
     EXPIRED = "expired"
 
 
+# Services that are running: billed or paused, under their SLA, due for renewal and health.
+RUNNING = (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
+
+
 class BillingCycle(StrEnum):
     WEEKLY = "weekly"
     MONTHLY = "monthly"
