@@ -1,37 +1,63 @@
-"""`make bench`: run the benchmarks, print each figure beside its baseline, save JSON."""
+"""`make bench`: every benchmark, each figure printed beside its baseline from the same run.
+
+Small sizes by default (minutes, fit for CI); --full for the issue's sizes (100,000 services,
+1,000,000 for the renewal sweep). Results are also written as JSON to bench/results/.
+"""
 
 import argparse
 import json
 import platform
+import time
 from pathlib import Path
 
+import psutil
+
 from bench import pages, pipeline
+
+BENCHMARKS = {"pages": pages, "pipeline": pipeline}
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{psutil.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--full", action="store_true", help="full size (slow)")
-    parser.add_argument("--transitions", type=int, help="activations in the pipeline run")
-    parser.add_argument("--database-url", help="run against this database instead of SQLite")
+    parser.add_argument("--full", action="store_true", help="the issue's sizes (slow)")
     parser.add_argument(
-        "--scale", type=int, help="pages over `flask seed-scale` data of this many services"
+        "--only", help="comma-separated: " + ",".join(BENCHMARKS), default=",".join(BENCHMARKS)
     )
     args = parser.parse_args()
-    n = args.transitions or (3000 if args.full else 300)
-    scale = args.scale or (100_000 if args.full else None)
-    page_times = pages.measure(scale=scale)
-    print(pages.report(page_times, scale))
-    result = pipeline.measure(n, args.database_url)
-    print(pipeline.report(result))
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(chosen) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    record = {"machine": machine(), "full": args.full, "results": {}}
+    print(f"machine: {record['machine']}\n", flush=True)
+    for name in chosen:
+        started = time.perf_counter()
+        result = BENCHMARKS[name].measure(full=args.full)
+        result["bench_seconds"] = time.perf_counter() - started
+        record["results"][name] = result
+        print(BENCHMARKS[name].report(result), flush=True)
+        print(f"  ({result['bench_seconds']:.0f} s)\n", flush=True)
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
-    record = {
-        "machine": f"{platform.machine()} {platform.python_version()}",
-        "pages": page_times,
-        "pipeline": result,
-    }
-    (out / "pipeline.json").write_text(json.dumps(record, indent=2))
-    print(f"results: {out / 'pipeline.json'}")
+    path = out / ("full.json" if args.full else "small.json")
+    path.write_text(json.dumps(record, indent=2, default=str))
+    print(f"results: {path}")
 
 
 if __name__ == "__main__":

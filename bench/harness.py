@@ -5,6 +5,7 @@ the seed's arguments and the code that shapes it) and each benchmark works on it
 one that writes (ingest, sweeps) never changes what the next one reads.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ from webapp.extensions import db
 from webapp.scale_seed import PASSWORD, ScaleSummary, seed_scale
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "bench" / ".cache"
+CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / "bench" / ".cache"))
 
 
 @dataclass
@@ -65,17 +66,19 @@ def scale_database(services: int, workdir: str, **seed_args) -> ScaleDatabase:
     name = "-".join(f"{k}{v}" for k, v in sorted(args.items()) if v is not None)
     cached = CACHE / f"scale-{name}-{_code_key()}.db"
     meta = cached.with_suffix(".json")
-    if not (cached.exists() and meta.exists()):
-        CACHE.mkdir(parents=True, exist_ok=True)
-        for stale in CACHE.glob(f"scale-{name}-*"):
-            stale.unlink()
-        building = cached.with_suffix(".building")
-        building.unlink(missing_ok=True)
-        summary = _seed(f"sqlite:///{building}", **args)
-        print(f"  {summary}", flush=True)
-        _checkpoint(building)
-        building.rename(cached)
-        meta.write_text(json.dumps(asdict(summary)))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # One builder at a time: two benchmarks started together must not seed one file twice.
+    with open(CACHE / f"scale-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cached.exists() and meta.exists()):
+            for stale in CACHE.glob(f"scale-{name}-*"):
+                stale.unlink()
+            building = cached.with_suffix(".building")
+            summary = _seed(f"sqlite:///{building}", **args)
+            print(f"  {summary}", flush=True)
+            _checkpoint(building)
+            building.rename(cached)
+            meta.write_text(json.dumps(asdict(summary)))
     summary = ScaleSummary(**json.loads(meta.read_text()))
     copy = Path(workdir) / cached.name
     shutil.copyfile(cached, copy)

@@ -1,23 +1,29 @@
-"""Delivery throughput with one worker, beside a no-op RQ job on the same Redis and worker.
+"""Listener effects per second with one and with two workers, beside a no-op RQ job.
 
-Three runs over the same number of transitions (each activation has two listeners):
-  noop          N*2 no-op jobs: what RQ itself costs per job
-  per-event     one job per event running its listeners in turn: the design in use
-  per-delivery  one job per (event, listener): the alternative
+Each activation is one event with two listeners (start billing, notify), so one transition
+is two effects. For each worker count, interleaved rounds (the machine is shared and noisy;
+interleaving exposes baseline and candidate to the same noise):
+  no-op       2*N no-op jobs on the same Redis, drained by the same number of burst workers:
+              what RQ itself costs per job, the ceiling;
+  pipeline    N activations committed first, then drained: effects per second.
+Then a paced run, below saturation (half the measured rate), with the workers already
+waiting: the latency of each effect from its event's commit to the effect's commit.
 """
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
-import tempfile
+import time
 from decimal import Decimal
 
 import flask_migrate
+from rq import Worker
 from sqlalchemy import select
 
-from tools.embedded_redis import RedisServer
+from bench import harness
 from webapp import create_app
 from webapp import service_lifecycle as lc
 from webapp.database import begin_write
@@ -26,15 +32,27 @@ from webapp.lifecycle.statuses import BillingCycle, DeliveryStatus
 from webapp.models import Client, Company, DomainEvent, ListenerDelivery
 from webapp.queues import queue, redis_connection
 
-
-def run_worker(env) -> float:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.worker"], env=env, capture_output=True, text=True, check=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+EFFECTS_PER_TRANSITION = 2
+PACED_SECONDS = 8
 
 
-def prepare(n: int) -> list[int]:
+def _burst(env, workers: int) -> float:
+    """Wall time of `workers` burst workers draining the queues, from the first start to
+    the last end (each process's own start-up, building the app, is left out)."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", "--burst"],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
+    spans = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    return max(s["ended"] for s in spans) - min(s["started"] for s in spans)
+
+
+def _prepare(n: int) -> tuple[int, list[int]]:
     begin_write(db.session)
     company = Company(name="Bench MSP")
     db.session.add(company)
@@ -48,83 +66,128 @@ def prepare(n: int) -> list[int]:
             client.id, f"svc {i}", "backup", Decimal("10"), "USD", BillingCycle.MONTHLY, 12
         )
         ids.append(lc.provision(company.id, new, "bench").id)
-    return [company.id, *ids]
+    redis_connection().flushdb()  # the provisioning events' jobs are not what is measured
+    return company.id, ids
 
 
-def measure(n: int, database_url: str | None, rounds: int = 3) -> dict:
-    """Interleave the three runs `rounds` times and keep the median of each (the machine is
-    shared and noisy; interleaving exposes baseline and candidates to the same noise)."""
-    redis = RedisServer().start()
-    tmp = tempfile.mkdtemp(prefix="bench-")
-    url = database_url or f"sqlite:///{tmp}/bench.db"
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis.url}
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis.url})
-    runs = {"noop_jobs_per_s": [], "per_event_per_s": [], "per_delivery_per_s": []}
+def _noop_rate(n: int, env, workers: int) -> float:
+    for _ in range(EFFECTS_PER_TRANSITION * n):
+        queue("billing").enqueue("bench.jobs.noop")
+    return EFFECTS_PER_TRANSITION * n / _burst(env, workers)
+
+
+def _pipeline_rate(n: int, env, workers: int) -> float:
+    company, services = _prepare(n)
+    for sid in services:
+        lc.activate(company, sid, "bench")
+    return EFFECTS_PER_TRANSITION * n / _burst(env, workers)
+
+
+def _paced_latency(n: int, env, workers: int, rate: float) -> dict:
+    """Activations at `rate` per second while `workers` wait; latency from each event's
+    commit to each of its effects' commit."""
+    company, services = _prepare(n)
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "bench.worker"], env=env, stdout=subprocess.DEVNULL)
+        for _ in range(workers)
+    ]
     try:
+        deadline = time.monotonic() + 60
+        while len(Worker.all(connection=redis_connection())) < workers:
+            if time.monotonic() > deadline:
+                raise RuntimeError("workers did not start")
+            time.sleep(0.1)
+        started = time.monotonic()
+        for i, sid in enumerate(services):
+            time.sleep(max(0.0, started + i / rate - time.monotonic()))
+            lc.activate(company, sid, "bench")
+        _wait_done(services)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=60)
+    db.session.rollback()
+    latencies = sorted(
+        (finished - created).total_seconds() * 1000
+        for finished, created in db.session.execute(
+            select(ListenerDelivery.finished_at, DomainEvent.occurred_at)
+            .join(DomainEvent)
+            .where(DomainEvent.service_id.in_(services), DomainEvent.type == "ServiceActivated")
+        )
+    )
+    return {
+        "paced_per_s": rate * EFFECTS_PER_TRANSITION,
+        "effects": len(latencies),
+        "p50_ms": statistics.median(latencies),
+        "p95_ms": harness.percentile(latencies, 0.95),
+    }
+
+
+def _wait_done(services, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        db.session.rollback()
+        undone = db.session.scalar(
+            select(db.func.count())
+            .select_from(ListenerDelivery)
+            .join(DomainEvent)
+            .where(
+                DomainEvent.service_id.in_(services),
+                DomainEvent.type == "ServiceActivated",
+                ListenerDelivery.status != DeliveryStatus.DONE,
+            )
+        )
+        if not undone:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{undone} effects not done after {timeout} s")
+        time.sleep(0.05)
+
+
+def measure(full: bool = False, database_url: str | None = None, rounds: int = 3) -> dict:
+    n = 2000 if full else 200
+    with harness.redis_server() as redis:
+        url = database_url or f"sqlite:///{harness.workdir('pipeline')}/pipeline.db"
+        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis.url}
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis.url})
+        by_workers = {}
         with app.app_context():
             flask_migrate.upgrade()
-            for _ in range(rounds):
-                company, *services = prepare(2 * n)
-                redis_connection().flushdb()
-                runs["noop_jobs_per_s"].append(2 * n / _noop_run(n, env))
-                runs["per_event_per_s"].append(2 * n / _per_event_run(company, services[:n], env))
-                runs["per_delivery_per_s"].append(
-                    2 * n / _per_delivery_run(company, services[n:], env)
-                )
-            db.session.rollback()  # a fresh snapshot: the workers wrote meanwhile
-            undone = db.session.scalar(
-                select(db.func.count()).where(ListenerDelivery.status != DeliveryStatus.DONE)
-            )
-    finally:
-        redis.stop()
-    results = {k: statistics.median(v) for k, v in runs.items()}
+            for workers in (1, 2):
+                runs = {"noop_jobs_per_s": [], "effects_per_s": []}
+                for _ in range(rounds):
+                    runs["noop_jobs_per_s"].append(_noop_rate(n, env, workers))
+                    runs["effects_per_s"].append(_pipeline_rate(n, env, workers))
+                medians = {k: statistics.median(v) for k, v in runs.items()}
+                rate = medians["effects_per_s"] / EFFECTS_PER_TRANSITION / 2
+                paced = _paced_latency(max(20, int(rate * PACED_SECONDS)), env, workers, rate)
+                by_workers[workers] = {**medians, "all_runs": runs, "latency": paced}
+            db.session.remove()
+            db.engine.dispose()
     return {
         "transitions": n,
         "rounds": rounds,
         "database": url.split(":")[0],
-        "undone_after_runs": undone,
-        "all_runs": runs,
-        **results,
+        "workers": by_workers,
     }
 
 
-def _noop_run(n, env) -> float:
-    for _ in range(2 * n):
-        queue("billing").enqueue("bench.jobs.noop")
-    return run_worker(env)
-
-
-def _per_event_run(company, services, env) -> float:
-    for sid in services:
-        lc.activate(company, sid, "bench")
-    return run_worker(env)
-
-
-def _per_delivery_run(company, services, env) -> float:
-    """The same work as one job per delivery: drop the event jobs, enqueue per listener."""
-    for sid in services:
-        lc.activate(company, sid, "bench")
-    redis_connection().flushdb()
-    pairs = db.session.execute(
-        select(ListenerDelivery.event_id, ListenerDelivery.listener, ListenerDelivery.queue)
-        .join(DomainEvent)
-        .where(DomainEvent.service_id.in_(services))
-    ).all()
-    for event_id, listener, queue_name in pairs:
-        queue(queue_name).enqueue("bench.jobs.deliver_one", event_id, listener)
-    return run_worker(env)
-
-
 def report(r: dict) -> str:
-    base = r["noop_jobs_per_s"]
     lines = [
-        f"pipeline ({r['transitions']} activations x 2 listeners, one worker, {r['database']}, "
-        f"median of {r['rounds']} interleaved rounds)",
-        f"  {'no-op RQ job (baseline)':<34}{base:>10.0f} jobs/s",
-        f"  {'one job per event (in use)':<34}{r['per_event_per_s']:>10.0f} deliveries/s"
-        f"   ratio {r['per_event_per_s'] / base:.2f}",
-        f"  {'one job per delivery (alternative)':<34}{r['per_delivery_per_s']:>10.0f} deliveries/s"
-        f"   ratio {r['per_delivery_per_s'] / base:.2f}",
-        f"  deliveries not done afterwards: {r['undone_after_runs']}",
+        f"pipeline ({r['transitions']:,} activations x {EFFECTS_PER_TRANSITION} effects, "
+        f"{r['database']}, median of {r['rounds']} interleaved rounds; baseline: no-op RQ jobs "
+        "on the same Redis and workers)",
+        f"  {'workers':<8}{'no-op jobs/s':>14}{'effects/s':>11}{'ratio':>7}"
+        f"{'paced at/s':>12}{'p50 ms':>8}{'p95 ms':>8}  target: ratio >= 0.8, p95 < 250 ms",
     ]
+    for workers, w in r["workers"].items():
+        ratio = w["effects_per_s"] / w["noop_jobs_per_s"]
+        lat = w["latency"]
+        met = ratio >= 0.8 and lat["p95_ms"] < 250
+        lines.append(
+            f"  {workers!s:<8}{w['noop_jobs_per_s']:>14.0f}{w['effects_per_s']:>11.0f}"
+            f"{ratio:>7.2f}{lat['paced_per_s']:>12.0f}{lat['p50_ms']:>8.0f}{lat['p95_ms']:>8.0f}"
+            f"  {'met' if met else 'missed'}"
+        )
     return "\n".join(lines)
