@@ -4,7 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, g
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -30,10 +30,14 @@ def money(amount, currency: str = "") -> str:
 
 
 def _zone() -> ZoneInfo:
-    try:
-        return ZoneInfo(current_user.company.timezone)
-    except Exception:  # no user, or an unknown zone: show UTC rather than fail the page
-        return ZoneInfo("UTC")
+    # Once per request: a list page formats hundreds of times, and each current_user lookup
+    # goes through Flask-Login's proxy.
+    if "company_zone" not in g:
+        try:
+            g.company_zone = ZoneInfo(current_user.company.timezone)
+        except Exception:  # no user, or an unknown zone: show UTC rather than fail the page
+            g.company_zone = ZoneInfo("UTC")
+    return g.company_zone
 
 
 def local(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -87,7 +91,9 @@ def health(value) -> Markup:
 
 
 def can(capability: str) -> bool:
-    return current_user.is_authenticated and allows(current_user.role, Can(capability))
+    if "viewer_role" not in g:  # asked per row on list pages: look the user up once
+        g.viewer_role = current_user.role if current_user.is_authenticated else None
+    return g.viewer_role is not None and allows(g.viewer_role, Can(capability))
 
 
 def register(app):
