@@ -81,7 +81,25 @@ SERVED_BY = [
         "overview",
         "recurring_billings",
         "recurring_billings.status = ?",
-        "ix_recurring_billings_company_status",
+        "ix_recurring_billings_company_status_amount",
+    ),
+    (
+        "overview",
+        "client_services",
+        "client_services.health_score IS NOT NULL",
+        "ix_client_services_company_status_health",
+    ),
+    (
+        "renewals",
+        "client_services",
+        "client_services.term_end <=",
+        "ix_client_services_company_status_term",
+    ),
+    (
+        "services",
+        "client_services",
+        "ORDER BY client_services.name",
+        "ix_client_services_company_name",
     ),
     (
         "alerts",
@@ -95,7 +113,19 @@ SERVED_BY = [
         "sla_alerts.acknowledged_at IS NOT NULL",
         "ix_sla_alerts_company_acknowledged",
     ),
-    ("incidents", "incidents", "incidents.resolved_at IS NULL", "ix_incidents_company_resolved"),
+    # The count (company, resolved_at); the list per severity, in opened_at order.
+    (
+        "incidents",
+        "incidents",
+        "incidents.resolved_at IS NULL",
+        "ix_incidents_company_(severity_)?resolved",
+    ),
+    (
+        "incidents",
+        "incidents",
+        "incidents.severity = ?",
+        "ix_incidents_company_severity_resolved",
+    ),
     (
         "incidents resolved",
         "incidents",
