@@ -10,7 +10,7 @@ from jobs.context import app_context
 from jobs.listeners.billing import reconcile_service
 from webapp import health_scores, outbox, service_lifecycle
 from webapp.clock import today, utcnow
-from webapp.database import begin_write
+from webapp.database import begin_write, chunked
 from webapp.extensions import db
 from webapp.lifecycle.statuses import RUNNING, BillingStatus, ServiceStatus
 from webapp.lifecycle.transitions import TransitionRefused
@@ -73,14 +73,21 @@ def _stop_ended_billing() -> None:
 
 
 def recalculate_health() -> int:
-    """Nightly: every running service's score, so reviews going overdue count too."""
+    """Nightly: every running service's score, so reviews going overdue count too; a chunk of
+    services per transaction (see health_scores.recalculate_many)."""
     with app_context():
         ids = db.session.scalars(
-            select(ClientService.id).where(ClientService.status.in_(RUNNING))
+            select(ClientService.id)
+            .where(ClientService.status.in_(RUNNING))
+            .order_by(ClientService.id)
         ).all()
         db.session.rollback()
-        for service_id in ids:
+        for chunk in chunked(ids):
             begin_write(db.session)
-            degraded_event = health_scores.recalculate(service_id, actor="scheduler")
-            outbox.commit_and_publish([degraded_event] if degraded_event else [])
+            try:
+                degraded_events = health_scores.recalculate_many(chunk, actor="scheduler")
+            except BaseException:
+                db.session.rollback()
+                raise
+            outbox.commit_and_publish(degraded_events)
         return len(ids)

@@ -129,3 +129,93 @@ def test_auto_renew_services_renew_at_term_end_and_catch_up_missed_terms(app, co
         db.session.scalars(select(DomainEvent.actor).where(DomainEvent.type == "ServiceRenewed"))
     )
     assert actors == {"scheduler"}
+
+
+def test_a_sweep_over_chunks_reminds_each_service_once_however_often_it_runs(
+    app, company, monkeypatch
+):
+    monkeypatch.setattr("webapp.database.SWEEP_CHUNK", 3)
+    with time_machine.travel(START, tick=False):
+        days = [3, 10, 20, 25, 29, 30, 31, 60]
+        services = [_service_ending_in(company, d) for d in days]
+        assert renewals.send_reminders() == 6  # all but the 31- and 60-day ones
+        assert renewals.send_reminders() == 0
+    sent = db.session.execute(
+        select(RenewalReminder.service_id, RenewalReminder.days_before, DomainEvent.payload)
+        .join(DomainEvent, DomainEvent.id == RenewalReminder.event_id)
+        .where(RenewalReminder.status == "sent")
+    ).all()
+    assert sorted((s, d) for s, d, _ in sent) == sorted(
+        zip(services[:6], [7, 14, 30, 30, 30, 30], strict=True)
+    )
+    assert all(payload["days_before"] == d for _, d, payload in sent)
+    unenqueued = db.session.scalar(select(db.func.count()).where(DomainEvent.enqueued_at.is_(None)))
+    assert unenqueued == 0  # published after commit
+
+
+def test_a_concurrent_sweep_does_not_send_a_reminder_twice(app, company, monkeypatch):
+    decide = renewals._due_reminders
+    overtaken = []
+
+    def decide_then_be_overtaken(*args):
+        rows = decide(*args)  # this sweep has decided; another one records it first
+        monkeypatch.setattr(renewals, "_due_reminders", decide)
+        overtaken.append(renewals.send_reminders())
+        return rows
+
+    monkeypatch.setattr(renewals, "_due_reminders", decide_then_be_overtaken)
+    with time_machine.travel(START, tick=False):
+        _service_ending_in(company, 10)
+        _service_ending_in(company, 20)
+        assert renewals.send_reminders() == 0
+    assert overtaken == [2]
+    assert sorted(_due_events()) == [14, 30]
+    assert sorted(_reminders()) == [(14, "sent"), (30, "sent"), (30, "skipped")]
+
+
+def test_auto_renewal_over_chunks_moves_each_term_and_version_once_per_term(
+    app, company, monkeypatch
+):
+    monkeypatch.setattr("webapp.database.SWEEP_CHUNK", 2)
+    with time_machine.travel(START, tick=False):
+        behind = {_service_ending_in(company, -d, auto_renew=True): d for d in (0, 20, 40, 70)}
+        before = {s.id: s.version for s in db.session.scalars(select(ClientService))}
+        assert renewals.auto_renew_due() == 1 + 1 + 2 + 3
+        assert renewals.auto_renew_due() == 0
+    db.session.rollback()
+    for service in db.session.scalars(select(ClientService)):
+        terms = {0: 1, 20: 1, 40: 2, 70: 3}[behind[service.id]]
+        assert service.term_end > START.date()
+        assert (service.renewal_count, service.version) == (terms, before[service.id] + terms)
+    renewed = db.session.scalars(
+        select(DomainEvent.payload)
+        .where(DomainEvent.type == "ServiceRenewed")
+        .order_by(DomainEvent.id)
+    ).all()
+    assert len(renewed) == 7
+    assert all(p["months"] == 1 for p in renewed)
+
+
+def test_auto_renewal_refuses_a_service_that_ended_after_it_was_selected(app, company, monkeypatch):
+    renew = renewals._renew
+
+    def end_one_first(service_ids):
+        db.session.execute(
+            ClientService.__table__.update()
+            .where(ClientService.id == ended)
+            .values(status="expired")
+        )
+        db.session.commit()
+        return renew(service_ids)
+
+    monkeypatch.setattr(renewals, "_renew", end_one_first)
+    with time_machine.travel(START, tick=False):
+        ended = _service_ending_in(company, 0, auto_renew=True)
+        kept = _service_ending_in(company, 0, auto_renew=True)
+        assert renewals.auto_renew_due() == 1
+    db.session.rollback()
+    renewed = db.session.scalars(
+        select(DomainEvent.service_id).where(DomainEvent.type == "ServiceRenewed")
+    ).all()
+    assert renewed == [kept]
+    assert db.session.get(ClientService, ended).term_end == START.date()

@@ -1,6 +1,7 @@
 """Engine settings that make SQLite behave under concurrent writers."""
 
-from sqlalchemy import event
+from sqlalchemy import Insert, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session
 
@@ -63,3 +64,22 @@ def begin_write(session: Session) -> None:
             return  # it holds writes (pending or flushed): never discard them
         session.rollback()
     session.connection(execution_options={WRITE: True})
+
+
+# Rows a sweep writes per transaction: enough to amortise each statement, few enough that
+# SQLite's write lock is held for a moment only and the web's writers wait briefly.
+SWEEP_CHUNK = 2000
+
+
+def chunked(items: list, size: int | None = None):
+    size = size or SWEEP_CHUNK
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def insert_new_only(session: Session, table: Table, unique: list[str]) -> Insert:
+    """INSERT that skips rows colliding with `unique` (ON CONFLICT DO NOTHING), so a row
+    another transaction wrote first is left alone; with RETURNING it yields only the rows written."""
+    dialect = session.get_bind().dialect.name
+    module = sqlite if dialect == "sqlite" else postgresql
+    return module.insert(table).on_conflict_do_nothing(index_elements=unique)

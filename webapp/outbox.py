@@ -1,6 +1,7 @@
 """The transactional outbox: events are rows committed with their change, sent to RQ after.
 
-record() adds the event and one pending ledger row per listener to the caller's transaction.
+record() adds the event and one pending ledger row per listener to the caller's transaction
+(record_many() does it for many events in two statements).
 publish() runs after commit and enqueues one RQ job per event; if Redis is unreachable it
 logs and returns, and relay() (run by the scheduler and at worker start) sends it later.
 """
@@ -13,7 +14,7 @@ from redis.exceptions import RedisError
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from webapp.clock import utcnow
 from webapp.database import begin_write
@@ -31,26 +32,55 @@ AFTER_COMMIT = "outbox_publish_after_commit"
 
 
 def record(event: Event, company_id: int, actor: str) -> DomainEvent:
-    row = DomainEvent(
-        company_id=company_id,
-        type=event.name,
-        service_id=event.service_id,
-        payload=event.payload(),
-        actor=actor,
-    )
+    row = DomainEvent(**_event_row(event, company_id, actor))
     db.session.add(row)
     db.session.flush()
-    for listener in listeners_for(event.name):
-        db.session.add(
-            ListenerDelivery(
-                company_id=company_id,
-                event_id=row.id,
-                listener=listener.name,
-                queue=listener.queue,
-                status=DeliveryStatus.PENDING,
-            )
-        )
+    db.session.add_all(ListenerDelivery(**d) for d in _delivery_rows(event, company_id, row.id))
     return row
+
+
+def record_many(events: list[tuple[Event, int]], actor: str) -> list[int]:
+    """record() for many (event, company id) pairs in two statements; their ids, in order."""
+    if not events:
+        return []
+    ids = db.session.scalars(
+        insert(DomainEvent.__table__).returning(
+            DomainEvent.__table__.c.id, sort_by_parameter_order=True
+        ),
+        [_event_row(event, company_id, actor) for event, company_id in events],
+    ).all()
+    deliveries = [
+        row
+        for (event, company_id), event_id in zip(events, ids, strict=True)
+        for row in _delivery_rows(event, company_id, event_id)
+    ]
+    if deliveries:
+        db.session.execute(insert(ListenerDelivery.__table__), deliveries)
+    return list(ids)
+
+
+def _event_row(event: Event, company_id: int, actor: str) -> dict:
+    return {
+        "company_id": company_id,
+        "type": event.name,
+        "service_id": event.service_id,
+        "payload": event.payload(),
+        "actor": actor,
+    }
+
+
+def _delivery_rows(event: Event, company_id: int, event_id: int) -> list[dict]:
+    """The event's ledger: one pending row per listener."""
+    return [
+        {
+            "company_id": company_id,
+            "event_id": event_id,
+            "listener": listener.name,
+            "queue": listener.queue,
+            "status": DeliveryStatus.PENDING,
+        }
+        for listener in listeners_for(event.name)
+    ]
 
 
 def job_id(event_id: int) -> str:

@@ -133,15 +133,17 @@ def renew(company_id, service_id, actor, months: int, expected_version=None):
         raise ValueError("A renewal is for at least one month.")
 
     def change(s, now):
-        term_end = s.term_end + relativedelta(months=months)
-        values = {
-            "term_end": term_end,
-            "last_renewed_at": now,
-            "renewal_count": s.renewal_count + 1,
-        }
-        return values, ev.ServiceRenewed(s.id, months, term_end)
+        return renewal(s, months, now)
 
     return _transition(company_id, service_id, Action.RENEW, actor, expected_version, change)
+
+
+def renewal(s, months: int, now: dt.datetime) -> tuple[dict, ev.ServiceRenewed]:
+    """What one renewal writes, and its event; `s` is anything with the service's id,
+    term_end and renewal_count (the renewal sweep passes plain rows)."""
+    term_end = s.term_end + relativedelta(months=months)
+    values = {"term_end": term_end, "last_renewed_at": now, "renewal_count": s.renewal_count + 1}
+    return values, ev.ServiceRenewed(s.id, months, term_end)
 
 
 def expire(company_id, service_id, actor="scheduler", expected_version=None):

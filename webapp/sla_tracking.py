@@ -8,6 +8,7 @@ recorded once however many callers race for it.
 """
 
 import datetime as dt
+import functools
 from collections import defaultdict
 
 from sqlalchemy import select, update
@@ -42,15 +43,26 @@ MARK_COLUMNS = {
 
 
 def policy_for(service: ClientService) -> SlaTargets:
+    return _policy(
+        service.service_level.value,
+        service.sla_response_minutes,
+        service.sla_resolution_minutes,
+        None if service.sla_availability_target is None else str(service.sla_availability_target),
+        service.sla_warning_percent,
+        service.sla_around_the_clock,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _policy(level, response, resolution, availability, warning, around_the_clock) -> SlaTargets:
+    # Cached: the health sweep asks for every service, and most share their level's defaults.
     return targets_with(
-        DEFAULTS[service.service_level.value],
-        response_minutes=service.sla_response_minutes,
-        resolution_minutes=service.sla_resolution_minutes,
-        availability_target=None
-        if service.sla_availability_target is None
-        else str(service.sla_availability_target),
-        warning_percent=service.sla_warning_percent,
-        around_the_clock=service.sla_around_the_clock,
+        DEFAULTS[level],
+        response_minutes=response,
+        resolution_minutes=resolution,
+        availability_target=availability,
+        warning_percent=warning,
+        around_the_clock=around_the_clock,
     )
 
 
