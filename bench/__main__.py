@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psutil
 
-from bench import pages, pipeline
+from bench import pages, pipeline, sweeps
 
-BENCHMARKS = {"pages": pages, "pipeline": pipeline}
+BENCHMARKS = {"pages": pages, "pipeline": pipeline, "sweeps": sweeps}
 
 
 def machine() -> str:
