@@ -12,9 +12,14 @@ from pathlib import Path
 
 import psutil
 
-from bench import pages, pipeline, sweeps
+from bench import memory, pages, pipeline, sweeps
 
-BENCHMARKS = {"pages": pages, "pipeline": pipeline, "sweeps": sweeps}
+BENCHMARKS = {
+    "pages": pages,
+    "pipeline": pipeline,
+    "sweeps": sweeps,
+    "memory": memory,
+}
 
 
 def machine() -> str:

@@ -1,0 +1,164 @@
+"""Peak resident memory of the web and worker processes at scale, beside each one idle.
+
+web     gunicorn (two workers, as `make run` serves) on a copy of a `flask seed-scale`
+        database; baseline: each worker's peak after start-up and GET /healthz; then every
+        dashboard page and fragment of bench.pages, three times, signed in as the admin.
+worker  `flask worker`, the real command, on the same data with a mail catcher receiving
+        its mail; baseline: its peak after start-up with nothing queued; then every periodic
+        job at once (the SLA sweep, the nightly health recalculation over every running
+        service, the renewal sweep, expiries, the relay) and the events they publish, until
+        the queues are empty.
+The figure is the kernel's high-water mark (VmHWM) of each process.
+"""
+
+import mailbox
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from redis import Redis
+from rq import Queue, Worker
+from rq.registry import StartedJobRegistry
+from sqlalchemy import func, select
+
+from bench import harness, pages
+from jobs.schedule import periodic_jobs
+from tools.embedded_redis import free_port
+from webapp import create_app
+from webapp.extensions import db
+from webapp.lifecycle.registry import DEFAULT, QUEUES
+from webapp.models import HealthSnapshot
+
+TARGET_MB = 200
+
+
+def measure(full: bool = False) -> dict:
+    services = 100_000 if full else 2_000
+    work = harness.workdir("memory")
+    database = harness.scale_database(services, work)
+    with harness.redis_server() as redis:
+        web = _web(database, redis.url)
+        worker = _worker(database, redis.url, work)
+    return {"services": services, "web": web, "worker": worker}
+
+
+def _web(database, redis_url: str) -> dict:
+    with harness.Gunicorn(database.url, redis_url, workers=2) as server:
+        pids = server.worker_pids()
+        browser = pages.Browser(server.url)
+        for _ in range(2 * len(pids)):  # reach both workers
+            browser.get("/healthz", None)
+        idle = {pid: harness.peak_rss_mb(pid) for pid in pids}
+        app = create_app({"SQLALCHEMY_DATABASE_URI": database.url, "REDIS_URL": redis_url})
+        ids = pages._ids(app, database.summary.company_id)
+        browser.sign_in(**database.sign_in)
+        for _ in range(3):
+            for url, target in pages.PAGES:
+                browser.get(url.format(**ids), target)
+        busy = {pid: harness.peak_rss_mb(pid) for pid in pids}
+    return {"idle_mb": max(idle.values()), "peak_mb": max(busy.values())}
+
+
+def _worker(database, redis_url: str, work: str) -> dict:
+    mail_port = free_port()
+    maildir = os.path.join(work, "mail")
+    mail = subprocess.Popen(
+        [sys.executable, "-m", "tools.mail_catcher", "--port", str(mail_port), "--dir", maildir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=harness.ROOT,
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database.url,
+        "REDIS_URL": redis_url,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(mail_port),
+        "FLASK_APP": "wsgi",
+    }
+    redis = Redis.from_url(redis_url)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "worker"],
+        env=env,
+        cwd=harness.ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(lambda: len(Worker.all(connection=redis)) == 1, 60, "the worker did not start")
+        _wait(lambda: _idle(redis), 600, "the start-up relay did not finish")
+        idle = harness.peak_rss_mb(worker.pid)
+        started = time.perf_counter()
+        app = create_app({"SQLALCHEMY_DATABASE_URI": database.url, "REDIS_URL": redis_url})
+        for job in periodic_jobs(app.config):
+            Queue(DEFAULT, connection=redis).enqueue(job.func, job_timeout=1800)
+        _wait(lambda: _idle(redis), 1800, "the periodic jobs did not finish")
+        seconds = time.perf_counter() - started
+        peak = harness.peak_rss_mb(worker.pid)
+        failed = sum(Queue(name, connection=redis).failed_job_registry.count for name in QUEUES)
+        with app.app_context():
+            snapshots = db.session.scalar(select(func.count()).select_from(HealthSnapshot))
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+        mail.send_signal(signal.SIGTERM)
+        mail.wait(timeout=30)
+    mails = len(mailbox.Maildir(maildir, create=False)) if os.path.isdir(maildir) else 0
+    return {
+        "idle_mb": idle,
+        "peak_mb": peak,
+        "seconds": seconds,
+        "failed_jobs": failed,
+        "health_snapshots": snapshots,
+        "mails": mails,
+    }
+
+
+def _idle(redis) -> bool:
+    """Nothing queued or running, twice a second apart: a job just taken off its queue is
+    briefly in neither place, and jobs publish more jobs."""
+    return _nothing_queued(redis) and (time.sleep(1) or _nothing_queued(redis))
+
+
+def _nothing_queued(redis) -> bool:
+    return all(
+        Queue(name, connection=redis).count == 0
+        and StartedJobRegistry(name, connection=redis).count == 0
+        for name in QUEUES
+    )
+
+
+def _wait(condition, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    time.sleep(0.5)  # let a just-enqueued job be taken before asking whether all is done
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(message)
+        time.sleep(0.25)
+
+
+def report(r: dict) -> str:
+    lines = [
+        f"memory ({r['services']:,} services; peak RSS, VmHWM; baseline: the same process idle)",
+        f"  {'process':<58}{'idle MB':>9}{'peak MB':>9}  target: < {TARGET_MB} MB",
+    ]
+    web, worker = r["web"], r["worker"]
+    rows = [
+        ("gunicorn worker, every page and fragment x3", web),
+        (
+            f"flask worker, periodic jobs + events ({worker['seconds']:.0f} s)",
+            worker,
+        ),
+    ]
+    for name, m in rows:
+        met = "met" if m["peak_mb"] < TARGET_MB else "missed"
+        lines.append(f"  {name:<58}{m['idle_mb']:>9.0f}{m['peak_mb']:>9.0f}  {met}")
+    lines.append(
+        f"  the worker wrote {worker['health_snapshots']:,} health snapshots and sent "
+        f"{worker['mails']:,} mails; {worker['failed_jobs']} jobs failed"
+    )
+    return "\n".join(lines)
