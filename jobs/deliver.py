@@ -15,6 +15,7 @@ lock, so a concurrent duplicate waits for the first and then sees it done.
 
 import logging
 import traceback
+from dataclasses import dataclass
 
 from rq import get_current_job
 from sqlalchemy import select, update
@@ -36,12 +37,25 @@ class ListenersFailed(Exception):
     """Some listeners of the event failed; their errors are on their ledger rows."""
 
 
+@dataclass(frozen=True)
+class EventFacts:
+    """What listeners read of an event (it never changes once committed): read once per
+    job, not once per listener."""
+
+    id: int
+    type: str
+    company_id: int
+    service_id: int
+    payload: dict
+
+
 def deliver_event(event_id: int) -> dict[str, str]:
     with app_context():
         outcome, failures = {}, []
-        for listener in unfinished_listeners(event_id):
+        event, listeners = unfinished_listeners(event_id)
+        for listener in listeners:
             try:
-                outcome[listener] = run_delivery(event_id, listener)
+                outcome[listener] = run_delivery(event_id, listener, event)
             except Exception as exc:
                 outcome[listener] = "failed"
                 failures.append(f"{listener}: {exc}")
@@ -52,26 +66,34 @@ def deliver_event(event_id: int) -> dict[str, str]:
         return outcome
 
 
-def unfinished_listeners(event_id: int) -> list[str]:
-    """Listeners of the event not yet done, in registry order (billing first)."""
+def unfinished_listeners(event_id: int) -> tuple[EventFacts | None, list[str]]:
+    """The event, and its listeners not yet done in registry order (billing first), in one
+    statement."""
     # A transaction left open in this process would read an old snapshot (SQLite WAL) and
     # miss the event's rows; start from a fresh one.
     db.session.rollback()
     try:
-        names = db.session.scalars(
-            select(ListenerDelivery.listener)
-            .where(
-                ListenerDelivery.event_id == event_id,
-                ListenerDelivery.status != DeliveryStatus.DONE,
+        rows = db.session.execute(
+            select(
+                DomainEvent.id,
+                DomainEvent.type,
+                DomainEvent.company_id,
+                DomainEvent.service_id,
+                DomainEvent.payload,
+                ListenerDelivery.listener,
             )
+            .join(ListenerDelivery, ListenerDelivery.event_id == DomainEvent.id)
+            .where(DomainEvent.id == event_id, ListenerDelivery.status != DeliveryStatus.DONE)
             .order_by(ListenerDelivery.id)
         ).all()
     finally:
         db.session.remove()
-    return list(names)
+    if not rows:
+        return None, []
+    return EventFacts(*rows[0][:5]), [row.listener for row in rows]
 
 
-def run_delivery(event_id: int, listener: str) -> str:
+def run_delivery(event_id: int, listener: str, event: EventFacts | None = None) -> str:
     session = db.session
     try:
         begin_write(session)
@@ -93,8 +115,7 @@ def run_delivery(event_id: int, listener: str) -> str:
         if not claimed:
             session.rollback()
             return "already done"
-        event = session.get(DomainEvent, event_id)
-        LISTENERS[listener](event)
+        LISTENERS[listener](event or session.get(DomainEvent, event_id))
         follow_ups = take_after_commit()  # events a listener recorded with its effect
         session.commit()
         publish(follow_ups)
