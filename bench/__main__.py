@@ -50,19 +50,33 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     record = {"machine": machine(), "full": args.full, "results": {}}
-    print(f"machine: {record['machine']}\n", flush=True)
+    flags = " ".join(
+        a
+        for a in (
+            args.full and "--full",
+            args.only != ",".join(BENCHMARKS) and f"--only {args.only}",
+        )
+        if a
+    )
+    command = "make bench" + (f' BENCH_ARGS="{flags}"' if flags else "")
+    reports = [f"machine: {record['machine']}", f"command: {command}", ""]
+    print("\n".join(reports), flush=True)
     for name in chosen:
         started = time.perf_counter()
         result = BENCHMARKS[name].measure(full=args.full)
         result["bench_seconds"] = time.perf_counter() - started
         record["results"][name] = result
-        print(BENCHMARKS[name].report(result), flush=True)
-        print(f"  ({result['bench_seconds']:.0f} s)\n", flush=True)
+        text = f"{BENCHMARKS[name].report(result)}\n  ({result['bench_seconds']:.0f} s)\n"
+        reports.append(text)
+        print(text, flush=True)
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
-    path = out / ("full.json" if args.full else "small.json")
-    path.write_text(json.dumps(record, indent=2, default=str))
-    print(f"results: {path}")
+    stem = ("full" if args.full else "small") + (
+        "" if chosen == list(BENCHMARKS) else "-" + "-".join(chosen)
+    )
+    (out / f"{stem}.json").write_text(json.dumps(record, indent=2, default=str))
+    (out / f"{stem}.txt").write_text("\n".join(reports))
+    print(f"results: {out / stem}.json and .txt")
 
 
 if __name__ == "__main__":
