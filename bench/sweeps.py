@@ -14,9 +14,11 @@ one running auto-renew service in AUTO_RENEW_DUE_EVERY is given a term that ende
 ago first (untimed). Reminders are due for every running service ending within 30 days.
 """
 
+import datetime as dt
 import time
 from contextlib import contextmanager
 
+import time_machine
 from sqlalchemy import func, select, text
 
 from bench.harness import redis_server, scale_database, workdir
@@ -111,6 +113,10 @@ def _renewals() -> dict:
         sweep_s, done = _timed(renewals.run_renewals)
     again_s, again = _timed(renewals.run_renewals)
     reminder_rows = _count(select(RenewalReminder.id))
+    published = _published()
+    # The next day's run: what a daily sweep meets once the backlog above is through.
+    with time_machine.travel(utcnow() + dt.timedelta(days=1)), _enqueue_timer() as next_enqueue:
+        next_s, next_done = _timed(renewals.run_renewals)
     return {
         "auto_renewals_made_due": made_due,
         "baseline_s": baseline_s,
@@ -121,9 +127,13 @@ def _renewals() -> dict:
         "reminder_rows_written": reminder_rows,
         "terms_renewed": done["renewed"],
         "services_acted_on": done["reminders"] + made_due,
-        "events_published": _published(),
+        "events_published": published,
         "second_run_s": again_s,
         "second_run": again,
+        "next_day_s": next_s,
+        "next_day_enqueue_s": next_enqueue["s"],
+        "next_day_reminders": next_done["reminders"],
+        "next_day_renewed": next_done["renewed"],
     }
 
 
@@ -204,6 +214,14 @@ def report(result: dict) -> str:
         f"{r['auto_renewals_made_due']:,} services made due; {r['events_published']:,} events "
         f"published, RQ enqueueing {r['enqueue_s']:.2f} s of it",
         f"    a second run, nothing due: {r['second_run_s']:.2f} s",
+        _line(
+            "renewal sweep the next day: services acted on",
+            r["next_day_s"],
+            r["next_day_reminders"] + r["next_day_renewed"],
+            r,
+        ),
+        f"    {r['next_day_reminders']:,} reminders, {r['next_day_renewed']:,} terms renewed; RQ "
+        f"enqueueing {r['next_day_enqueue_s']:.2f} s of it",
         _line(
             f"health inputs SELECT ({h['services']:,} services)",
             h["baseline_s"],
