@@ -257,19 +257,17 @@ def services(company_id: int, query: ServiceQuery, page_size: int) -> ServicePag
     pages = max(1, -(-total // page_size))
     page = min(max(1, query.page), pages)
     column = SORTS.get(query.sort, ClientService.name)
+    # Ties broken in the order of the (company, column) index, so it serves the page either
+    # way: many services share a name, and the name index holds the client after it.
+    order = [column, ClientService.id]
+    if column is ClientService.name:
+        order.insert(1, ClientService.client_id)
     rows = db.session.execute(
         select(ClientService, Client.name, RecurringBilling.status)
         .join(Client, ClientService.client_id == Client.id)
         .outerjoin(RecurringBilling, RecurringBilling.service_id == ClientService.id)
         .where(*filters)
-        # Ties broken in the same direction, so an index on (company, column) serves either.
-        .order_by(
-            *(
-                (column.desc(), ClientService.id.desc())
-                if query.desc
-                else (column, ClientService.id)
-            )
-        )
+        .order_by(*(c.desc() for c in order) if query.desc else order)
         .limit(page_size)
         .offset((page - 1) * page_size)
     ).all()

@@ -9,6 +9,7 @@ which the clock is paused. All times in and out are naive UTC datetimes, as stor
 
 import dataclasses
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -84,14 +85,24 @@ def _windows(start: dt.datetime, end: dt.datetime, hours: BusinessHours | None):
     while local_day <= last_day:
         if local_day.weekday() in hours.week:
             opens, closes = hours.week[local_day.weekday()]
-            closing_day = local_day + dt.timedelta(days=1) if closes <= opens else local_day
-            w_start = _utc(dt.datetime.combine(local_day, opens, zone))
-            w_end = _utc(dt.datetime.combine(closing_day, closes, zone))
+            w_start, w_end = _day_window(hours.timezone, local_day, opens, closes)
             lo, hi = max(w_start, reach), min(w_end, end)
             if lo < hi:
                 yield lo, hi
                 reach = hi
         local_day += dt.timedelta(days=1)
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_window(timezone: str, local_day: dt.date, opens: dt.time, closes: dt.time):
+    """A day's business hours in UTC. Cached: a list of incidents asks for the same few
+    days hundreds of times, and each time zone conversion looks up the zone's rules."""
+    zone = ZoneInfo(timezone)
+    closing_day = local_day + dt.timedelta(days=1) if closes <= opens else local_day
+    return (
+        _utc(dt.datetime.combine(local_day, opens, zone)),
+        _utc(dt.datetime.combine(closing_day, closes, zone)),
+    )
 
 
 def _utc(local: dt.datetime) -> dt.datetime:
