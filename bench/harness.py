@@ -89,8 +89,6 @@ def _seed(url: str, **args) -> ScaleSummary:
         with app.app_context():
             flask_migrate.upgrade()
             summary = seed_scale(**args)
-            db.session.execute(db.text("ANALYZE"))
-            db.session.commit()
             db.session.remove()
             db.engine.dispose()
     return summary
@@ -98,7 +96,7 @@ def _seed(url: str, **args) -> ScaleSummary:
 
 def _migrate(path: Path) -> None:
     """Bring a cached database to the current schema (new indexes cost seconds; a new seed
-    minutes), and refresh the planner's statistics if anything changed."""
+    minutes). Without planner statistics (no ANALYZE), as the app's own databases run."""
     url = f"sqlite:///{path}"
     with redis_server() as redis:
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis.url})
@@ -107,8 +105,9 @@ def _migrate(path: Path) -> None:
             flask_migrate.upgrade()
             if _revision() != before:
                 print(f"  migrated the cached {path.name}", flush=True)
-                db.session.execute(db.text("ANALYZE"))
-                db.session.commit()
+            db.session.execute(db.text("DROP TABLE IF EXISTS sqlite_stat1"))
+            db.session.execute(db.text("DROP TABLE IF EXISTS sqlite_stat4"))
+            db.session.commit()
             db.session.remove()
             db.engine.dispose()
     _checkpoint(path)
