@@ -12,6 +12,8 @@ same number of users, each sending its next request when answered (a closed loop
                 Alertmanager sends a storm of one alertname grouped together
 
 Nothing drains the queues meanwhile (no RQ worker runs): what is measured is the ingest.
+The gunicorn workers' CPU time per incident is reported beside the rates: on a machine whose
+cores are shared with the load generator (and other people's runs), it is the steadier figure.
 Afterwards the database is read to check that every incident posted was recorded once and
 that each breach mark came with its one ServiceSLABreached event, published to Redis.
 """
@@ -20,6 +22,7 @@ import datetime as dt
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -70,10 +73,14 @@ def measure(full: bool, requests: int | None = None, services: int | None = None
             }
             with Gunicorn(scale.url, redis.url, workers=2) as web:
                 _load(web.url, token, _gets(rng, incident_ids, WARM_UP), tmp, size["run_time"])
-                phases = {
-                    name: _load(web.url, token, plan, tmp, size["run_time"])
-                    for name, plan in plans.items()
-                }
+                phases, cpu = {}, {}
+                for name, plan in plans.items():
+                    server, client = _cpu_seconds(web), _children_cpu_seconds()
+                    phases[name] = _load(web.url, token, plan, tmp, size["run_time"])
+                    cpu[name] = {
+                        "server_s": _cpu_seconds(web) - server,
+                        "load_generator_s": _children_cpu_seconds() - client,
+                    }
                 rss = {
                     "workers": [round(peak_rss_mb(pid), 1) for pid in web.worker_pids()],
                     "master": round(peak_rss_mb(web.process.pid), 1),
@@ -81,7 +88,7 @@ def measure(full: bool, requests: int | None = None, services: int | None = None
             checked = _verify(scale, redis.url, before)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    results = {name: _summary(phase) for name, phase in phases.items()}
+    results = {name: {**_summary(phase), **cpu[name]} for name, phase in phases.items()}
     results["incidents"]["incidents"] = results["incidents"]["ok"]
     results["alertmanager"]["incidents"] = sum(
         json.loads(body)["opened"] for _, _, status, body in phases["alertmanager"] if status == 200
@@ -234,6 +241,19 @@ def _load(url, token, plan, tmp, run_time) -> list:
     return json.loads(out.read_text())
 
 
+def _cpu_seconds(web) -> float:
+    """CPU time the gunicorn workers have used (user and system)."""
+    import psutil
+
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in web.worker_pids())
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of this process's finished children: the locust runs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _summary(answered: list) -> dict:
     latencies = sorted(latency for _, latency, _, _ in answered)
     ends = [start + latency / 1000 for start, latency, _, _ in answered]
@@ -302,6 +322,15 @@ def report(r: dict) -> str:
             f"{'' if rate is None else f'{rate / base:.2f}':>7}"
         )
     lines.append("  (ratio: incidents/s over the baseline's requests/s)")
+    for name in ("baseline", "incidents", "alertmanager"):
+        p = r[name]
+        per, unit = (
+            (p["incidents"], "an incident") if "incidents" in p else (p["requests"], "a request")
+        )
+        lines.append(
+            f"  CPU, {name}: gunicorn workers {1000 * p['server_s'] / per:.1f} ms {unit}; "
+            f"locust {p['load_generator_s']:.1f} s in all (its start included)"
+        )
     for source, posted in (("api", "incidents"), ("alertmanager", "alerts")):
         s = d[source]
         lines.append(
