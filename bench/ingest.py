@@ -328,7 +328,8 @@ def report(r: dict) -> str:
             (p["incidents"], "an incident") if "incidents" in p else (p["requests"], "a request")
         )
         lines.append(
-            f"  CPU, {name}: gunicorn workers {1000 * p['server_s'] / per:.1f} ms {unit}; "
+            f"  CPU, {name}: gunicorn workers {1000 * p['server_s'] / per:.1f} ms {unit} "
+            f"({p['server_s'] / p['seconds']:.2f} cores busy); "
             f"locust {p['load_generator_s']:.1f} s in all (its start included)"
         )
     for source, posted in (("api", "incidents"), ("alertmanager", "alerts")):
