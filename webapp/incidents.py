@@ -88,10 +88,15 @@ def record_many(
         begin_write(db.session)
         try:
             services = _lock_services(company_id, {news[i].service_id for i in times})
+            batch = _Batch(
+                services,
+                _open_with_keys(company_id, [news[i] for i in times]),
+                sla_tracking.pauses_by_service(list(services)),
+            )
             event_ids = []
             for i, when in times.items():
                 try:
-                    outcomes[i], ids = _record_one(company_id, services, news[i], when, actor, now)
+                    outcomes[i], ids = _record_one(company_id, batch, news[i], when, actor, now)
                     event_ids += ids
                 except (NotFound, IncidentRefused) as exc:
                     outcomes[i] = exc
@@ -134,13 +139,22 @@ def _lock_services(company_id: int, service_ids) -> dict[int, ClientService]:
     }
 
 
+@dataclass
+class _Batch:
+    """What record_many reads once for all its incidents, in its transaction."""
+
+    services: dict[int, ClientService]  # locked
+    open_by_key: dict[tuple[str, str], Incident]  # kept up to date as incidents are added
+    pauses: dict[int, list]
+
+
 def _record_one(
-    company_id, services, new, when, actor, now
+    company_id, batch: _Batch, new, when, actor, now
 ) -> tuple[tuple[Incident, bool], list[int]]:
     """One incident of record_many, in its transaction: (the incident, whether it is new) and
     the ids of the events its SLA check recorded."""
     opened_at, acknowledged_at, resolved_at = when
-    service = services.get(new.service_id)
+    service = batch.services.get(new.service_id)
     if service is None:
         raise NotFound(f"No ClientService {new.service_id} in this company.")
     if service.status not in sla_tracking.TRACKED:
@@ -151,7 +165,8 @@ def _record_one(
         )
     if new.assignee_id is not None:
         get_or_404(User, company_id, new.assignee_id)
-    if new.external_key and (existing := _open_with_key(company_id, new.source, new.external_key)):
+    key = (new.source, new.external_key)
+    if new.external_key and (existing := batch.open_by_key.get(key)):
         return (_same_service(existing, service.id), False), []
     incident = Incident(
         company_id=company_id,
@@ -170,9 +185,11 @@ def _record_one(
         resolved_by=actor if resolved_at else None,
     )
     db.session.add(incident)
+    if new.external_key:
+        batch.open_by_key[key] = incident
     # Not flushed yet: the SLA check sets the marks already passed on the new row, so it is
     # written with one INSERT (check flushes it).
-    return (incident, True), _changed(incident, actor, now)
+    return (incident, True), _changed(incident, actor, now, batch.pauses[service.id])
 
 
 def acknowledge(company_id: int, incident_id: int, actor: str, at=None, user_id=None) -> Incident:
@@ -247,8 +264,8 @@ def _update(company_id, incident_id, actor, at, change) -> Incident:
     return incident
 
 
-def _changed(incident: Incident, actor: str, now: dt.datetime) -> list[int]:
-    event_ids = sla_tracking.check(incident, actor, now)
+def _changed(incident: Incident, actor: str, now: dt.datetime, pauses=None) -> list[int]:
+    event_ids = sla_tracking.check(incident, actor, now, pauses)
     db.session.execute(
         update(ClientService)
         .where(ClientService.id == incident.service_id)
@@ -266,6 +283,22 @@ def _same_service(existing: Incident, service_id: int) -> Incident:
             field="external_key",
         )
     return existing
+
+
+def _open_with_keys(company_id: int, news: list[NewIncident]) -> dict[tuple[str, str], Incident]:
+    """_open_with_key for each keyed incident among these, in one query."""
+    keys = {(n.source, n.external_key) for n in news if n.external_key}
+    if not keys:
+        return {}
+    found = db.session.scalars(
+        select(Incident).where(
+            Incident.company_id == company_id,
+            Incident.source.in_({source for source, _ in keys}),
+            Incident.external_key.in_({key for _, key in keys}),
+            Incident.resolved_at.is_(None),
+        )
+    )
+    return {(i.source, i.external_key): i for i in found if (i.source, i.external_key) in keys}
 
 
 def _open_with_key(company_id: int, source: str, key: str) -> Incident | None:

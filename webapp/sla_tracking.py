@@ -145,13 +145,16 @@ def _recorded(incident: Incident) -> frozenset[tuple[str, str]]:
     return frozenset(key for key, column in MARK_COLUMNS.items() if getattr(incident, column))
 
 
-def check(incident: Incident, actor: str, now: dt.datetime | None = None) -> list[int]:
+def check(
+    incident: Incident, actor: str, now: dt.datetime | None = None, pauses: list | None = None
+) -> list[int]:
     """Record the marks the incident has reached; return the ids of the events recorded.
 
     Each mark keeps the time the incident passed it (its deadline), not when it was noticed.
     Runs inside the caller's write transaction, which holds the incident's row (the caller
     commits and publishes), or which is adding the incident: a new one is written with its
-    marks in one INSERT. A service that has ended keeps no clocks."""
+    marks in one INSERT. A service that has ended keeps no clocks. `pauses`: the service's, when
+    the caller has read them already (for many services at once)."""
     now = now or utcnow()
     with db.session.no_autoflush:  # a new incident is inserted once, with its marks
         service = db.session.get(ClientService, incident.service_id)
@@ -164,7 +167,7 @@ def check(incident: Incident, actor: str, now: dt.datetime | None = None) -> lis
             IncidentTimes(incident.opened_at, incident.acknowledged_at, incident.resolved_at),
             policy_for(service),
             hours_for(company),
-            pauses_for(service.id),
+            pauses_for(service.id) if pauses is None else pauses,
             now,
             _recorded(incident),
         )
