@@ -284,3 +284,25 @@ def active_service(company_id, client_id=None, **kwargs) -> int:
     service_id = make_service(company_id, client_id, **kwargs)
     lc.activate(company_id, service_id, "test")
     return service_id
+
+
+def run_at_once(app, *writers, timeout=120) -> list[str]:
+    """Run each writer in its own thread with its own app context and session, all at once;
+    returns the errors they raised (the test asserts there were none)."""
+    errors = []
+
+    def run(fn):
+        with app.app_context():
+            try:
+                fn()
+            except Exception as exc:  # collected: the test reports every failure
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(fn,)) for fn in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    return errors

@@ -8,13 +8,16 @@ import pytest
 from openapi_spec_validator import validate
 from sqlalchemy import select, update
 
-from tests.conftest import FreshContextClient, active_service
+from tests.conftest import FreshContextClient, active_service, run_at_once
 from webapp import api_tokens, incidents
+from webapp import service_lifecycle as lc
+from webapp.api import alertmanager
 from webapp.api import errors as api_errors
 from webapp.api.openapi import api_rules, methods, openapi_path
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import ClientService, DomainEvent, Incident, SlaAlert
+from webapp.tenancy import NotFound
 
 API = "/api/v1"
 
@@ -590,6 +593,109 @@ def test_a_group_with_firing_and_resolved_alerts_does_both(client, token, servic
         select(Incident.external_key).where(Incident.resolved_at.is_(None))
     )
     assert list(open_keys) == ["bbbb"]
+
+
+def _around_the_clock(service_id, response_minutes=10):
+    db.session.execute(
+        update(ClientService)
+        .where(ClientService.id == service_id)
+        .values(sla_around_the_clock=True, sla_response_minutes=response_minutes)
+    )
+    db.session.commit()
+
+
+def test_a_storm_is_recorded_in_batches_each_breach_with_one_published_event(
+    client, company, token, monkeypatch
+):
+    """A notification's firing alerts are recorded BATCH to a transaction, the services
+    locked in id order whatever order the alerts name them in; each incident is written with
+    the marks it has passed, and each breach is announced once, through the outbox."""
+    monkeypatch.setattr(alertmanager, "BATCH", 3)
+    services = [active_service(company, name=f"Backup {n}") for n in range(4)]
+    for service_id in services:
+        _around_the_clock(service_id)
+    long_ago = STARTS - dt.timedelta(hours=2)  # 30 minutes were enough for the response
+    alerts = [
+        _alert("firing", f"fp-{n}", service_id, starts=long_ago)
+        for n, service_id in enumerate(reversed(services * 2))
+    ]
+    alerts.append(_alert("firing", "fp-0", services[-1], starts=long_ago))  # twice in one
+    response = post(client, "/alertmanager", alertmanager_payload(alerts), token)
+    assert _counts(response) == {"opened": 8, "already_open": 1}
+
+    rows = db.session.scalars(select(Incident).order_by(Incident.id)).all()
+    assert [r.external_key for r in rows] == [f"fp-{n}" for n in range(8)]
+    assert all(r.response_breached_at == long_ago + dt.timedelta(minutes=10) for r in rows)
+    assert all(r.response_warned_at is not None for r in rows)  # passed, not announced
+    events = db.session.scalars(select(DomainEvent).where(DomainEvent.type.like("ServiceSLA%")))
+    announced = sorted((e.type, e.payload["incident_id"], e.payload["kind"]) for e in events)
+    assert announced == [("ServiceSLABreached", r.id, "response") for r in rows]
+    unpublished = select(db.func.count()).where(DomainEvent.enqueued_at.is_(None))
+    assert db.session.scalar(unpublished) == 0
+
+
+def test_a_refused_incident_in_a_batch_leaves_the_others_recorded(company, other_company):
+    mine, cancelled, theirs = (
+        active_service(company),
+        active_service(company),
+        active_service(other_company),
+    )
+    lc.cancel(company, cancelled, "test", reason="ended")
+    news = [
+        incidents.NewIncident(mine, "First", "high", external_key="a"),
+        incidents.NewIncident(cancelled, "On a cancelled service", "high"),
+        incidents.NewIncident(theirs, "Another company's", "high"),
+        incidents.NewIncident(mine, "Future", "high", opened_at=utcnow() + dt.timedelta(hours=1)),
+        incidents.NewIncident(mine, "Second", "low", external_key="b"),
+        incidents.NewIncident(mine, "First again", "high", external_key="a"),
+    ]
+    first, refused, unknown, future, second, again = incidents.record_many(company, news, "t")
+    assert first[1] is True and second[1] is True
+    assert again == (first[0], False)
+    assert isinstance(refused, incidents.IncidentRefused) and refused.field == "service_id"
+    assert isinstance(unknown, NotFound)
+    assert isinstance(future, incidents.IncidentRefused) and "future" in str(future)
+    titles = db.session.scalars(select(Incident.title).order_by(Incident.id)).all()
+    assert titles == ["First", "Second"]
+
+
+def test_storms_and_single_writers_on_the_same_services_at_once_neither_deadlock_nor_duplicate(
+    app, company
+):
+    """Two notifications naming the same services in opposite orders, and the API's single
+    incidents and answers on them, in threads with their own sessions: each batch locks its
+    services in id order before writing, so none waits on another in a circle (on
+    PostgreSQL, where row locks are taken one by one), and every key is opened once."""
+    services = [active_service(company, name=f"Service {n}") for n in range(4)]
+
+    def storm(order):
+        def send():
+            for round_ in range(5):
+                news = [
+                    incidents.NewIncident(
+                        s, "Storm", "high", source="alertmanager", external_key=f"{round_}-{s}"
+                    )
+                    for s in order
+                ]
+                incidents.record_many(company, news, "storm")
+
+        return send
+
+    def single():
+        for round_ in range(5):
+            for s in reversed(services):
+                new = incidents.NewIncident(s, "One", "low", external_key=f"{round_}-{s}")
+                incident, _ = incidents.record(company, new, "api")
+                incidents.acknowledge(company, incident.id, "api")
+
+    assert run_at_once(app, storm(services), storm(services[::-1]), single) == []
+    db.session.rollback()
+    by_source = db.session.execute(
+        select(Incident.source, db.func.count(), db.func.count(db.distinct(Incident.external_key)))
+        .group_by(Incident.source)
+        .order_by(Incident.source)
+    ).all()
+    assert [tuple(r) for r in by_source] == [("alertmanager", 20, 20), ("ui", 20, 20)]
 
 
 def test_an_unusable_alert_is_rejected_without_losing_the_others(

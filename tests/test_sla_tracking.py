@@ -8,7 +8,7 @@ import time_machine
 from sqlalchemy import func, select, update
 
 from jobs import sla
-from tests.conftest import make_service, make_user
+from tests.conftest import make_service, make_user, run_at_once
 from webapp import health_scores, incidents, sla_tracking
 from webapp import service_lifecycle as lc
 from webapp.clock import utcnow
@@ -418,25 +418,10 @@ def test_answers_suspensions_and_sweeps_at_once_neither_deadlock_nor_double_coun
     """Three writers on one service, in threads with their own sessions: technicians
     answering, an account manager suspending and resuming, and the sweep. They lock in one
     order (service, then incident), so none fails, and each mark is recorded at most once."""
-    import threading
-
     service_id = _service(company, sla_response_minutes=1, sla_resolution_minutes=2)
     ids = [
         _open(company, service_id, opened_at=utcnow() - dt.timedelta(seconds=50)) for _ in range(12)
     ]
-    errors = []
-
-    def run(fn):
-        def target():
-            with app.app_context():
-                try:
-                    fn()
-                except Exception as exc:  # collected: the test reports every failure
-                    errors.append(repr(exc))
-                finally:
-                    db.session.remove()
-
-        return threading.Thread(target=target)
 
     def answer():
         for n, incident_id in enumerate(ids):
@@ -451,12 +436,7 @@ def test_answers_suspensions_and_sweeps_at_once_neither_deadlock_nor_double_coun
         for _ in range(4):
             sla.sweep(utcnow() + dt.timedelta(minutes=5))
 
-    threads = [run(answer), run(suspend_and_resume), run(sweep)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    assert run_at_once(app, answer, suspend_and_resume, sweep) == []
     db.session.rollback()
     per_mark = db.session.execute(
         select(DomainEvent.type, DomainEvent.payload).where(

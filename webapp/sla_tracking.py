@@ -11,7 +11,7 @@ import datetime as dt
 import functools
 from collections import defaultdict
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.clock import utcnow
@@ -30,7 +30,7 @@ from webapp.lifecycle.sla import (
 )
 from webapp.lifecycle.statuses import RUNNING
 from webapp.models import ClientService, Company, Incident, ServicePause
-from webapp.outbox import record
+from webapp.outbox import record_many
 
 # Services whose SLA runs: incidents are recorded on these only, and only their clocks count.
 TRACKED = RUNNING
@@ -145,43 +145,55 @@ def _recorded(incident: Incident) -> frozenset[tuple[str, str]]:
     return frozenset(key for key, column in MARK_COLUMNS.items() if getattr(incident, column))
 
 
-def check(incident: Incident, actor: str, now: dt.datetime | None = None) -> list[int]:
+def check(
+    incident: Incident, actor: str, now: dt.datetime | None = None, pauses: list | None = None
+) -> list[int]:
     """Record the marks the incident has reached; return the ids of the events recorded.
 
     Each mark keeps the time the incident passed it (its deadline), not when it was noticed.
     Runs inside the caller's write transaction, which holds the incident's row (the caller
-    commits and publishes). A service that has ended keeps no clocks."""
+    commits and publishes), or which is adding the incident: a new one is written with its
+    marks in one INSERT. A service that has ended keeps no clocks. `pauses`: the service's, when
+    the caller has read them already (for many services at once)."""
     now = now or utcnow()
-    service = db.session.get(ClientService, incident.service_id)
-    if service.status not in TRACKED:
-        incident.next_check_at = None
-        db.session.flush()
-        return []
-    company = db.session.get(Company, incident.company_id)
-    verdict = evaluate(
-        IncidentTimes(incident.opened_at, incident.acknowledged_at, incident.resolved_at),
-        policy_for(service),
-        hours_for(company),
-        pauses_for(service.id),
-        now,
-        _recorded(incident),
-    )
-    event_ids = []
+    with db.session.no_autoflush:  # a new incident is inserted once, with its marks
+        service = db.session.get(ClientService, incident.service_id)
+        if service.status not in TRACKED:
+            incident.next_check_at = None
+            db.session.flush()
+            return []
+        company = db.session.get(Company, incident.company_id)
+        verdict = evaluate(
+            IncidentTimes(incident.opened_at, incident.acknowledged_at, incident.resolved_at),
+            policy_for(service),
+            hours_for(company),
+            pauses_for(service.id) if pauses is None else pauses,
+            now,
+            _recorded(incident),
+        )
+    new = inspect(incident).pending
+    announce = []
     for mark in verdict.passed + verdict.due:
         column = MARK_COLUMNS[(mark.kind, mark.level)]
-        won = db.session.execute(
+        if new:  # no one else can see it yet
+            setattr(incident, column, mark.at)
+        elif db.session.execute(
             update(Incident)
             .where(Incident.id == incident.id, getattr(Incident, column).is_(None))
             .values({column: mark.at})
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if won:
+        ).rowcount:
             set_committed_value(incident, column, mark.at)
-        if not won or mark in verdict.passed:
-            continue
-        event_cls = ev.ServiceSLABreached if mark.level == BREACH else ev.ServiceSLAAtRisk
-        event = event_cls(service.id, incident.id, mark.kind)
-        event_ids.append(record(event, incident.company_id, actor).id)
+        else:
+            continue  # another caller recorded it (and announced it) first
+        if mark not in verdict.passed:
+            announce.append(mark)
     incident.next_check_at = verdict.next_check if incident.resolved_at is None else None
     db.session.flush()
-    return event_ids
+    events = [
+        (ev.ServiceSLABreached if mark.level == BREACH else ev.ServiceSLAAtRisk)(
+            service.id, incident.id, mark.kind
+        )
+        for mark in announce
+    ]
+    return record_many([(event, incident.company_id) for event in events], actor)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "alertmanager"
 TITLE_LENGTH = 300  # Incident.title
+BATCH = 100  # firing alerts recorded in one transaction
 
 # The `severity` label as Prometheus rules commonly set it; anything else counts as medium.
 SEVERITIES = {
@@ -58,17 +59,40 @@ def severity_of(labels: dict[str, str]) -> Severity:
 def receive(
     company_id: int, alerts: list, fallback_service_id: int | None, actor: str
 ) -> AlertmanagerSummary:
-    """Apply each alert of one notification; say what became of each."""
+    """Apply each alert of one notification; say what became of each.
+
+    The firing alerts are recorded together, BATCH to a transaction (incidents.record_many):
+    a storm's notification is one commit and one publish rather than one per alert."""
     counts: Counter[str] = Counter()
     rejected = []
+    firing = []
     for index, raw in enumerate(alerts):
         try:
             alert = AlertmanagerAlert.model_validate(raw)
-            counts[_apply(company_id, alert, fallback_service_id, actor)] += 1
+            if alert.status == "resolved":
+                counts[_resolve(company_id, alert, actor)] += 1
+                continue
+            service_id = _service_id(alert.labels, fallback_service_id)
+            if _resolved_already(company_id, service_id, alert):
+                counts["already_resolved"] += 1
+                continue
+            firing.append((index, raw, _new_incident(service_id, alert)))
         except ValidationError as exc:
             rejected.append(_rejected(index, raw, describe(problems(exc))))
         except (AlertRefused, incidents.IncidentRefused) as exc:
             rejected.append(_rejected(index, raw, str(exc)))
+    for start in range(0, len(firing), BATCH):
+        batch = firing[start : start + BATCH]
+        outcomes = incidents.record_many(company_id, [new for _, _, new in batch], actor)
+        for (index, raw, new), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, NotFound):
+                error = f"There is no service {new.service_id} in this company."
+                rejected.append(_rejected(index, raw, error))
+            elif isinstance(outcome, incidents.IncidentRefused):
+                rejected.append(_rejected(index, raw, str(outcome)))
+            else:
+                counts["opened" if outcome[1] else "already_open"] += 1
+    rejected.sort(key=lambda r: r.index)
     for r in rejected:
         log.warning("Alertmanager alert %s (%s) rejected: %s", r.index, r.fingerprint, r.error)
     return AlertmanagerSummary(**counts, rejected=rejected)
@@ -83,16 +107,15 @@ def _rejected(index: int, raw, error: str) -> RejectedAlert:
     )
 
 
-def _apply(company_id: int, alert: AlertmanagerAlert, fallback: int | None, actor: str) -> str:
-    if alert.status == "resolved":
-        # Prometheus's clock may run ahead of ours: an end "in the future" ended now.
-        ended = min(alert.endsAt, utcnow()) if alert.endsAt else None
-        resolved = incidents.resolve_by_key(company_id, SOURCE, alert.fingerprint, actor, at=ended)
-        return "resolved" if resolved else "not_open"
-    service_id = _service_id(alert.labels, fallback)
-    if _resolved_already(company_id, service_id, alert):
-        return "already_resolved"
-    new = incidents.NewIncident(
+def _resolve(company_id: int, alert: AlertmanagerAlert, actor: str) -> str:
+    # Prometheus's clock may run ahead of ours: an end "in the future" ended now.
+    ended = min(alert.endsAt, utcnow()) if alert.endsAt else None
+    resolved = incidents.resolve_by_key(company_id, SOURCE, alert.fingerprint, actor, at=ended)
+    return "resolved" if resolved else "not_open"
+
+
+def _new_incident(service_id: int, alert: AlertmanagerAlert) -> incidents.NewIncident:
+    return incidents.NewIncident(
         service_id=service_id,
         title=_title(alert),
         severity=severity_of(alert.labels),
@@ -101,11 +124,6 @@ def _apply(company_id: int, alert: AlertmanagerAlert, fallback: int | None, acto
         source=SOURCE,
         external_key=alert.fingerprint,
     )
-    try:
-        _, is_new = incidents.record(company_id, new, actor)
-    except NotFound:
-        raise AlertRefused(f"There is no service {service_id} in this company.") from None
-    return "opened" if is_new else "already_open"
 
 
 def _service_id(labels: dict[str, str], fallback: int | None) -> int:

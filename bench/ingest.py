@@ -1,0 +1,370 @@
+"""Ingest: incidents per second through the API, beside an authenticated GET under the same load.
+
+gunicorn (two workers, as `make run`) serves a private copy of the scale database; locust
+(bench/ingest_load.py) sends a prepared list of requests from a process of its own, with the
+same number of users, each sending its next request when answered (a closed loop):
+
+  baseline      GET /api/v1/incidents/ID: the token's lookup and one indexed read
+  incidents     POST /api/v1/incidents, one incident each, with an external_id and opened in
+                the past (1 hour to 7 days ago), so the SLA check records the warnings and
+                breaches passed meanwhile and their events go through the outbox to Redis
+  alertmanager  POST /api/v1/alertmanager, notifications of BATCH firing alerts each, as
+                Alertmanager sends a storm of one alertname grouped together
+
+Nothing drains the queues meanwhile (no RQ worker runs): what is measured is the ingest.
+The gunicorn workers' CPU time per incident is reported beside the rates: on a machine whose
+cores are shared with the load generator (and other people's runs), it is the steadier figure.
+Afterwards the database is read to check that every incident posted was recorded once and
+that each breach mark came with its one ServiceSLABreached event, published to Redis.
+"""
+
+import datetime as dt
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bench.harness import (
+    ROOT,
+    Gunicorn,
+    peak_rss_mb,
+    percentile,
+    redis_server,
+    scale_database,
+    workdir,
+)
+from webapp import api_tokens, create_app
+from webapp.extensions import db
+from webapp.lifecycle.statuses import ServiceStatus
+from webapp.models import ClientService, DomainEvent, Incident
+
+USERS = 4  # concurrent clients: two per gunicorn worker, so neither waits on the network
+BATCH = 25  # alerts per Alertmanager notification
+SIZES = {
+    False: {"services": 2_000, "requests": 600, "run_time": 60},
+    True: {"services": 100_000, "requests": 6_000, "run_time": 300},
+}
+WARM_UP = 50  # unmeasured GETs first: each worker's first requests pay for lazy imports
+SEVERITIES = ["critical", "high", "high", "medium", "medium", "medium", "low", "low"]
+ALERTNAMES = ["HostDown", "BackupJobFailed", "DiskWillFillIn4Hours", "CertificateExpiring"]
+
+
+def measure(full: bool, requests: int | None = None, services: int | None = None) -> dict:
+    size = {**SIZES[full]}
+    size["requests"] = requests or size["requests"]
+    size["services"] = services or size["services"]
+    tmp = workdir("ingest")
+    try:
+        scale = scale_database(size["services"], tmp)
+        with redis_server() as redis:
+            token, service_ids, incident_ids, before = _prepare(scale, redis.url)
+            rng = random.Random(1)
+            n = size["requests"]
+            plans = {
+                "baseline": _gets(rng, incident_ids, n),
+                "incidents": _incidents(rng, service_ids, n),
+                "alertmanager": _notifications(rng, service_ids, max(1, n // BATCH)),
+            }
+            with Gunicorn(scale.url, redis.url, workers=2) as web:
+                _load(web.url, token, _gets(rng, incident_ids, WARM_UP), tmp, size["run_time"])
+                phases, cpu = {}, {}
+                for name, plan in plans.items():
+                    server, client = _cpu_seconds(web), _children_cpu_seconds()
+                    phases[name] = _load(web.url, token, plan, tmp, size["run_time"])
+                    cpu[name] = {
+                        "server_s": _cpu_seconds(web) - server,
+                        "load_generator_s": _children_cpu_seconds() - client,
+                    }
+                rss = {
+                    "workers": [round(peak_rss_mb(pid), 1) for pid in web.worker_pids()],
+                    "master": round(peak_rss_mb(web.process.pid), 1),
+                }
+            checked = _verify(scale, redis.url, before)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    results = {name: {**_summary(phase), **cpu[name]} for name, phase in phases.items()}
+    results["incidents"]["incidents"] = results["incidents"]["ok"]
+    results["alertmanager"]["incidents"] = sum(
+        json.loads(body)["opened"] for _, _, status, body in phases["alertmanager"] if status == 200
+    )
+    for name in ("incidents", "alertmanager"):
+        r = results[name]
+        r["incidents_per_s"] = r["incidents"] / r["seconds"] if r["seconds"] else 0.0
+    return {
+        "services": size["services"],
+        "users": USERS,
+        "alerts_per_notification": BATCH,
+        **results,
+        "posted": {
+            "incidents": len(plans["incidents"]),
+            "alerts": BATCH * len(plans["alertmanager"]),
+        },
+        "database": checked,
+        "peak_rss_mb": rss,
+    }
+
+
+def _prepare(scale, redis_url):
+    """A token for the scale company, its active services, some of its incidents, and the
+    highest ids before the run (what is above them afterwards was made by the run)."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": scale.url, "REDIS_URL": redis_url})
+    company = scale.summary.company_id
+    with app.app_context():
+        _, token = api_tokens.create(company, "bench-ingest", "bench")
+        service_ids = list(
+            db.session.scalars(
+                select(ClientService.id).where(
+                    ClientService.company_id == company,
+                    ClientService.status == ServiceStatus.ACTIVE,
+                )
+            )
+        )
+        incident_ids = list(
+            db.session.scalars(
+                select(Incident.id).where(Incident.company_id == company).limit(1000)
+            )
+        )
+        before = {
+            "incident": db.session.scalar(select(func.max(Incident.id))) or 0,
+            "event": db.session.scalar(select(func.max(DomainEvent.id))) or 0,
+        }
+        db.session.remove()
+        db.engine.dispose()
+    return token, service_ids, incident_ids, before
+
+
+def _gets(rng, incident_ids, n):
+    return [["GET", f"/api/v1/incidents/{rng.choice(incident_ids)}", None] for _ in range(n)]
+
+
+def _opened(rng) -> str:
+    """1 hour to 7 days ago: most incidents have passed a target, some only a warning."""
+    ago = dt.timedelta(minutes=rng.randint(60, 7 * 24 * 60))
+    return (dt.datetime.now(dt.UTC) - ago).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _incidents(rng, service_ids, n):
+    plan = []
+    for i in range(n):
+        body = {
+            "service_id": rng.choice(service_ids),
+            "title": f"Backup job failed on backup{i % 97:02d}",
+            "severity": rng.choice(SEVERITIES),
+            "opened_at": _opened(rng),
+            "description": "Nightly backup did not finish; last good copy is 26 hours old.",
+            "external_id": f"bench-ingest-{i}",
+        }
+        plan.append(["POST", "/api/v1/incidents", json.dumps(body)])
+    return plan
+
+
+def _notifications(rng, service_ids, n):
+    """Alertmanager webhook bodies (version 4) of BATCH firing alerts of one alertname."""
+    plan = []
+    for g in range(n):
+        alertname = ALERTNAMES[g % len(ALERTNAMES)]
+        severity = rng.choice(["critical", "warning", "error", "info"])
+        alerts = []
+        for a in range(BATCH):
+            service_id = rng.choice(service_ids)
+            instance = f"host{rng.randint(1, 400):03d}.client.example:9100"
+            alerts.append(
+                {
+                    "status": "firing",
+                    "labels": {
+                        "alertname": alertname,
+                        "service_id": str(service_id),
+                        "severity": severity,
+                        "instance": instance,
+                        "job": "node",
+                    },
+                    "annotations": {
+                        "summary": f"{alertname} on {instance}",
+                        "description": f"{instance} has matched {alertname} for 5 minutes.",
+                    },
+                    "startsAt": _opened(rng),
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": f"http://prometheus.example:9090/graph?g0.expr={alertname}",
+                    "fingerprint": f"{g:08x}{a:08x}",
+                }
+            )
+        body = {
+            "version": "4",
+            "status": "firing",
+            "receiver": "msp-dashboard",
+            "groupKey": f'{{}}:{{alertname="{alertname}"}}',
+            "truncatedAlerts": 0,
+            "groupLabels": {"alertname": alertname},
+            "commonLabels": {"alertname": alertname, "severity": severity, "job": "node"},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager.example:9093",
+            "alerts": alerts,
+        }
+        plan.append(["POST", "/api/v1/alertmanager", json.dumps(body)])
+    return plan
+
+
+def _load(url, token, plan, tmp, run_time) -> list:
+    """Send the plan from a locust process; what it answered, per request."""
+    requests, out = Path(tmp) / "requests.json", Path(tmp) / "answered.json"
+    requests.write_text(json.dumps(plan))
+    out.unlink(missing_ok=True)
+    env = {
+        "INGEST_REQUESTS": str(requests),
+        "INGEST_OUT": str(out),
+        "INGEST_TOKEN": token,
+        "INGEST_KEEP_BODY": "1" if "alertmanager" in plan[0][1] else "0",
+    }
+    log = Path(tmp) / "locust.log"
+    with log.open("a") as log_file:
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "ingest_load.py")),
+                *("--headless", "--only-summary", "--loglevel", "WARNING"),
+                *("--users", str(USERS), "--spawn-rate", str(USERS)),
+                *("--run-time", f"{run_time}s", "--host", url),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            timeout=run_time + 60,
+        )
+    if not out.exists():
+        raise RuntimeError(f"locust wrote no results; see {log}:\n{log.read_text()[-2000:]}")
+    return json.loads(out.read_text())
+
+
+def _cpu_seconds(web) -> float:
+    """CPU time the gunicorn workers have used (user and system)."""
+    import psutil
+
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in web.worker_pids())
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of this process's finished children: the locust runs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _summary(answered: list) -> dict:
+    latencies = sorted(latency for _, latency, _, _ in answered)
+    ends = [start + latency / 1000 for start, latency, _, _ in answered]
+    seconds = max(ends) - min(start for start, _, _, _ in answered) if answered else 0.0
+    ok = sum(1 for _, _, status, _ in answered if 200 <= status < 300)
+    return {
+        "requests": len(answered),
+        "ok": ok,
+        "errors": len(answered) - ok,
+        "seconds": seconds,
+        "requests_per_s": len(answered) / seconds if seconds else 0.0,
+        "p50_ms": percentile(latencies, 0.50),
+        "p95_ms": percentile(latencies, 0.95),
+    }
+
+
+def _verify(scale, redis_url, before) -> dict:
+    """What the database holds after the run: incidents made, their marks and their events."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": scale.url, "REDIS_URL": redis_url})
+    found = {}
+    with app.app_context():
+        new = Incident.id > before["incident"]
+        for source in ("api", "alertmanager"):
+            mine = (new, Incident.source == source)
+            found[source] = {
+                "incidents": db.session.scalar(select(func.count()).where(*mine)),
+                "distinct_keys": db.session.scalar(
+                    select(func.count(func.distinct(Incident.external_key))).where(*mine)
+                ),
+                "response_breached": db.session.scalar(
+                    select(func.count()).where(*mine, Incident.response_breached_at.is_not(None))
+                ),
+                "resolution_breached": db.session.scalar(
+                    select(func.count()).where(*mine, Incident.resolution_breached_at.is_not(None))
+                ),
+            }
+        events = (DomainEvent.id > before["event"], DomainEvent.type == "ServiceSLABreached")
+        found["breach_events"] = db.session.scalar(select(func.count()).where(*events))
+        found["breach_events_unpublished"] = db.session.scalar(
+            select(func.count()).where(*events, DomainEvent.enqueued_at.is_(None))
+        )
+        db.session.remove()
+        db.engine.dispose()
+    return found
+
+
+def report(r: dict) -> str:
+    base = r["baseline"]["requests_per_s"]
+    d = r["database"]
+    lines = [
+        f"ingest ({r['services']:,} services, gunicorn 2 workers, {r['users']} locust users "
+        "on loopback; baseline: authenticated GET of an incident)",
+        f"  {'':<28}{'requests':>9}{'errors':>7}{'req/s':>8}{'incidents/s':>13}"
+        f"{'p50 ms':>8}{'p95 ms':>8}{'ratio':>7}",
+    ]
+    for name, label in (
+        ("baseline", "GET /incidents/ID"),
+        ("incidents", "POST /incidents"),
+        ("alertmanager", f"POST /alertmanager ({r['alerts_per_notification']}/post)"),
+    ):
+        p = r[name]
+        rate = p.get("incidents_per_s")
+        lines.append(
+            f"  {label:<28}{p['requests']:>9}{p['errors']:>7}{p['requests_per_s']:>8.0f}"
+            f"{'' if rate is None else f'{rate:.0f}':>13}{p['p50_ms']:>8.1f}{p['p95_ms']:>8.1f}"
+            f"{'' if rate is None else f'{rate / base:.2f}':>7}"
+        )
+    lines.append("  (ratio: incidents/s over the baseline's requests/s)")
+    for name in ("baseline", "incidents", "alertmanager"):
+        p = r[name]
+        per, unit = (
+            (p["incidents"], "an incident") if "incidents" in p else (p["requests"], "a request")
+        )
+        lines.append(
+            f"  CPU, {name}: gunicorn workers {1000 * p['server_s'] / per:.1f} ms {unit} "
+            f"({p['server_s'] / p['seconds']:.2f} cores busy); "
+            f"locust {p['load_generator_s']:.1f} s in all (its start included)"
+        )
+    for source, posted in (("api", "incidents"), ("alertmanager", "alerts")):
+        s = d[source]
+        lines.append(
+            f"  in the database, {source}: {s['incidents']} incidents for {r['posted'][posted]} "
+            f"posted ({s['distinct_keys']} keys), breached: {s['response_breached']} response, "
+            f"{s['resolution_breached']} resolution"
+        )
+    marks = sum(
+        d[s]["response_breached"] + d[s]["resolution_breached"] for s in ("api", "alertmanager")
+    )
+    lines.append(
+        f"  breach events: {d['breach_events']} for {marks} breach marks, "
+        f"{d['breach_events_unpublished']} not published"
+    )
+    rss = r["peak_rss_mb"]
+    lines.append(
+        "  peak RSS: gunicorn workers "
+        + ", ".join(f"{w:.0f} MB" for w in rss["workers"])
+        + f"; master {rss['master']:.0f} MB"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    parser.add_argument("--full", action="store_true", help="100,000 services")
+    parser.add_argument("--requests", type=int, help="requests per phase")
+    parser.add_argument("--services", type=int, help="services in the scale database")
+    args = parser.parse_args()
+    result = measure(args.full, args.requests, args.services)
+    print(report(result))
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ingest.json").write_text(json.dumps(result, indent=2))
