@@ -12,12 +12,13 @@ from pathlib import Path
 
 import psutil
 
-from bench import memory, pages, pipeline, sweeps
+from bench import ingest, memory, pages, pipeline, sweeps
 
 BENCHMARKS = {
     "pages": pages,
     "pipeline": pipeline,
     "sweeps": sweeps,
+    "ingest": ingest,
     "memory": memory,
 }
 
