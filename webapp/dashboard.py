@@ -16,11 +16,12 @@ bp = Blueprint("dashboard", __name__)
 def overview():
     """The overview page; its panels refresh themselves when anything changes."""
     cid = company_id()
+    services = rm.service_counts(cid)
     return page(
         "dashboard/overview.html",
         fragments=("overview_panels",),
-        counts=rm.status_counts(cid),
-        bands=rm.health_bands(cid),
+        counts=services.by_status,
+        bands=services.bands,
         lowest=rm.lowest_health(cid),
         mrr=rm.mrr_by_currency(cid),
         renewals=rm.term_ends(cid, days=30, limit=8),

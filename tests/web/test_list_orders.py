@@ -75,7 +75,7 @@ def test_lowest_health_across_statuses_skips_unscored_and_ended(company):
     assert [s.id for s in rm.lowest_health(company, limit=3)] == [ids[1], ids[4], ids[0]]
 
 
-def test_health_bands_count_running_scored_services_per_band(company):
+def test_service_counts_per_status_and_running_ones_per_health_band(company):
     _services(
         company,
         [
@@ -89,7 +89,15 @@ def test_health_bands_count_running_scored_services_per_band(company):
             (ACTIVE, 100, None),
         ],
     )
-    assert rm.health_bands(company) == {"healthy": 2, "fair": 1, "poor": 1, "critical": 2}
+    counts = rm.service_counts(company)
+    assert counts.bands == {"healthy": 2, "fair": 1, "poor": 1, "critical": 2}
+    assert counts.by_status == {
+        "pending": 0,
+        "active": 6,
+        "suspended": 1,
+        "cancelled": 1,
+        "expired": 0,
+    }
 
 
 def test_service_search_finds_client_names_and_counts_them(company):

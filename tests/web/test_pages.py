@@ -240,7 +240,7 @@ def test_operations_lists_failed_deliveries_and_retries_them(as_role, company, w
 
 def test_unexpected_error_is_a_500_page_without_a_stack_trace(manager, app, monkeypatch):
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    monkeypatch.setattr("webapp.read_models.status_counts", lambda cid: 1 / 0)
+    monkeypatch.setattr("webapp.read_models.service_counts", lambda cid: 1 / 0)
     response = manager.get("/")
     html = response.get_data(as_text=True)
     assert response.status_code == 500
