@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 from redis import Redis
 from rq import Queue, Worker
@@ -32,6 +33,7 @@ from webapp.lifecycle.registry import DEFAULT, QUEUES
 from webapp.models import HealthSnapshot
 
 TARGET_MB = 200
+DRAIN_SECONDS = 60
 
 
 def measure(full: bool = False) -> dict:
@@ -62,6 +64,9 @@ def _web(database, redis_url: str) -> dict:
 
 
 def _worker(database, redis_url: str, work: str) -> dict:
+    """Two runs of `flask worker`: the periodic jobs alone (on their queue), then the events
+    they published, drained for up to DRAIN_SECONDS (at 100,000 services the first night
+    publishes tens of thousands; their mail would take the worker a quarter of an hour)."""
     mail_port = free_port()
     maildir = os.path.join(work, "mail")
     mail = subprocess.Popen(
@@ -79,8 +84,49 @@ def _worker(database, redis_url: str, work: str) -> dict:
         "FLASK_APP": "wsgi",
     }
     redis = Redis.from_url(redis_url)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database.url, "REDIS_URL": redis_url})
+    try:
+        with _flask_worker(env, redis, [DEFAULT]) as worker:
+            idle = harness.peak_rss_mb(worker.pid)
+            started = time.perf_counter()
+            for job in periodic_jobs(app.config):
+                Queue(DEFAULT, connection=redis).enqueue(job.func, job_timeout=1800)
+            _wait(lambda: _idle(redis, [DEFAULT]), 1800, "the periodic jobs did not finish")
+            periodic_s = time.perf_counter() - started
+            periodic_peak = harness.peak_rss_mb(worker.pid)
+        waiting = _queued(redis)
+        with _flask_worker(env, redis, QUEUES) as worker:
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while time.monotonic() < deadline and not _idle(redis, QUEUES):
+                time.sleep(0.5)
+            events_peak = harness.peak_rss_mb(worker.pid)
+        failed = sum(Queue(name, connection=redis).failed_job_registry.count for name in QUEUES)
+        with app.app_context():
+            snapshots = db.session.scalar(select(func.count()).select_from(HealthSnapshot))
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        mail.send_signal(signal.SIGTERM)
+        mail.wait(timeout=30)
+    mails = len(mailbox.Maildir(maildir, create=False)) if os.path.isdir(maildir) else 0
+    return {
+        "idle_mb": idle,
+        "periodic_peak_mb": periodic_peak,
+        "events_peak_mb": events_peak,
+        "peak_mb": max(periodic_peak, events_peak),
+        "periodic_seconds": periodic_s,
+        "events_published": waiting,
+        "events_left": _queued(redis),
+        "failed_jobs": failed,
+        "health_snapshots": snapshots,
+        "mails": mails,
+    }
+
+
+@contextmanager
+def _flask_worker(env, redis, queues):
     worker = subprocess.Popen(
-        [sys.executable, "-m", "flask", "worker"],
+        [sys.executable, "-m", "flask", "worker", "--queues", ",".join(queues)],
         env=env,
         cwd=harness.ROOT,
         stdout=subprocess.DEVNULL,
@@ -88,47 +134,28 @@ def _worker(database, redis_url: str, work: str) -> dict:
     )
     try:
         _wait(lambda: len(Worker.all(connection=redis)) == 1, 60, "the worker did not start")
-        _wait(lambda: _idle(redis), 600, "the start-up relay did not finish")
-        idle = harness.peak_rss_mb(worker.pid)
-        started = time.perf_counter()
-        app = create_app({"SQLALCHEMY_DATABASE_URI": database.url, "REDIS_URL": redis_url})
-        for job in periodic_jobs(app.config):
-            Queue(DEFAULT, connection=redis).enqueue(job.func, job_timeout=1800)
-        _wait(lambda: _idle(redis), 1800, "the periodic jobs did not finish")
-        seconds = time.perf_counter() - started
-        peak = harness.peak_rss_mb(worker.pid)
-        failed = sum(Queue(name, connection=redis).failed_job_registry.count for name in QUEUES)
-        with app.app_context():
-            snapshots = db.session.scalar(select(func.count()).select_from(HealthSnapshot))
-            db.session.remove()
-            db.engine.dispose()
+        yield worker
     finally:
         worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
-        mail.send_signal(signal.SIGTERM)
-        mail.wait(timeout=30)
-    mails = len(mailbox.Maildir(maildir, create=False)) if os.path.isdir(maildir) else 0
-    return {
-        "idle_mb": idle,
-        "peak_mb": peak,
-        "seconds": seconds,
-        "failed_jobs": failed,
-        "health_snapshots": snapshots,
-        "mails": mails,
-    }
+        worker.wait(timeout=120)
+        _wait(lambda: not Worker.all(connection=redis), 60, "the worker did not stop")
 
 
-def _idle(redis) -> bool:
+def _queued(redis) -> int:
+    return sum(Queue(name, connection=redis).count for name in QUEUES)
+
+
+def _idle(redis, queues) -> bool:
     """Nothing queued or running, twice a second apart: a job just taken off its queue is
     briefly in neither place, and jobs publish more jobs."""
-    return _nothing_queued(redis) and (time.sleep(1) or _nothing_queued(redis))
+    return _nothing_queued(redis, queues) and (time.sleep(1) or _nothing_queued(redis, queues))
 
 
-def _nothing_queued(redis) -> bool:
+def _nothing_queued(redis, queues) -> bool:
     return all(
         Queue(name, connection=redis).count == 0
         and StartedJobRegistry(name, connection=redis).count == 0
-        for name in QUEUES
+        for name in queues
     )
 
 
@@ -142,23 +169,30 @@ def _wait(condition, timeout: float, message: str) -> None:
 
 
 def report(r: dict) -> str:
+    web, worker = r["web"], r["worker"]
     lines = [
         f"memory ({r['services']:,} services; peak RSS, VmHWM; baseline: the same process idle)",
         f"  {'process':<58}{'idle MB':>9}{'peak MB':>9}  target: < {TARGET_MB} MB",
     ]
-    web, worker = r["web"], r["worker"]
     rows = [
-        ("gunicorn worker, every page and fragment x3", web),
+        ("gunicorn worker, every page and fragment x3", web["idle_mb"], web["peak_mb"]),
         (
-            f"flask worker, periodic jobs + events ({worker['seconds']:.0f} s)",
-            worker,
+            f"flask worker, the periodic jobs ({worker['periodic_seconds']:.0f} s)",
+            worker["idle_mb"],
+            worker["periodic_peak_mb"],
+        ),
+        (
+            f"flask worker, then their events for up to {DRAIN_SECONDS} s",
+            worker["idle_mb"],
+            worker["events_peak_mb"],
         ),
     ]
-    for name, m in rows:
-        met = "met" if m["peak_mb"] < TARGET_MB else "missed"
-        lines.append(f"  {name:<58}{m['idle_mb']:>9.0f}{m['peak_mb']:>9.0f}  {met}")
+    for name, idle, peak in rows:
+        met = "met" if peak < TARGET_MB else "missed"
+        lines.append(f"  {name:<58}{idle:>9.0f}{peak:>9.0f}  {met}")
     lines.append(
         f"  the worker wrote {worker['health_snapshots']:,} health snapshots and sent "
-        f"{worker['mails']:,} mails; {worker['failed_jobs']} jobs failed"
+        f"{worker['mails']:,} mails; {worker['events_published']:,} event jobs were published, "
+        f"{worker['events_left']:,} left undrained; {worker['failed_jobs']} jobs failed"
     )
     return "\n".join(lines)
