@@ -186,7 +186,8 @@ def measure(full: bool = False, scale: int | None = None, repeat: int | None = N
                     status = browser.get(url, target)
                     assert status in (200, 204), (name, status)
 
-                fetch()  # warm: the first request of a worker loads templates
+                for _ in range(4):  # warm both workers: a worker's first request compiles
+                    fetch()  # the page's templates (the sync worker closes each connection)
                 http_times = _timed(fetch, repeat)
                 bare = time_bare(app, statements[name], repeat)
                 results[name] = {
