@@ -43,6 +43,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         mailbox,
         operations,
         renewals,
+        security_headers,
         services,
         settings,
         templating,
@@ -66,5 +67,6 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     operations.mount_rq_dashboard(app)
     errors.register(app)
     templating.register(app)
+    security_headers.register(app)
     cli.register(app)
     return app

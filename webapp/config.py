@@ -26,8 +26,12 @@ class Config:
     SLA_SWEEP_SECONDS = int(os.environ.get("SLA_SWEEP_SECONDS", "60"))
     EXPIRY_GRACE_DAYS = int(os.environ.get("EXPIRY_GRACE_DAYS", "14"))
     SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
+    # Behind HTTPS (production), cookies only over HTTPS, and HSTS on every response.
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     # The token is bound to the session; pages stay open for hours on a wall screen.
     WTF_CSRF_TIME_LIMIT = None
     # If Redis is down, sign-in still works (unthrottled) rather than failing.

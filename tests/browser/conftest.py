@@ -127,12 +127,20 @@ def browser():
 
 @pytest.fixture
 def sign_in(browser, live_app):
-    contexts = []
+    """Pages signed in as one of the demo users. Whatever the test does, no page may break
+    the Content-Security-Policy: Chromium reports each refusal on the console."""
+    contexts, refused = [], []
 
     def open_as(who: str, width=1280, height=900):
         context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
+        page.on(
+            "console",
+            lambda message: (
+                refused.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         page.set_default_timeout(10_000)
         page.goto(live_app.url + "/login")
         email, password = PASSWORDS[who]
@@ -145,6 +153,7 @@ def sign_in(browser, live_app):
     yield open_as
     for context in contexts:
         context.close()
+    assert not refused, "\n".join(refused)
 
 
 def screenshot(page, name: str) -> None:
