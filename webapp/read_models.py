@@ -87,32 +87,32 @@ class RenewalPage:
     pages: int
 
 
+def first_ids_across(parts, order: list[str], limit: int, offset: int = 0):
+    """The ids of the first rows (after `offset`) across `parts`, in `order`: the labels of
+    the columns each part selects beside its `id`, ending with `id`. One statement.
+
+    A query on `column IN (a, b)` ordered by another column makes SQLite read and sort every
+    matching row (100,000 running services, thousands of open incidents) to return a
+    handful. Asked per value instead, each part (ordered and limited by the caller to
+    offset + limit) walks its own index in order and stops; the parts are merged here."""
+    merged = union_all(*(select(part.subquery()) for part in parts)).subquery()
+    return (
+        select(merged.c.id).order_by(*(merged.c[key] for key in order)).limit(limit).offset(offset)
+    )
+
+
 def running_in_order(filters, order, limit: int, offset: int = 0):
     """The first running services in `order` (columns of ClientService, ending with its id),
-    each with its client: read along the (company_id, status, first order column) index.
-
-    A query on `status IN (active, suspended)` ordered by another column makes SQLite read
-    and sort every running service (100,000 at a large MSP) to return a handful. Asked per
-    status, each part walks its index in order and stops at the limit; the parts are merged.
-    """
-    wanted = offset + limit
-    parts = []
-    for status in RUNNING:
-        part = (
-            select(ClientService.id, *order)
-            .where(ClientService.status == status, *filters)
-            .order_by(*order)
-            .limit(wanted)
-            .subquery()
-        )
-        parts.append(select(part))
-    merged = union_all(*parts).subquery()
-    first = (
-        select(merged.c.id)
-        .order_by(*(merged.c[column.key] for column in order))
-        .limit(limit)
-        .offset(offset)
-    )
+    each with its client: read per status along the (company_id, status, first order column)
+    index and merged (first_ids_across)."""
+    parts = [
+        select(ClientService.id, *order)
+        .where(ClientService.status == status, *filters)
+        .order_by(*order)
+        .limit(offset + limit)
+        for status in RUNNING
+    ]
+    first = first_ids_across(parts, [column.key for column in order], limit, offset)
     return db.session.scalars(
         select(ClientService)
         .options(joinedload(ClientService.client, innerjoin=True))

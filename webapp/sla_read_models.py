@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import case, func, literal, or_, select, union_all
+from sqlalchemy import case, func, literal, or_, select
 
 from webapp.clock import utcnow
 from webapp.extensions import db
@@ -33,6 +33,7 @@ from webapp.models import (
     SlaAlert,
     User,
 )
+from webapp.read_models import first_ids_across
 from webapp.sla_tracking import TRACKED, hours_for, pauses_by_service, policy_for
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -255,8 +256,8 @@ def _most_severe_first(company_id: int, where: list, text: bool, limit: int):
     """Open incidents, most severe first, then longest open.
 
     Ordering by a severity rank makes the database read and sort every open incident, and
-    a monitoring storm leaves thousands open. Asked per severity, each part walks the
-    (company_id, severity, resolved_at, opened_at) index in order and stops at the limit."""
+    a monitoring storm leaves thousands open: read per severity along the (company_id,
+    severity, resolved_at, opened_at) index and merged (read_models.first_ids_across)."""
     parts = []
     for rank, severity in enumerate(Severity):
         part = select(Incident.id, literal(rank).label("rank"), Incident.opened_at).where(
@@ -264,12 +265,8 @@ def _most_severe_first(company_id: int, where: list, text: bool, limit: int):
         )
         if text:
             part = _joined(part)
-        part = part.order_by(Incident.opened_at, Incident.id).limit(limit).subquery()
-        parts.append(select(part))
-    merged = union_all(*parts).subquery()
-    first = (
-        select(merged.c.id).order_by(merged.c.rank, merged.c.opened_at, merged.c.id).limit(limit)
-    )
+        parts.append(part.order_by(Incident.opened_at, Incident.id).limit(limit))
+    first = first_ids_across(parts, ["rank", "opened_at", "id"], limit)
     return db.session.execute(
         _base(company_id)
         .where(Incident.id.in_(first))
