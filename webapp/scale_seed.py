@@ -38,6 +38,7 @@ from webapp.models import (
     SlaAlert,
     User,
 )
+from webapp.seed import CATALOGUE  # the demo's services, at scale
 
 BATCH = 10_000
 STATUS_WEIGHTS = {
@@ -47,14 +48,6 @@ STATUS_WEIGHTS = {
     ServiceStatus.PENDING: 5,
     ServiceStatus.EXPIRED: 5,
 }
-CATALOGUE = [
-    ("Managed Backup", "backup", "149.00", BillingCycle.MONTHLY),
-    ("24x7 Monitoring", "monitoring", "89.00", BillingCycle.MONTHLY),
-    ("Microsoft 365 seats", "m365", "1650.00", BillingCycle.ANNUAL),
-    ("Firewall Management", "firewall", "390.00", BillingCycle.QUARTERLY),
-    ("Endpoint Protection", "security", "12.50", BillingCycle.WEEKLY),
-    ("Helpdesk Retainer", "helpdesk", "2400.00", BillingCycle.SEMI_ANNUAL),
-]
 SEVERITY_WEIGHTS = {Severity.CRITICAL: 3, Severity.HIGH: 12, Severity.MEDIUM: 40, Severity.LOW: 45}
 EVENT_TYPES = ["ServiceProvisioned", "ServiceActivated", "ServiceRenewed", "ServiceDueForRenewal"]
 OPEN_INCIDENTS_PER_MILLE = 5
