@@ -83,33 +83,36 @@ def scale_database(services: int, workdir: str, **seed_args) -> ScaleDatabase:
     return ScaleDatabase(f"sqlite:///{copy}", copy, summary)
 
 
-def _seed(url: str, **args) -> ScaleSummary:
-    with redis_server() as redis:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis.url})
-        with app.app_context():
-            flask_migrate.upgrade()
-            summary = seed_scale(**args)
+@contextmanager
+def app_on(database_url: str, redis_url: str):
+    """The app on this database and Redis, its context pushed, and its connections closed
+    after: what comes next copies the database file or hands it to other processes."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url})
+    with app.app_context():
+        try:
+            yield app
+        finally:
             db.session.remove()
             db.engine.dispose()
-    return summary
+
+
+def _seed(url: str, **args) -> ScaleSummary:
+    with redis_server() as redis, app_on(url, redis.url):
+        flask_migrate.upgrade()
+        return seed_scale(**args)
 
 
 def _migrate(path: Path) -> None:
     """Bring a cached database to the current schema (new indexes cost seconds; a new seed
     minutes). Without planner statistics (no ANALYZE), as the app's own databases run."""
-    url = f"sqlite:///{path}"
-    with redis_server() as redis:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis.url})
-        with app.app_context():
-            before = _revision()
-            flask_migrate.upgrade()
-            if _revision() != before:
-                print(f"  migrated the cached {path.name}", flush=True)
-            db.session.execute(db.text("DROP TABLE IF EXISTS sqlite_stat1"))
-            db.session.execute(db.text("DROP TABLE IF EXISTS sqlite_stat4"))
-            db.session.commit()
-            db.session.remove()
-            db.engine.dispose()
+    with redis_server() as redis, app_on(f"sqlite:///{path}", redis.url):
+        before = _revision()
+        flask_migrate.upgrade()
+        if _revision() != before:
+            print(f"  migrated the cached {path.name}", flush=True)
+        db.session.execute(db.text("DROP TABLE IF EXISTS sqlite_stat1"))
+        db.session.execute(db.text("DROP TABLE IF EXISTS sqlite_stat4"))
+        db.session.commit()
     _checkpoint(path)
 
 

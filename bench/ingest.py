@@ -33,13 +33,14 @@ from sqlalchemy import func, select
 from bench.harness import (
     ROOT,
     Gunicorn,
+    app_on,
     peak_rss_mb,
     percentile,
     redis_server,
     scale_database,
     workdir,
 )
-from webapp import api_tokens, create_app
+from webapp import api_tokens
 from webapp.extensions import db
 from webapp.lifecycle.statuses import ServiceStatus
 from webapp.models import ClientService, DomainEvent, Incident
@@ -113,9 +114,8 @@ def measure(full: bool, requests: int | None = None, services: int | None = None
 def _prepare(scale, redis_url):
     """A token for the scale company, its active services, some of its incidents, and the
     highest ids before the run (what is above them afterwards was made by the run)."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": scale.url, "REDIS_URL": redis_url})
     company = scale.summary.company_id
-    with app.app_context():
+    with app_on(scale.url, redis_url):
         _, token = api_tokens.create(company, "bench-ingest", "bench")
         service_ids = list(
             db.session.scalars(
@@ -134,8 +134,6 @@ def _prepare(scale, redis_url):
             "incident": db.session.scalar(select(func.max(Incident.id))) or 0,
             "event": db.session.scalar(select(func.max(DomainEvent.id))) or 0,
         }
-        db.session.remove()
-        db.engine.dispose()
     return token, service_ids, incident_ids, before
 
 
@@ -272,9 +270,8 @@ def _summary(answered: list) -> dict:
 
 def _verify(scale, redis_url, before) -> dict:
     """What the database holds after the run: incidents made, their marks and their events."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": scale.url, "REDIS_URL": redis_url})
     found = {}
-    with app.app_context():
+    with app_on(scale.url, redis_url):
         new = Incident.id > before["incident"]
         for source in ("api", "alertmanager"):
             mine = (new, Incident.source == source)
@@ -295,8 +292,6 @@ def _verify(scale, redis_url, before) -> dict:
         found["breach_events_unpublished"] = db.session.scalar(
             select(func.count()).where(*events, DomainEvent.enqueued_at.is_(None))
         )
-        db.session.remove()
-        db.engine.dispose()
     return found
 
 

@@ -84,27 +84,26 @@ def _worker(database, redis_url: str, work: str) -> dict:
         "FLASK_APP": "wsgi",
     }
     redis = Redis.from_url(redis_url)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database.url, "REDIS_URL": redis_url})
     try:
-        with _flask_worker(env, redis, [DEFAULT]) as worker:
-            idle = harness.peak_rss_mb(worker.pid)
-            started = time.perf_counter()
-            for job in periodic_jobs(app.config):
-                Queue(DEFAULT, connection=redis).enqueue(job.func, job_timeout=1800)
-            _wait(lambda: _idle(redis, [DEFAULT]), 1800, "the periodic jobs did not finish")
-            periodic_s = time.perf_counter() - started
-            periodic_peak = harness.peak_rss_mb(worker.pid)
-        waiting = _queued(redis)
-        with _flask_worker(env, redis, QUEUES) as worker:
-            deadline = time.monotonic() + DRAIN_SECONDS
-            while time.monotonic() < deadline and not _idle(redis, QUEUES):
-                time.sleep(0.5)
-            events_peak = harness.peak_rss_mb(worker.pid)
-        failed = sum(Queue(name, connection=redis).failed_job_registry.count for name in QUEUES)
-        with app.app_context():
+        # The app's context for its configuration and the final count; no connection is held
+        # while the workers run (the session opens one at its first query).
+        with harness.app_on(database.url, redis_url) as app:
+            with _flask_worker(env, redis, [DEFAULT]) as worker:
+                idle = harness.peak_rss_mb(worker.pid)
+                started = time.perf_counter()
+                for job in periodic_jobs(app.config):
+                    Queue(DEFAULT, connection=redis).enqueue(job.func, job_timeout=1800)
+                _wait(lambda: _idle(redis, [DEFAULT]), 1800, "the periodic jobs did not finish")
+                periodic_s = time.perf_counter() - started
+                periodic_peak = harness.peak_rss_mb(worker.pid)
+            waiting = _queued(redis)
+            with _flask_worker(env, redis, QUEUES) as worker:
+                deadline = time.monotonic() + DRAIN_SECONDS
+                while time.monotonic() < deadline and not _idle(redis, QUEUES):
+                    time.sleep(0.5)
+                events_peak = harness.peak_rss_mb(worker.pid)
+            failed = sum(Queue(name, connection=redis).failed_job_registry.count for name in QUEUES)
             snapshots = db.session.scalar(select(func.count()).select_from(HealthSnapshot))
-            db.session.remove()
-            db.engine.dispose()
     finally:
         mail.send_signal(signal.SIGTERM)
         mail.wait(timeout=30)

@@ -73,9 +73,7 @@ class Browser:
 
     def sign_in(self, email: str, password: str) -> None:
         _, form = self.request("GET", "/login")
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
-        if token is None:
-            token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
         body = urlencode({"email": email, "password": password, "csrf_token": token.group(1)})
         status, _ = self.request(
             "POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"}

@@ -25,7 +25,6 @@ from sqlalchemy import select
 
 from bench import harness
 from tools import postgres_cluster
-from webapp import create_app
 from webapp import service_lifecycle as lc
 from webapp.database import begin_write
 from webapp.extensions import db
@@ -168,23 +167,19 @@ def measure(full: bool = False, rounds: int = 3) -> dict:
 
 
 def _measure_on(url: str, n: int, rounds: int) -> dict:
-    with harness.redis_server() as redis:
+    by_workers = {}
+    with harness.redis_server() as redis, harness.app_on(url, redis.url):
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis.url}
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis.url})
-        by_workers = {}
-        with app.app_context():
-            flask_migrate.upgrade()
-            for workers in (1, 2):
-                runs = {"noop_jobs_per_s": [], "effects_per_s": []}
-                for _ in range(rounds):
-                    runs["noop_jobs_per_s"].append(_noop_rate(n, env, workers))
-                    runs["effects_per_s"].append(_pipeline_rate(n, env, workers))
-                medians = {k: statistics.median(v) for k, v in runs.items()}
-                rate = medians["effects_per_s"] / EFFECTS_PER_TRANSITION / 2
-                paced = _paced_latency(max(20, int(rate * PACED_SECONDS)), env, workers, rate)
-                by_workers[workers] = {**medians, "all_runs": runs, "latency": paced}
-            db.session.remove()
-            db.engine.dispose()
+        flask_migrate.upgrade()
+        for workers in (1, 2):
+            runs = {"noop_jobs_per_s": [], "effects_per_s": []}
+            for _ in range(rounds):
+                runs["noop_jobs_per_s"].append(_noop_rate(n, env, workers))
+                runs["effects_per_s"].append(_pipeline_rate(n, env, workers))
+            medians = {k: statistics.median(v) for k, v in runs.items()}
+            rate = medians["effects_per_s"] / EFFECTS_PER_TRANSITION / 2
+            paced = _paced_latency(max(20, int(rate * PACED_SECONDS)), env, workers, rate)
+            by_workers[workers] = {**medians, "all_runs": runs, "latency": paced}
     return by_workers
 
 

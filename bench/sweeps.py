@@ -21,9 +21,9 @@ from contextlib import contextmanager
 import time_machine
 from sqlalchemy import func, select, text
 
-from bench.harness import redis_server, scale_database, workdir
+from bench.harness import app_on, redis_server, scale_database, workdir
 from jobs import periodic, renewals
-from webapp import create_app, outbox
+from webapp import outbox
 from webapp.clock import today, utcnow
 from webapp.database import chunked
 from webapp.extensions import db
@@ -51,13 +51,8 @@ def measure(full: bool) -> dict:
 
 
 def _in_app(database_url: str, redis_url: str, run) -> dict:
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url})
-    with app.app_context():
-        try:
-            return run()
-        finally:
-            db.session.remove()
-            db.engine.dispose()
+    with app_on(database_url, redis_url):
+        return run()
 
 
 def _timed(work) -> tuple[float, object]:

@@ -1,8 +1,9 @@
 """Run an event's listeners, each exactly once in effect however often the job runs.
 
-One RQ job per event, not per listener: measured with one worker on this machine (see
-README, "Delivery throughput"), RQ's own bookkeeping costs more than a listener's work, and
-sharing one job between an event's listeners nearly doubled deliveries per second. Each
+One RQ job per event, not per listener: RQ's own bookkeeping costs more than a listener's
+work. Measured with one worker on the development machine (300 activations, two listeners
+each, median of three rounds): no-op jobs 127 a second, one job per event 99 deliveries a
+second, one job per delivery 68. Each
 listener still runs in its own transaction with its own ledger row, so one failing listener
 neither undoes nor repeats the others: the job fails after trying them all, RQ retries it,
 and the retry runs only what is not done.

@@ -30,8 +30,8 @@ def wait_for_redis(timeout: float = 30) -> None:
 def run_worker(queue_names: list[str], burst: bool = False) -> None:
     """SimpleWorker runs jobs in this process: the app is built once, and no fork per job.
 
-    Forking a work horse per job costs more than most deliveries take (see the closing
-    measurement in README), and the app's engine would have to be rebuilt after each fork.
+    Forking a work horse per job costs more than most deliveries take, and the app's engine
+    would have to be rebuilt after each fork.
     """
     wait_for_redis()
     outbox.relay()  # what committed while no worker ran
