@@ -36,6 +36,15 @@ def pytest_report_header(config):
     return f"database backend: {BACKEND}"
 
 
+def pytest_terminal_summary(terminalreporter):
+    from tests import fault_report
+
+    if fault_report.ROWS:
+        terminalreporter.section("faults injected and inputs tried")
+        for line in fault_report.table():
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     server = RedisServer().start()
