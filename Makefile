@@ -22,7 +22,7 @@ endif
 export WEB_PORT REDIS_PORT
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint format bench clean
+.PHONY: run test chaos lint format bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ test: $(VENV)/.installed lint
 		TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser"; \
 	else \
 		echo "PostgreSQL is not installed here: the PostgreSQL run was left out (CI installs it)."; \
+	fi
+
+# The fault tests and fuzzers alone, on SQLite and (when installed) PostgreSQL, with their counts.
+chaos: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "chaos or fuzz"
+	@if $(BIN)/python -c "import sys, tools.postgres_cluster as p; sys.exit(p.bindir() is None)"; then \
+		TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "chaos or fuzz"; \
 	fi
 
 lint: $(VENV)/.installed
