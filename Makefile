@@ -19,6 +19,10 @@ run: export MAIL_PORT := 8025
 run: export MAILBOX_DIR := $(CURDIR)/instance/mailbox
 run: PROCESSES += mail
 endif
+# Sessions are signed with SECRET_KEY; without one, `make run` keeps a random key of its own.
+ifndef SECRET_KEY
+run: export SECRET_KEY_FILE := $(CURDIR)/instance/secret_key
+endif
 export WEB_PORT REDIS_PORT
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -34,6 +38,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/activate
 
 run: $(VENV)/.installed
 	@mkdir -p instance
+	@if [ -z "$$SECRET_KEY" ] && [ ! -s instance/secret_key ]; then \
+		(umask 077; $(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > instance/secret_key); \
+	fi
 	$(BIN)/flask db upgrade
 	@echo
 	@echo "  Operations dashboard: http://127.0.0.1:$(WEB_PORT)/   (health: http://127.0.0.1:$(WEB_PORT)/healthz)"

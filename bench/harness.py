@@ -147,7 +147,6 @@ class Gunicorn:
             **os.environ,
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "bench",
             **env,
         }
         self.process: subprocess.Popen | None = None

@@ -5,6 +5,7 @@ TEST_DATABASE=postgresql), the app, and an RQ worker that drains the queues.
 import datetime as dt
 import email
 import os
+import secrets
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -30,6 +31,9 @@ from webapp.models import Client, ClientService, Company, User
 from webapp.queues import all_queues, redis_connection
 
 BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
+# Processes the tests start (flask worker, scheduler, gunicorn) build the app from the
+# environment, which must hold a key: a throwaway one for this run.
+os.environ.setdefault("SECRET_KEY", secrets.token_hex(32))
 
 
 def pytest_report_header(config):

@@ -1,10 +1,36 @@
 """The operations dashboard for managed service providers."""
 
+import secrets
 from pathlib import Path
 
 from flask import Flask
 
 from webapp.config import Config
+
+MIN_SECRET_KEY_LENGTH = 16
+
+
+class ConfigurationError(RuntimeError):
+    """The app cannot start safely as configured; the message says what to set."""
+
+
+def _require_secret_key(app: Flask) -> None:
+    key = app.config.get("SECRET_KEY")
+    if not key and app.testing:
+        app.config["SECRET_KEY"] = secrets.token_hex(32)  # sessions live as long as the test
+        return
+    if not key:
+        raise ConfigurationError(
+            "SECRET_KEY is not set. Sessions and CSRF tokens are signed with it, so it must be"
+            " secret and the same on every web host. Set SECRET_KEY (for example the output of"
+            " `python -c 'import secrets; print(secrets.token_hex(32))'`) or SECRET_KEY_FILE"
+            " (a file holding it). `make run` generates one in instance/secret_key."
+        )
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigurationError(
+            f"SECRET_KEY is {len(key)} characters; use at least {MIN_SECRET_KEY_LENGTH}"
+            " random ones (for example `python -c 'import secrets; print(secrets.token_hex(32))'`)."
+        )
 
 
 def create_app(config: type[Config] | dict | None = None) -> Flask:
@@ -14,6 +40,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         app.config.update(config)
     elif config is not None:
         app.config.from_object(config)
+    _require_secret_key(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
 
     from webapp.database import configure_sqlite

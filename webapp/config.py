@@ -10,8 +10,20 @@ def _int_list(value: str) -> list[int]:
     return [int(x) for x in value.split(",") if x.strip()]
 
 
+def _secret_key() -> str | None:
+    """SECRET_KEY from the environment, or from the file SECRET_KEY_FILE names (a systemd
+    credential, a Docker secret, or the one `make run` generates under instance/)."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = os.environ.get("SECRET_KEY_FILE")
+    if path:
+        return Path(path).read_text().strip() or None
+    return None
+
+
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    # No default: a known key would let anyone forge sessions (create_app refuses to start).
+    SECRET_KEY = _secret_key()
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE / 'dashboard.db'}"
     )
@@ -59,6 +71,7 @@ class Config:
 
 class TestingConfig(Config):
     TESTING = True
+    SECRET_KEY = "test-only-not-secret"
     WTF_CSRF_ENABLED = True  # tests send the token as the browser does
     DELIVERY_RETRY_INTERVALS = [0, 0]
     RELAY_STALE_SECONDS = 0
