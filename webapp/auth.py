@@ -16,6 +16,9 @@ from webapp.permissions import Can, allows
 bp = Blueprint("auth", __name__)
 # A hash to compare against when the email is unknown, so both cases take the same time.
 _NO_USER_HASH = generate_password_hash("no such user")
+# The method and cost werkzeug uses now ("scrypt:32768:8:1"); a stored hash with any other
+# (an older pbkdf2, or scrypt at a lower cost) is replaced at the next successful sign-in.
+CURRENT_HASH_METHOD = _NO_USER_HASH.split("$", 1)[0]
 
 
 @login_manager.user_loader
@@ -35,6 +38,11 @@ def authenticate(email: str, password: str) -> User | None:
         user.password_hash if user and user.password_hash else _NO_USER_HASH, password
     ):
         return None
+    if user.password_hash.split("$", 1)[0] != CURRENT_HASH_METHOD:
+        # Only now is the password in hand; upgrading here keeps every hash current without
+        # asking anyone to reset theirs.
+        set_password(user, password)
+        db.session.commit()
     return user
 
 

@@ -96,6 +96,28 @@ def test_passwords_are_stored_as_scrypt_hashes(app, company):
     assert stored.startswith("scrypt:") and PASSWORD not in stored
 
 
+def test_an_old_password_hash_is_replaced_by_a_current_one_at_sign_in(client, app, company):
+    from werkzeug.security import check_password_hash, generate_password_hash
+
+    from webapp.extensions import db
+    from webapp.models import User
+
+    user_id = add_user(company, UserRole.VIEWER, "v@msp.example")
+    old = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+    db.session.get(User, user_id).password_hash = old
+    db.session.commit()
+
+    assert _login(client, "v@msp.example", "not it").status_code == 401
+    db.session.rollback()
+    assert db.session.get(User, user_id).password_hash == old  # a wrong password changes nothing
+
+    assert _login(client, "v@msp.example", PASSWORD).status_code == 302
+    db.session.rollback()
+    upgraded = db.session.get(User, user_id).password_hash
+    assert upgraded.startswith("scrypt:32768:8:1$")
+    assert check_password_hash(upgraded, PASSWORD)
+
+
 def test_sign_out_needs_a_post_with_csrf(as_role):
     session = as_role(UserRole.VIEWER)
     assert session.client.get("/logout").status_code == 405
