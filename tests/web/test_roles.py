@@ -39,6 +39,7 @@ READS = [
 ADMIN_READS = ["/operations", "/rq/", "/settings"]
 # Pages with a form, for the roles that may submit it.
 FORM_READS = {
+    "/services/new": {R.ADMIN, R.ACCOUNT_MANAGER},
     "/incidents/new": {R.ADMIN, R.TECHNICIAN},
     "/incidents/new?service_id={active}": {R.ADMIN, R.TECHNICIAN},
 }
@@ -149,3 +150,37 @@ def test_another_companys_service_is_a_404_for_reading_and_acting(
     assert "Not yours" not in me.get("/services").get_data(as_text=True)
     assert me.post(f"/services/{theirs}/sla", {"response_minutes": "5"}).status_code == 404
     assert db.session.get(ClientService, theirs).sla_response_minutes is None
+
+
+# Routes outside the matrix, each for a reason; everything else in the URL map must be in it.
+OUTSIDE_THE_MATRIX = {
+    "static": "files, public",
+    "health.healthz": "public, for load balancers",
+    "auth.login": "public; tests/web/test_auth.py",
+    "auth.logout": "any signed-in user; tests/web/test_auth.py",
+    "mailbox.index": "only with the local mail catcher; tests/test_mail.py",
+}
+OUTSIDE_THE_MATRIX_PREFIXES = (
+    "api.",  # bearer tokens per company, no roles: tests/test_api*.py
+    "rq_dashboard.",  # behind the /operations admin check: ADMIN_READS has /rq/
+)
+
+
+def test_the_matrix_covers_every_route_in_the_url_map(app):
+    """A route added later fails here until it is given its roles above."""
+    adapter = app.url_map.bind("localhost")
+    world = {"active": 1, "pending": 2, "alert": 3, "incident": 4}
+    covered = set()
+    for route in READS + ADMIN_READS + list(FORM_READS):
+        covered.add((adapter.match(route.format(**world).split("?")[0], "GET")[0], "GET"))
+    for route in WRITES:
+        covered.add((adapter.match(route.format(**world), "POST")[0], "POST"))
+    missing = sorted(
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+        if rule.endpoint not in OUTSIDE_THE_MATRIX
+        and not rule.endpoint.startswith(OUTSIDE_THE_MATRIX_PREFIXES)
+        and (rule.endpoint, method) not in covered
+    )
+    assert missing == []
