@@ -17,7 +17,7 @@ def test_events_list_shows_every_event_and_its_listeners(runner):
         assert f"{event_type.__name__}\n" in result.output
     for listener in all_listeners():
         assert listener.name in result.output
-    assert len(REGISTRY) == 12
+    assert len(REGISTRY) == 13
 
 
 def test_service_commands_walk_a_service_through_its_life(runner, company, work):

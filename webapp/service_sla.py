@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from webapp import sla_tracking
 from webapp.database import begin_write
 from webapp.extensions import db
+from webapp.lifecycle.events import ServiceSLAChanged
 from webapp.models import ClientService, Incident
-from webapp.outbox import commit_and_publish
+from webapp.outbox import commit_and_publish, record
 from webapp.tenancy import get_or_404
 
 
@@ -35,8 +36,11 @@ class PolicyRefused(ValueError):
         self.field = field
 
 
-def save(company_id: int, service_id: int, policy: SlaPolicy) -> int:
-    """Store the policy and reschedule the open incidents; returns how many were rescheduled."""
+def save(company_id: int, service_id: int, policy: SlaPolicy, actor: str) -> int:
+    """Store the policy and reschedule the open incidents; returns how many were rescheduled.
+
+    The change is recorded as a ServiceSLAChanged event, in the same transaction, so the audit
+    trail says who changed which targets."""
     begin_write(db.session)
     try:
         service = get_or_404(ClientService, company_id, service_id)
@@ -59,6 +63,17 @@ def save(company_id: int, service_id: int, policy: SlaPolicy) -> int:
             )
         )
         event_ids = sla_tracking.reschedule(service.id)
+        changed = ServiceSLAChanged(
+            service_id=service.id,
+            response_minutes=policy.response_minutes,
+            resolution_minutes=policy.resolution_minutes,
+            availability_target=(
+                None if policy.availability_target is None else str(policy.availability_target)
+            ),
+            warning_percent=policy.warning_percent,
+            around_the_clock=policy.around_the_clock,
+        )
+        event_ids.append(record(changed, company_id, actor).id)
     except BaseException:
         db.session.rollback()
         raise

@@ -143,7 +143,7 @@ def edit_sla(service_id):
             around_the_clock={"": None, "24x7": True, "business": False}[form.clock.data],
         )
         try:
-            rescheduled = service_sla.save(company_id(), service_id, policy)
+            rescheduled = service_sla.save(company_id(), service_id, policy, actor())
         except service_sla.PolicyRefused as exc:
             getattr(form, exc.field).errors.append(str(exc))
         else:

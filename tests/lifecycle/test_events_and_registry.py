@@ -22,6 +22,8 @@ EVENTS = {
     # Beyond the design's ten: the warning before a breach, and an alert left unanswered.
     "ServiceSLAAtRisk",
     "ServiceAlertEscalated",
+    # Audit only: an SLA policy edited on the service page.
+    "ServiceSLAChanged",
 }
 
 

@@ -109,6 +109,25 @@ def test_errors_show_beside_their_fields_and_nothing_changes(
     db.session.rollback()
     service = db.session.get(ClientService, service_id)
     assert service.sla_response_minutes is None and service.sla_resolution_minutes is None
+    assert not db.session.scalars(select(DomainEvent).filter_by(type="ServiceSLAChanged")).all()
+
+
+def test_a_saved_policy_is_in_the_audit_trail_with_who_changed_it(manager, service_id):
+    manager.post(
+        f"/services/{service_id}/sla",
+        {"response_minutes": "30", "availability_target": "99.5", "clock": "24x7"},
+    )
+    db.session.rollback()
+    changed = db.session.scalars(select(DomainEvent).filter_by(type="ServiceSLAChanged")).one()
+    assert changed.actor.endswith("account_manager@msp.example")
+    assert changed.payload == {
+        "service_id": service_id,
+        "response_minutes": 30,
+        "resolution_minutes": None,
+        "availability_target": "99.5",
+        "warning_percent": None,
+        "around_the_clock": True,
+    }
 
 
 def test_a_shorter_target_reschedules_open_incidents_in_the_same_save(

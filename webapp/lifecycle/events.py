@@ -98,6 +98,17 @@ class ServiceAlertEscalated(Event):
 
 
 @dataclass(frozen=True)
+class ServiceSLAChanged(Event):
+    """Someone changed the service's own SLA policy; None is the service level's default."""
+
+    response_minutes: int | None
+    resolution_minutes: int | None
+    availability_target: str | None  # a decimal percentage, as text
+    warning_percent: int | None
+    around_the_clock: bool | None
+
+
+@dataclass(frozen=True)
 class ServiceHealthDegraded(Event):
     previous_score: int
     score: int

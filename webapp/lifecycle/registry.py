@@ -48,6 +48,7 @@ REGISTRY: dict[type[e.Event], tuple[Listener, ...]] = {
     e.ServiceSLABreached: (_create_alert, _recalculate_health, _notify("sla_breached")),
     e.ServiceAlertEscalated: (_notify("escalated"),),
     e.ServiceHealthDegraded: (_notify("health_degraded"), _alert_manager),
+    e.ServiceSLAChanged: (),  # audit only: who changed the targets, and to what
 }
 
 EVENT_TYPES: dict[str, type[e.Event]] = {cls.__name__: cls for cls in REGISTRY}
