@@ -58,6 +58,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         configure_sqlite(db.engine)
 
     from webapp import (
+        activity,
         alerts,
         api,
         auth,
@@ -83,6 +84,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         incident_pages,
         renewals,
         alerts,
+        activity,
         operations,
         settings,
         live,

@@ -190,7 +190,12 @@ class DomainEvent(TenantMixin, db.Model):
     """The outbox and the audit trail: written in the transition's own transaction."""
 
     __tablename__ = "domain_events"
-    __table_args__ = (Index("ix_domain_events_unenqueued", "enqueued_at", "id"),)
+    __table_args__ = (
+        Index("ix_domain_events_unenqueued", "enqueued_at", "id"),
+        # The activity page, filtered by kind of change or by who, newest first.
+        Index("ix_domain_events_company_type", "company_id", "type", "id"),
+        Index("ix_domain_events_company_actor", "company_id", "actor", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     type: Mapped[str] = mapped_column(String(60))

@@ -35,6 +35,7 @@ READS = [
     "/renewals",
     "/alerts",
     "/live",
+    "/activity",
 ]
 ADMIN_READS = ["/operations", "/rq/", "/settings"]
 # Pages with a form, for the roles that may submit it.
