@@ -319,3 +319,13 @@ class SettingsForm(FlaskForm):
             parse_reminder_days(field.data)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+
+
+class ApiTokenForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[
+            DataRequired("Say who will use it, e.g. prometheus or alertmanager."),
+            Length(max=120, message="At most 120 characters."),
+        ],
+    )

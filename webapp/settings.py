@@ -5,10 +5,11 @@ import datetime as dt
 from flask import Blueprint, flash, redirect, request, url_for
 from jinja2_fragments.flask import render_block
 
+from webapp import api_tokens
 from webapp import company_settings as cs
-from webapp.auth import company_id, requires
+from webapp.auth import actor, company_id, requires
 from webapp.extensions import db, htmx
-from webapp.forms import SettingsForm
+from webapp.forms import ActionForm, ApiTokenForm, SettingsForm
 from webapp.lifecycle.sla import WEEKDAYS
 from webapp.models import Company
 from webapp.permissions import Can
@@ -50,10 +51,14 @@ def _from_form(form: SettingsForm) -> cs.CompanySettings:
     )
 
 
-def _context(form: SettingsForm) -> dict:
+def _context(form: SettingsForm, token_form: ApiTokenForm | None = None, new_token=None) -> dict:
     current = cs.current(db.session.get(Company, company_id()))
     return {
         "form": form,
+        "token_form": token_form or ApiTokenForm(formdata=None),
+        "tokens": api_tokens.tokens(company_id()),
+        "new_token": new_token,
+        "revoke_form": ActionForm(formdata=None),
         "current": current,
         "hours_text": describe_week(current.week),
         "day_names": DAY_NAMES,
@@ -85,3 +90,38 @@ def index():
         return render_block("settings/index.html", "settings_form", **_context(fresh))
     status = 422 if form.errors else 200
     return page("settings/index.html", fragments=("settings_form",), **_context(form)), status
+
+
+def _tokens_panel(token_form: ApiTokenForm | None = None, new_token=None, status=200):
+    """The API tokens panel after a change; without htmx, the whole page (the new token is
+    shown once, so it cannot go through a redirect and a flash message in the cookie)."""
+    form = SettingsForm(
+        formdata=None, data=_form_data(cs.current(db.session.get(Company, company_id())))
+    )
+    context = _context(form, token_form, new_token)
+    if htmx:
+        return render_block("settings/index.html", "api_tokens", **context), status
+    return page("settings/index.html", **context), status
+
+
+@bp.post("/api-tokens")
+@requires(Can.CONFIGURE)
+def create_api_token():
+    """A new token for the JSON API, shown once; only its hash is kept."""
+    form = ApiTokenForm()
+    if not form.validate_on_submit():
+        return _tokens_panel(form, status=422)
+    row, token = api_tokens.create(company_id(), form.name.data, actor())
+    flash(f"Token {row.name} created. Copy it now: it is not shown again.")
+    return _tokens_panel(new_token=token)
+
+
+@bp.post("/api-tokens/<int:token_id>/revoke")
+@requires(Can.CONFIGURE)
+def revoke_api_token(token_id):
+    """Refuse the token from now on (revoking twice changes nothing)."""
+    if not ActionForm().validate():
+        return _tokens_panel(status=400)
+    row = api_tokens.revoke(company_id(), token_id, actor())
+    flash(f"Token {row.name} revoked: requests with it are refused from now on.")
+    return _tokens_panel()

@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import breach, make_service
+from webapp import api_tokens
 from webapp import service_lifecycle as lc
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
@@ -23,7 +24,14 @@ def world(company, work):
     from webapp.models import SlaAlert
 
     alert = db.session.scalars(select(SlaAlert.id)).one()
-    return {"active": active, "pending": pending, "alert": alert, "incident": incident}
+    token = api_tokens.create(company, "monitoring", "test")[0].id
+    return {
+        "active": active,
+        "pending": pending,
+        "alert": alert,
+        "incident": incident,
+        "token": token,
+    }
 
 
 READS = [
@@ -57,6 +65,8 @@ WRITES = {
     "/alerts/{alert}/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
     "/operations/retry": ({R.ADMIN}, {}),
     "/settings": ({R.ADMIN}, {"timezone": ""}),
+    "/settings/api-tokens": ({R.ADMIN}, {"name": ""}),
+    "/settings/api-tokens/{token}/revoke": ({R.ADMIN}, {}),
 }
 
 
@@ -170,7 +180,7 @@ OUTSIDE_THE_MATRIX_PREFIXES = (
 def test_the_matrix_covers_every_route_in_the_url_map(app):
     """A route added later fails here until it is given its roles above."""
     adapter = app.url_map.bind("localhost")
-    world = {"active": 1, "pending": 2, "alert": 3, "incident": 4}
+    world = {"active": 1, "pending": 2, "alert": 3, "incident": 4, "token": 5}
     covered = set()
     for route in READS + ADMIN_READS + list(FORM_READS):
         covered.add((adapter.match(route.format(**world).split("?")[0], "GET")[0], "GET"))

@@ -18,6 +18,7 @@ from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
 from webapp.models import (
+    ApiToken,
     Client,
     Company,
     DomainEvent,
@@ -36,7 +37,8 @@ def _their_rows(other_company, work):
     incident = breach(other_company, service)
     work()
     alert = db.session.scalar(select(SlaAlert.id).where(SlaAlert.incident_id == incident))
-    return {"service_id": service, "incident_id": incident, "alert_id": alert}
+    token = api_tokens.create(other_company, "theirs", "test")[0].id
+    return {"service_id": service, "incident_id": incident, "alert_id": alert, "token_id": token}
 
 
 def _routes_with_ids(app, api: bool):
@@ -73,6 +75,12 @@ def _their_state(other_company):
             .select_from(SlaAlert)
             .filter_by(company_id=other_company)
             .where(SlaAlert.acknowledged_at.is_not(None))
+        ),
+        db.session.scalar(
+            select(func.count())
+            .select_from(ApiToken)
+            .filter_by(company_id=other_company)
+            .where(ApiToken.revoked_at.is_not(None))
         ),
     )
 
