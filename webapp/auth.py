@@ -93,6 +93,11 @@ def actor() -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
+    methods=["POST"],
+    key_func=lambda: "account:" + request.form.get("email", "").strip().lower()[:254],
+)
 def login():
     """Sign in."""
     form = LoginForm()

@@ -62,6 +62,8 @@ class Config:
     # The local catcher's Maildir, shown at /mailbox (make run sets it; unset in production).
     MAILBOX_DIR = os.environ.get("MAILBOX_DIR", "")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    # Per account, whatever the address: guesses spread over many addresses still run out.
+    LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "30 per hour")
     LIVE_POLL_SECONDS = int(os.environ.get("LIVE_POLL_SECONDS", "3"))
     PAGE_SIZE = 25
     # The largest request body the JSON API reads; an Alertmanager notification of a few hundred

@@ -48,6 +48,24 @@ def test_sign_in_attempts_are_rate_limited(client, company):
     )  # even the right one, for now
 
 
+def test_guesses_at_one_account_from_many_addresses_run_out_too(client, app, company):
+    app.config["LOGIN_ACCOUNT_RATE_LIMIT"] = "5 per hour"
+    add_user(company, UserRole.VIEWER, "v@msp.example")
+    add_user(company, UserRole.ADMIN, "a@msp.example")
+    page = client.get("/login").get_data(as_text=True)
+
+    def attempt(email, password, address):
+        return client.post(
+            "/login",
+            data={"email": email, "password": password, "csrf_token": csrf_from(page)},
+            environ_base={"REMOTE_ADDR": address},
+        ).status_code
+
+    codes = [attempt(" V@msp.example", "guess", f"198.51.100.{i}") for i in range(6)]
+    assert codes == [401] * 5 + [429]
+    assert attempt("a@msp.example", PASSWORD, "198.51.100.50") == 302  # other accounts unaffected
+
+
 @pytest.mark.parametrize(
     ("next_url", "lands_on"),
     [
