@@ -64,6 +64,13 @@ class Config:
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     # Per account, whatever the address: guesses spread over many addresses still run out.
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "30 per hour")
+    # Who may open /rq (rq-dashboard, every company's jobs): emails, comma-separated. Unset: the
+    # admins, while the installation has a single company.
+    QUEUE_DASHBOARD_OPERATORS = frozenset(
+        e.strip().lower()
+        for e in os.environ.get("QUEUE_DASHBOARD_OPERATORS", "").split(",")
+        if e.strip()
+    )
     LIVE_POLL_SECONDS = int(os.environ.get("LIVE_POLL_SECONDS", "3"))
     PAGE_SIZE = 25
     # The largest request body the JSON API reads; an Alertmanager notification of a few hundred

@@ -1,12 +1,15 @@
 """Operations, for admins: failed deliveries with retry, queue figures, and rq-dashboard at /rq."""
 
-from flask import Blueprint, abort, flash, request
+from flask import Blueprint, abort, current_app, flash, request
 from flask_login import current_user
+from sqlalchemy import func, select
 
 from webapp import deliveries
 from webapp import read_models as rm
 from webapp.auth import company_id, requires
+from webapp.extensions import db
 from webapp.forms import ActionForm
+from webapp.models import Company
 from webapp.permissions import Can, allows
 from webapp.pipeline_state import pipeline_state
 from webapp.rendering import page
@@ -19,6 +22,7 @@ def _context():
         "failed": rm.failed_deliveries(company_id()),
         "pipeline": pipeline_state(),
         "form": ActionForm(formdata=None),
+        "may_open_queue_dashboard": may_open_queue_dashboard,
     }
 
 
@@ -43,8 +47,20 @@ def retry():
     return page("operations/index.html", fragments=("operations_panel",), **_context())
 
 
+def may_open_queue_dashboard(user) -> bool:
+    """rq-dashboard shows every company's jobs and their errors, so it is for the people who run
+    the installation: the operators listed in QUEUE_DASHBOARD_OPERATORS or, when none are listed,
+    the admins of an installation with a single company (where "every company" is theirs)."""
+    if not user.is_authenticated or not allows(user.role, Can.OPERATE):
+        return False
+    operators = current_app.config["QUEUE_DASHBOARD_OPERATORS"]
+    if operators:
+        return user.email.lower() in operators
+    return db.session.scalar(select(func.count()).select_from(Company)) == 1
+
+
 def mount_rq_dashboard(app):
-    """rq-dashboard at /rq, for admins only."""
+    """rq-dashboard at /rq, for the installation's operators only."""
     import rq_dashboard
     from rq_dashboard.web import setup_rq_connection
 
@@ -63,6 +79,10 @@ def mount_rq_dashboard(app):
             return None
         if not current_user.is_authenticated:
             return app.login_manager.unauthorized()
-        if not allows(current_user.role, Can.OPERATE):
-            abort(403, description="Only admins can open the queue dashboard.")
+        if not may_open_queue_dashboard(current_user):
+            abort(
+                403,
+                description="The queue dashboard shows every company's jobs: only the"
+                " installation's operators (QUEUE_DASHBOARD_OPERATORS) can open it.",
+            )
         return None

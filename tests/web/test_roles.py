@@ -195,3 +195,18 @@ def test_the_matrix_covers_every_route_in_the_url_map(app):
         and (rule.endpoint, method) not in covered
     )
     assert missing == []
+
+
+def test_with_a_second_company_the_queue_dashboard_is_for_listed_operators_only(
+    app, as_role, world, other_company
+):
+    admin = as_role(R.ADMIN)
+    refused = admin.get("/rq/")
+    assert refused.status_code == 403
+    assert "QUEUE_DASHBOARD_OPERATORS" in refused.get_data(as_text=True)
+    assert 'href="/rq/"' not in admin.get("/operations").get_data(as_text=True)
+
+    app.config["QUEUE_DASHBOARD_OPERATORS"] = frozenset({"admin@msp.example", "viewer@msp.example"})
+    assert admin.get("/rq/").status_code == 200
+    assert 'href="/rq/"' in admin.get("/operations").get_data(as_text=True)
+    assert as_role(R.VIEWER).get("/rq/").status_code == 403  # the list does not lift the role
