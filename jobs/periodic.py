@@ -6,6 +6,7 @@ import logging
 from flask import current_app
 from sqlalchemy import select
 
+from jobs import notifications
 from jobs.context import app_context
 from jobs.listeners.billing import reconcile_service
 from webapp import health_scores, outbox, service_lifecycle
@@ -25,7 +26,7 @@ def relay_outbox() -> int:
     """Send outbox rows that were committed but never reached Redis."""
     with app_context():
         redis_connection().set(HEARTBEAT_KEY, utcnow().isoformat(), ex=3600)
-        sent = outbox.relay()
+        sent = outbox.relay() + notifications.requeue_stalled()
         if sent:
             log.info("relay sent %d", sent)
         return sent

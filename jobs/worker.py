@@ -8,7 +8,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import SimpleWorker
 from rq_scheduler import Scheduler
 
-from jobs import schedule
+from jobs import notifications, schedule
 from webapp import outbox
 from webapp.queues import queue, redis_connection
 
@@ -27,15 +27,33 @@ def wait_for_redis(timeout: float = 30) -> None:
             time.sleep(0.5)
 
 
-def run_worker(queue_names: list[str], burst: bool = False) -> None:
+class DeliveryWorker(SimpleWorker):
     """SimpleWorker runs jobs in this process: the app is built once, and no fork per job.
 
     Forking a work horse per job costs more than most deliveries take, and the app's engine
     would have to be rebuilt after each fork.
+
+    A job in progress stays in RQ's started registry for its timeout plus a grace; a worker
+    killed mid-job (SIGKILL, OOM, a lost host) sends no more heartbeats, so the entry expires
+    then and the relay hands the job back (outbox.recover_abandoned_jobs). RQ's fixed grace is
+    60 s; ours is configurable, and may be short because a job run twice changes nothing.
     """
+
+    abandoned_grace: int = 60
+
+    def get_heartbeat_ttl(self, job) -> int:
+        ttl = super().get_heartbeat_ttl(job)
+        if job.timeout is None or job.timeout == -1:
+            return ttl
+        return int(job.timeout) + self.abandoned_grace
+
+
+def run_worker(queue_names: list[str], burst: bool = False) -> None:
     wait_for_redis()
     outbox.relay()  # what committed while no worker ran
-    worker = SimpleWorker([queue(n) for n in queue_names], connection=redis_connection())
+    notifications.requeue_stalled()  # what a worker that died left half sent
+    worker = DeliveryWorker([queue(n) for n in queue_names], connection=redis_connection())
+    worker.abandoned_grace = current_app.config["ABANDONED_JOB_GRACE_SECONDS"]
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 

@@ -1,6 +1,7 @@
 """The event pipeline with a real Redis and a real RQ worker."""
 
 import datetime as dt
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -264,5 +265,26 @@ def test_retry_while_redis_is_down_is_kept_for_the_relay(app, company, work, mon
         assert deliveries.retry([failed_id]) == 1  # no exception: the change is kept
     assert deliveries_by_status() == {"done": 1, "pending": 1}
     assert outbox.relay() == 1
+    work()
+    assert deliveries_by_status() == {"done": 2}
+
+
+def test_relay_hands_back_the_job_of_a_worker_that_died_mid_job(app, company, work):
+    """A worker killed mid-job leaves it "started" in RQ; once its heartbeat (timeout plus
+    the grace) has run out, the relay enqueues it again, without waiting for RQ's
+    ten-minute maintenance."""
+    from jobs.worker import DeliveryWorker
+    from webapp.queues import all_queues, redis_connection
+
+    app.config["DELIVERY_JOB_TIMEOUT"] = 1
+    lc.activate(company, make_service(company), "test")
+    dying = DeliveryWorker(all_queues(), connection=redis_connection())
+    dying.abandoned_grace = 0
+    job, queue = dying.dequeue_job_and_maintain_ttl(timeout=1)
+    dying.prepare_execution(job)
+    dying.prepare_job_execution(job)  # and then it dies: nothing more is written
+    assert outbox.recover_abandoned_jobs() == 0  # still within its timeout
+    time.sleep(1.2)
+    assert outbox.recover_abandoned_jobs() == 1
     work()
     assert deliveries_by_status() == {"done": 2}

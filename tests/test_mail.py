@@ -1,12 +1,17 @@
 """Notifications by email through a real SMTP server (aiosmtpd) on loopback."""
 
-from aiosmtpd.controller import Controller
-from sqlalchemy import select
+import datetime as dt
 
+from aiosmtpd.controller import Controller
+from sqlalchemy import select, update
+
+from jobs.notifications import requeue_stalled, send_for_event
 from tests.conftest import Inbox, make_service, make_user
 from tools.embedded_redis import free_port
 from tools.mail_catcher import start as start_catcher
+from webapp import mailer
 from webapp import service_lifecycle as lc
+from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.mailbox import read_messages
 from webapp.models import Notification
@@ -61,8 +66,6 @@ def test_a_refusing_mail_server_is_retried_and_the_failure_is_visible(app, compa
     controller = Controller(inbox, hostname="127.0.0.1", port=app.config["MAIL_PORT"])
     controller.start()
     try:
-        from jobs.notifications import send_for_event
-
         assert send_for_event(failed.event_id) == []
     finally:
         controller.stop()
@@ -92,3 +95,50 @@ def test_the_catcher_keeps_mail_that_the_mailbox_page_shows(app, company, work, 
     assert [(m["to"], m["subject"]) for m in messages] == [
         ("it@acme.example", "Managed Backup is now active")
     ]
+
+
+def _claimed_by_a_dead_worker(app, company, work, seconds_ago):
+    """An activation mail claimed ("sending") by a worker that died before handing it over."""
+    server = app.config["MAIL_SERVER"]
+    app.config["MAIL_SERVER"] = ""  # the listener runs; the mail waits queued
+    lc.activate(company, make_service(company), "test")
+    work()
+    app.config["MAIL_SERVER"] = server
+    claimed_at = utcnow() - dt.timedelta(seconds=seconds_ago)
+    db.session.execute(update(Notification).values(status="sending", sent_at=claimed_at))
+    db.session.commit()
+    return db.session.scalars(select(Notification)).one()
+
+
+def test_mail_a_dead_worker_claimed_but_never_handed_over_is_sent_once(app, company, work, smtp):
+    app.config["SENDING_STALE_SECONDS"] = 60
+    _claimed_by_a_dead_worker(app, company, work, seconds_ago=30)
+    assert requeue_stalled() == 0  # its sender may still be on its way
+    db.session.execute(update(Notification).values(sent_at=utcnow() - dt.timedelta(minutes=2)))
+    db.session.commit()
+    assert requeue_stalled() == 1
+    work()
+    assert requeue_stalled() == 0
+    assert [m["To"] for m in smtp.messages] == ["it@acme.example"]
+    assert statuses() == [("it@acme.example", "sent")]
+
+
+def test_a_slow_sender_whose_claim_was_taken_over_sends_nothing(
+    app, company, work, smtp, monkeypatch
+):
+    """Its claim presumed dead and taken over, a sender that was only slow must not send a
+    second copy once it reaches the server."""
+    notification = _claimed_by_a_dead_worker(app, company, work, seconds_ago=0)
+    db.session.execute(update(Notification).values(status="queued"))
+    db.session.commit()
+    real_send = mailer.send
+
+    def taken_over_meanwhile(message, before_data):
+        db.session.execute(update(Notification).values(sent_at=utcnow() + dt.timedelta(hours=1)))
+        db.session.commit()
+        real_send(message, before_data)
+
+    monkeypatch.setattr(mailer, "send", taken_over_meanwhile)
+    assert send_for_event(notification.event_id) == []
+    assert smtp.messages == []
+    assert statuses() == [("it@acme.example", "sending")]  # the other sender's claim

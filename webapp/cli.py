@@ -251,8 +251,10 @@ def seed_demo(if_empty, wait):
 
 @click.command("relay")
 def relay():
-    """Enqueue outbox events that never reached Redis."""
-    click.echo(f"{outbox.relay()} deliveries sent.")
+    """Enqueue outbox events that never reached Redis, and mail a dead worker left unsent."""
+    from jobs.notifications import requeue_stalled
+
+    click.echo(f"{outbox.relay() + requeue_stalled()} deliveries sent.")
 
 
 @click.command("worker")

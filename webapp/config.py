@@ -33,6 +33,11 @@ class Config:
     DELIVERY_JOB_TIMEOUT = int(os.environ.get("DELIVERY_JOB_TIMEOUT", "60"))
     # An outbox row enqueued this long ago whose job Redis no longer holds is enqueued again.
     RELAY_STALE_SECONDS = int(os.environ.get("RELAY_STALE_SECONDS", "300"))
+    # A job whose worker died (no heartbeat) is handed back this long after its timeout.
+    ABANDONED_JOB_GRACE_SECONDS = int(os.environ.get("ABANDONED_JOB_GRACE_SECONDS", "60"))
+    # A notification claimed this long ago and never handed over is presumed abandoned by a
+    # dead worker and sent again (more than a live send can take at the mail/webhook timeouts).
+    SENDING_STALE_SECONDS = int(os.environ.get("SENDING_STALE_SECONDS", "120"))
     RELAY_INTERVAL_SECONDS = int(os.environ.get("RELAY_INTERVAL_SECONDS", "10"))
     # How often SLA clocks, escalations and incident-driven health scores are looked at.
     SLA_SWEEP_SECONDS = int(os.environ.get("SLA_SWEEP_SECONDS", "60"))

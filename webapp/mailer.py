@@ -1,9 +1,11 @@
 """Email over SMTP (smtplib): TLS and authentication as configured, text and HTML parts."""
 
 import datetime as dt
+import re
 import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 
 from flask import current_app, render_template
 
@@ -31,7 +33,14 @@ def build(notification) -> EmailMessage:
     return message
 
 
-def send(message: EmailMessage) -> None:
+def send(message: EmailMessage, before_data: Callable[[], None] = lambda: None) -> None:
+    """Send `message`; `before_data` runs once the server waits for the message itself.
+
+    Until the message's final "." the server keeps nothing, so a sender that dies before
+    `before_data` returns has provably sent nothing and may be replaced (see
+    jobs.notifications). If `before_data` raises, the connection is dropped mid-DATA, which
+    discards the message, and the exception propagates.
+    """
     cfg = current_app.config
     smtp_class = smtplib.SMTP_SSL if cfg["MAIL_USE_SSL"] else smtplib.SMTP
     with smtp_class(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=cfg["MAIL_TIMEOUT"]) as smtp:
@@ -39,4 +48,37 @@ def send(message: EmailMessage) -> None:
             smtp.starttls()
         if cfg["MAIL_USERNAME"]:
             smtp.login(cfg["MAIL_USERNAME"], cfg["MAIL_PASSWORD"])
-        smtp.send_message(message)
+        _transmit(smtp, message, before_data)
+
+
+def _transmit(smtp: smtplib.SMTP, message: EmailMessage, before_data) -> None:
+    """smtplib's sendmail, with a pause between the envelope and the data."""
+    sender = getaddresses([message["From"]])[0][1]
+    recipients = [address for _, address in getaddresses(message.get_all("To", []))]
+    data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    smtp.ehlo_or_helo_if_needed()
+    code, reply = smtp.mail(sender)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused = {}
+    for recipient in recipients:
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+    if len(refused) == len(recipients):
+        raise smtplib.SMTPRecipientsRefused(refused)
+    code, reply = smtp.docmd("DATA")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    try:
+        before_data()
+    except BaseException:
+        smtp.close()  # without the final "." the server drops what it has
+        raise
+    body = re.sub(rb"(?m)^\.", b"..", data)  # dot-stuffing (RFC 5321 4.5.2)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    smtp.send(body + b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)

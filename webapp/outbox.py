@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from sqlalchemy import insert, select, update
 
 from webapp.clock import utcnow
@@ -183,7 +184,26 @@ def relay(batch: int = 500) -> int:
         if not ids or not publish(ids):
             break
         sent += len(ids)
+    recover_abandoned_jobs()
     return sent + _requeue_lost()
+
+
+def recover_abandoned_jobs() -> int:
+    """Hand back the jobs of workers that died mid-job, once their heartbeat has expired.
+
+    RQ does this only in a worker's maintenance, at its start and every ten minutes, so a
+    worker killed and restarted at once would leave its job waiting that long. A job with
+    tries left is enqueued again; one without is failed, and _requeue_lost sends it again.
+    """
+    recovered = 0
+    try:
+        for name in QUEUES:
+            registry = StartedJobRegistry(name, connection=redis_connection())
+            recovered += len(registry.get_expired_job_ids())
+            registry.cleanup()
+    except RedisError as exc:
+        log.warning("Redis unreachable; abandoned jobs not recovered: %s", exc)
+    return recovered
 
 
 def _job_gone(key: str, conn) -> bool:

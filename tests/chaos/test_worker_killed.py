@@ -1,0 +1,175 @@
+"""A `flask worker` process killed with SIGKILL at random moments while it delivers 50 events.
+
+Every effect of every event is counted at the end: billing records, notification rows and the
+mails a real SMTP server received (by each notification's Message-ID), SLA alerts and health
+snapshots. Lost is an effect missing, doubled one present more than once; both must be 0.
+"""
+
+import random
+import re
+import time
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+
+from jobs import periodic
+from tests import fault_report
+from tests.chaos.conftest import wait_until
+from tests.conftest import active_service, breach, make_client, make_service, make_user
+from webapp import service_lifecycle as lc
+from webapp.extensions import db
+from webapp.lifecycle.statuses import DeliveryStatus, UserRole
+from webapp.models import (
+    DomainEvent,
+    HealthSnapshot,
+    ListenerDelivery,
+    Notification,
+    RecurringBilling,
+    SlaAlert,
+)
+
+pytestmark = pytest.mark.chaos
+
+ACTIVATIONS, BREACHES, KILLS = 40, 10, 5
+JOB_TIMEOUT = 5
+# Short enough that a killed worker's job comes back within seconds (see DeliveryWorker).
+WORKER_ENV = {
+    "DELIVERY_JOB_TIMEOUT": JOB_TIMEOUT,
+    "DELIVERY_RETRY_INTERVALS": "0,0,0",
+    "ABANDONED_JOB_GRACE_SECONDS": 1,
+    "RELAY_STALE_SECONDS": 0,
+    "SENDING_STALE_SECONDS": 2,
+}
+
+
+def make_events(company) -> int:
+    """40 activations and 10 SLA breaches (each with alert, health and mail listeners)."""
+    manager = make_user(company)
+    make_user(company, "tech@msp.example", UserRole.TECHNICIAN)
+    client = make_client(company)
+    for n in range(ACTIVATIONS):
+        lc.activate(company, make_service(company, client, name=f"S{n}", manager_id=manager), "t")
+    for n in range(BREACHES):
+        breach(company, active_service(company, client, name=f"B{n}", manager_id=manager))
+    return ACTIVATIONS + BREACHES
+
+
+def done_count() -> int:
+    db.session.rollback()
+    return db.session.scalar(
+        select(func.count())
+        .select_from(ListenerDelivery)
+        .where(ListenerDelivery.status == DeliveryStatus.DONE)
+    )
+
+
+def settled() -> bool:
+    """Every ledger row done, and every notification sent or where nothing will move it: a
+    worker killed between handing a mail over and marking it sent leaves it "transmitting"
+    (the server may have it, so it is not sent again; the mails received are counted)."""
+    db.session.rollback()
+    open_deliveries = db.session.scalar(
+        select(func.count())
+        .select_from(ListenerDelivery)
+        .where(ListenerDelivery.status != DeliveryStatus.DONE)
+    )
+    unsent = db.session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.status.not_in(["sent", "transmitting"]))
+    )
+    return open_deliveries == 0 and unsent == 0
+
+
+def count_effects(inbox) -> tuple[int, int, dict]:
+    db.session.rollback()
+    lost, doubled, detail = 0, 0, {}
+    undone = db.session.scalar(
+        select(func.count())
+        .select_from(ListenerDelivery)
+        .where(ListenerDelivery.status != DeliveryStatus.DONE)
+    )
+    lost += undone
+    detail["deliveries not done"] = undone
+
+    received = Counter(
+        int(m.group(1))
+        for message in inbox.messages
+        if (m := re.search(r"notification-(\d+)", message["Message-ID"] or ""))
+    )
+    notifications = dict(db.session.execute(select(Notification.id, Notification.status)).all())
+    missing = [n for n in notifications if received[n] == 0]
+    extra = sum(c - 1 for n, c in received.items() if n in notifications and c > 1)
+    strays = sum(c for n, c in received.items() if n not in notifications)
+    lost += len(missing)
+    doubled += extra + strays
+    detail["mails"] = sum(received.values())
+    detail["notifications"] = Counter(notifications.values())
+    detail["mails missing"] = {n: notifications[n] for n in missing}
+    detail["mails doubled"] = extra + strays
+
+    # Each event's listeners notify its recipients once: activation client + manager,
+    # breach manager + technician (the unique constraint makes a second row impossible).
+    per_event = Counter(db.session.scalars(select(Notification.event_id)))
+    events = dict(db.session.execute(select(DomainEvent.id, DomainEvent.type)).all())
+    for event_id, kind in events.items():
+        if kind in ("ServiceActivated", "ServiceSLABreached"):
+            lost += max(0, 2 - per_event[event_id])
+
+    billed = Counter(db.session.scalars(select(RecurringBilling.service_id)))
+    activated = [
+        e.service_id
+        for e in db.session.scalars(
+            select(DomainEvent).where(DomainEvent.type == "ServiceActivated")
+        )
+    ]
+    lost += sum(1 for s in activated if billed[s] == 0)
+    doubled += sum(c - 1 for c in billed.values() if c > 1)
+    detail["billing records"] = sum(billed.values())
+
+    breaches = list(
+        db.session.scalars(select(DomainEvent).where(DomainEvent.type == "ServiceSLABreached"))
+    )
+    alerts = Counter(db.session.scalars(select(SlaAlert.event_id)))
+    lost += sum(1 for e in breaches if alerts[e.id] == 0)
+    doubled += sum(alerts[e.id] - 1 for e in breaches if alerts[e.id] > 1)
+    # The health listener runs once per breach; nothing else recalculates here (no sweep runs).
+    snapshots = Counter(db.session.scalars(select(HealthSnapshot.service_id)))
+    lost += sum(1 for e in breaches if snapshots[e.service_id] == 0)
+    doubled += sum(snapshots[e.service_id] - 1 for e in breaches if snapshots[e.service_id] > 1)
+    detail["alerts"], detail["health snapshots"] = sum(alerts.values()), sum(snapshots.values())
+    return lost, doubled, detail
+
+
+def test_a_worker_killed_at_random_moments_loses_and_doubles_nothing(
+    app, company, smtp, flask_process
+):
+    # The jobs enqueued from this process (the transitions, the relay) alike.
+    app.config.update(DELIVERY_JOB_TIMEOUT=JOB_TIMEOUT, SENDING_STALE_SECONDS=2)
+    events = make_events(company)
+    env = {**WORKER_ENV, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": app.config["MAIL_PORT"]}
+    rng = random.Random(6)  # issue 6: the kill moments are random, and the same every run
+    kills = 0
+    for _ in range(KILLS):
+        before = done_count()
+        worker = flask_process("worker", **env)
+        # Kill it while it works: after it has finished something, at a random moment.
+        wait_until(lambda b=before: done_count() > b, timeout=60, interval=0.02, what="work")
+        time.sleep(rng.uniform(0, 0.3))
+        worker.kill()
+        kills += 1
+
+    flask_process("worker", **env)
+
+    def recovered():
+        periodic.relay_outbox()  # as the scheduler does every RELAY_INTERVAL_SECONDS
+        return settled()
+
+    # Bounded: whatever has not settled by then is counted as lost below.
+    wait_until(recovered, timeout=60, interval=0.5, what="recovery", fail=False)
+    lost, doubled, detail = count_effects(smtp)
+    fault_report.record(
+        "worker SIGKILLed mid-delivery", faults=kills, inputs=events, lost=lost, doubled=doubled
+    )
+    assert (lost, doubled) == (0, 0), detail
