@@ -1,12 +1,13 @@
-"""Failed deliveries: listing them and sending them again."""
+"""Failed deliveries and failed notifications: listing them and sending them again."""
 
 from sqlalchemy import select, update
 
 from webapp.database import begin_write
 from webapp.extensions import db
+from webapp.lifecycle.registry import NOTIFICATIONS
 from webapp.lifecycle.statuses import DeliveryStatus
-from webapp.models import DomainEvent, ListenerDelivery
-from webapp.outbox import publish
+from webapp.models import ClientService, DomainEvent, ListenerDelivery, Notification
+from webapp.outbox import enqueue_events, publish
 
 
 def failed(company_id: int | None = None) -> list[ListenerDelivery]:
@@ -40,4 +41,34 @@ def retry(ids: list[int] | None, company_id: int | None = None) -> int:
     )
     db.session.commit()
     publish(event_ids)
+    return len(rows)
+
+
+def failed_notifications(company_id: int, limit: int = 50):
+    """Mails and webhook calls that failed, newest first, with their service's name: RQ's
+    retries may have run out, and then only a person sends them again."""
+    return db.session.execute(
+        select(Notification, ClientService.name)
+        .join(ClientService, Notification.service_id == ClientService.id)
+        .where(Notification.company_id == company_id, Notification.status == "failed")
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def resend_notifications(company_id: int, ids: list[int] | None = None) -> int:
+    """Send failed notifications again (all of the company's when ids is None) by enqueueing
+    their events' jobs, which send every unsent notification of the event once. Returns how
+    many; if Redis is down nothing changes and the error says so."""
+    query = select(Notification.id, Notification.event_id).where(
+        Notification.company_id == company_id, Notification.status == "failed"
+    )
+    if ids is not None:
+        query = query.where(Notification.id.in_(ids))
+    rows = db.session.execute(query).all()
+    db.session.rollback()
+    if rows:
+        enqueue_events(
+            [(event_id, NOTIFICATIONS) for event_id in sorted({r.event_id for r in rows})]
+        )
     return len(rows)

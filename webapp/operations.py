@@ -2,6 +2,7 @@
 
 from flask import Blueprint, abort, current_app, flash, request
 from flask_login import current_user
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from webapp import deliveries
@@ -20,6 +21,7 @@ bp = Blueprint("operations", __name__, url_prefix="/operations")
 def _context():
     return {
         "failed": rm.failed_deliveries(company_id()),
+        "failed_notifications": deliveries.failed_notifications(company_id()),
         "pipeline": pipeline_state(),
         "form": ActionForm(formdata=None),
         "may_open_queue_dashboard": may_open_queue_dashboard,
@@ -44,6 +46,28 @@ def retry():
     flash(
         f"{count} deliveries sent again." if count else "Nothing to retry: it is no longer failed."
     )
+    return page("operations/index.html", fragments=("operations_panel",), **_context())
+
+
+@bp.post("/resend")
+@requires(Can.OPERATE)
+def resend():
+    """Send failed notifications again: one (notification=ID) or all of this company's."""
+    if not ActionForm().validate():
+        abort(400)
+    raw = request.form.get("notification")
+    if raw is not None and not raw.isdigit():
+        abort(404)
+    try:
+        count = deliveries.resend_notifications(company_id(), [int(raw)] if raw else None)
+    except RedisError:
+        flash("The queue (Redis) is unreachable: nothing was sent. Try again when it is back.")
+    else:
+        flash(
+            f"{count} notifications sent again."
+            if count
+            else "Nothing to send: it is no longer failed."
+        )
     return page("operations/index.html", fragments=("operations_panel",), **_context())
 
 

@@ -345,3 +345,36 @@ def test_renewals_come_a_page_at_a_time_soonest_first(manager, company):
     assert sorted(re.findall(r"Term (\d\d)", second)) == ["50", "51", "52"]
     beyond = manager.get("/renewals?days=90&page=9").get_data(as_text=True)
     assert "page 2 of 2" in beyond  # a page past the end shows the last one
+
+
+def test_operations_lists_failed_notifications_and_sends_them_again(
+    as_role, app, company, work, smtp
+):
+    from tests.conftest import make_user
+    from tools.embedded_redis import free_port
+    from webapp.models import Notification
+
+    manager = make_user(company, "am@msp.example")
+    working_port = app.config["MAIL_PORT"]
+    app.config["MAIL_PORT"] = free_port()  # nothing listens: every try is refused
+    lc.activate(company, make_service(company, manager_id=manager), "t")
+    work()  # the tries run out
+    admin = as_role(R.ADMIN)
+    html = admin.get("/operations").get_data(as_text=True)
+    panel = html[html.index('id="failed_notifications"') :]
+    assert "am@msp.example" in panel and "ConnectionRefusedError" in panel
+    failed = db.session.execute(
+        select(Notification.id, Notification.recipient).filter_by(status="failed")
+    ).all()
+    assert failed and not smtp.messages
+
+    app.config["MAIL_PORT"] = working_port
+    response = admin.post("/operations/resend", target="operations_panel")
+    assert f"{len(failed)} notifications sent again." in response.get_data(as_text=True)
+    work()
+    assert sorted(m["To"] for m in smtp.messages) == sorted(n.recipient for n in failed)
+    assert "No failed notifications." in admin.get("/operations").get_data(as_text=True)
+    again = admin.post("/operations/resend", {"notification": str(failed[0].id)})
+    assert "Nothing to send: it is no longer failed." in again.get_data(as_text=True)
+    work()
+    assert len(smtp.messages) == len(failed)  # sent once each

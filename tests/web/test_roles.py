@@ -64,6 +64,7 @@ WRITES = {
     "/incidents/{incident}/resolve": ({R.ADMIN, R.TECHNICIAN}, {}),
     "/alerts/{alert}/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
     "/operations/retry": ({R.ADMIN}, {}),
+    "/operations/resend": ({R.ADMIN}, {}),
     "/settings": ({R.ADMIN}, {"timezone": ""}),
     "/settings/api-tokens": ({R.ADMIN}, {"name": ""}),
     "/settings/api-tokens/{token}/revoke": ({R.ADMIN}, {}),
