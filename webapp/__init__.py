@@ -41,6 +41,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         incident_pages,
         live,
         mailbox,
+        metrics,
         operations,
         renewals,
         security_headers,
@@ -68,5 +69,6 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     errors.register(app)
     templating.register(app)
     security_headers.register(app)
+    metrics.register(app)
     cli.register(app)
     return app

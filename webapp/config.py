@@ -55,6 +55,9 @@ class Config:
     # The largest request body the JSON API reads; an Alertmanager notification of a few hundred
     # alerts fits well within 1 MiB (a larger one is refused with a 413).
     API_MAX_CONTENT_LENGTH = int(os.environ.get("API_MAX_CONTENT_LENGTH", str(1024 * 1024)))
+    # /metrics answers only with `Authorization: Bearer <token>` when set; unset, anyone who
+    # can reach it may scrape it (keep it on the monitoring network).
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 
 class TestingConfig(Config):
