@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import Config
 
@@ -15,6 +16,10 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     elif config is not None:
         app.config.from_object(config)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    if hops := app.config["TRUSTED_PROXIES"]:
+        # The client's address (the sign-in limit's key), scheme and host as the proxies saw
+        # them, believing exactly that many X-Forwarded-* hops: more could be forged.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from webapp.database import configure_sqlite
     from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate

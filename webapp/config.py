@@ -32,6 +32,9 @@ class Config:
     # Behind HTTPS (production), cookies only over HTTPS, and HSTS on every response.
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # How many reverse proxies (load balancer, nginx) stand in front of gunicorn and set
+    # X-Forwarded-For/-Proto/-Host. 0: the peer's address is the client's.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
     # The token is bound to the session; pages stay open for hours on a wall screen.
     WTF_CSRF_TIME_LIMIT = None
     # If Redis is down, sign-in still works (unthrottled) rather than failing.
