@@ -1,6 +1,7 @@
 import pytest
 
 from tests.web.conftest import PASSWORD, add_user, csrf_from
+from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
 
 
@@ -118,9 +119,13 @@ def test_behind_a_proxy_each_client_has_its_own_sign_in_limit(
     add_user(company, UserRole.VIEWER, "v@msp.example")
     proxied = create_app(make_config(database_url, redis_server.url, TRUSTED_PROXIES=1))
     proxied.test_client_class = FreshContextClient
-    assert _attempts_from(proxied.test_client(), "203.0.113.7", 11)[-1] == 429
-    # Another client behind the same proxy is not locked out by the first one's guesses.
-    assert _attempts_from(proxied.test_client(), "198.51.100.9", 1) == [401]
+    try:
+        assert _attempts_from(proxied.test_client(), "203.0.113.7", 11)[-1] == 429
+        # Another client behind the same proxy is not locked out by the first one's guesses.
+        assert _attempts_from(proxied.test_client(), "198.51.100.9", 1) == [401]
+    finally:
+        with proxied.app_context():  # its own engine: closed here, not left to the GC
+            db.engine.dispose()
 
 
 def test_without_trusted_proxies_a_forged_forwarded_for_does_not_escape_the_limit(client, company):
