@@ -4,6 +4,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import Config
 
@@ -42,6 +43,10 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         app.config.from_object(config)
     _require_secret_key(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    if hops := app.config["TRUSTED_PROXIES"]:
+        # The client's address (the sign-in limit's key), scheme and host as the proxies saw
+        # them, believing exactly that many X-Forwarded-* hops: more could be forged.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from webapp.database import configure_sqlite
     from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate
@@ -69,6 +74,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         incident_pages,
         live,
         mailbox,
+        metrics,
         operations,
         renewals,
         security_headers,
@@ -97,5 +103,6 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     errors.register(app)
     templating.register(app)
     security_headers.register(app)
+    metrics.register(app)
     cli.register(app)
     return app

@@ -49,6 +49,9 @@ class Config:
     # Behind HTTPS (production), cookies only over HTTPS, and HSTS on every response.
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # How many reverse proxies (load balancer, nginx) stand in front of gunicorn and set
+    # X-Forwarded-For/-Proto/-Host. 0: the peer's address is the client's.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
     # The token is bound to the session; pages stay open for hours on a wall screen.
     WTF_CSRF_TIME_LIMIT = None
     # If Redis is down, sign-in still works (unthrottled) rather than failing.
@@ -81,6 +84,9 @@ class Config:
     # The largest request body the JSON API reads; an Alertmanager notification of a few hundred
     # alerts fits well within 1 MiB (a larger one is refused with a 413).
     API_MAX_CONTENT_LENGTH = int(os.environ.get("API_MAX_CONTENT_LENGTH", str(1024 * 1024)))
+    # /metrics answers only with `Authorization: Bearer <token>` when set; unset, anyone who
+    # can reach it may scrape it (keep it on the monitoring network).
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 
 class TestingConfig(Config):

@@ -1,6 +1,7 @@
 import pytest
 
 from tests.web.conftest import PASSWORD, add_user, csrf_from
+from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
 
 
@@ -141,3 +142,33 @@ def test_sign_out_needs_a_post_with_csrf(as_role):
     assert session.client.get("/logout").status_code == 405
     assert session.post("/logout", htmx=False).status_code == 302
     assert session.get("/").status_code == 302
+
+
+def _attempts_from(client, forwarded_for, count):
+    """Sign-in attempts through a proxy at 10.0.0.2 on behalf of `forwarded_for`."""
+    client.environ_base.update(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded_for)
+    return [_login(client, "v@msp.example", "guess").status_code for _ in range(count)]
+
+
+def test_behind_a_proxy_each_client_has_its_own_sign_in_limit(
+    app, company, database_url, redis_server
+):
+    from tests.conftest import FreshContextClient, make_config
+    from webapp import create_app
+
+    add_user(company, UserRole.VIEWER, "v@msp.example")
+    proxied = create_app(make_config(database_url, redis_server.url, TRUSTED_PROXIES=1))
+    proxied.test_client_class = FreshContextClient
+    try:
+        assert _attempts_from(proxied.test_client(), "203.0.113.7", 11)[-1] == 429
+        # Another client behind the same proxy is not locked out by the first one's guesses.
+        assert _attempts_from(proxied.test_client(), "198.51.100.9", 1) == [401]
+    finally:
+        with proxied.app_context():  # its own engine: closed here, not left to the GC
+            db.engine.dispose()
+
+
+def test_without_trusted_proxies_a_forged_forwarded_for_does_not_escape_the_limit(client, company):
+    add_user(company, UserRole.VIEWER, "v@msp.example")
+    codes = [_attempts_from(client, f"192.0.2.{n}", 1)[0] for n in range(11)]
+    assert codes[-1] == 429

@@ -21,9 +21,9 @@ def _policy(response) -> dict[str, str]:
     return dict(part.strip().split(" ", 1) for part in header.split(";"))
 
 
-@pytest.mark.parametrize("url", [*PAGES, "/login", "/healthz", "/static/app.css"])
+@pytest.mark.parametrize("url", [*PAGES, "/login", "/healthz", "/metrics", "/static/app.css"])
 def test_every_response_forbids_inline_scripts_framing_and_sniffing(client, admin, url):
-    response = (client if url in ("/login", "/healthz") else admin).get(url)
+    response = (client if url in ("/login", "/healthz", "/metrics") else admin).get(url)
     response.close()  # a static file is streamed from an open file
     assert response.status_code == 200
     policy = _policy(response)
