@@ -42,6 +42,9 @@ class Config:
     # How often SLA clocks, escalations and incident-driven health scores are looked at.
     SLA_SWEEP_SECONDS = int(os.environ.get("SLA_SWEEP_SECONDS", "60"))
     EXPIRY_GRACE_DAYS = int(os.environ.get("EXPIRY_GRACE_DAYS", "14"))
+    # A connection the database dropped (a restart, a failover) is replaced before use instead
+    # of failing the request that drew it from the pool.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"

@@ -168,6 +168,7 @@ def test_another_companys_service_is_a_404_for_reading_and_acting(
 OUTSIDE_THE_MATRIX = {
     "static": "files, public",
     "health.healthz": "public, for load balancers",
+    "metrics.metrics": "no session: METRICS_TOKEN or the network guards it; tests/web/test_metrics.py",
     "auth.login": "public; tests/web/test_auth.py",
     "auth.logout": "any signed-in user; tests/web/test_auth.py",
     "mailbox.index": "only with the local mail catcher; tests/test_mail.py",
