@@ -47,6 +47,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         services,
         settings,
         templating,
+        url_ids,
     )
 
     for module in (
@@ -66,6 +67,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         app.register_blueprint(module.bp)
     operations.mount_rq_dashboard(app)
     errors.register(app)
+    url_ids.register(app)
     templating.register(app)
     security_headers.register(app)
     cli.register(app)

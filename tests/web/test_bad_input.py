@@ -1,0 +1,58 @@
+"""Inputs the fuzzers (tests/fuzz) found to fail, pinned one by one: each is refused with a
+message that says why, and nothing is written."""
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import active_service
+from webapp.extensions import db
+from webapp.lifecycle.statuses import UserRole
+from webapp.models import DomainEvent
+
+PAST_32_BITS = 2**31
+PAST_64_BITS = 2**63
+
+
+def events() -> int:
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(DomainEvent))
+
+
+@pytest.mark.parametrize("row_id", [PAST_32_BITS, PAST_64_BITS])
+@pytest.mark.parametrize(
+    ("role", "url"),
+    [
+        (UserRole.TECHNICIAN, "/incidents/{}/acknowledge"),
+        (UserRole.TECHNICIAN, "/incidents/{}/resolve"),
+        (UserRole.TECHNICIAN, "/alerts/{}/acknowledge"),
+        (UserRole.ACCOUNT_MANAGER, "/services/{}/suspend"),
+        (UserRole.ACCOUNT_MANAGER, "/services/{}/sla"),
+    ],
+)
+def test_an_id_past_what_a_table_holds_is_a_404_not_a_500(as_role, role, url, row_id):
+    # PostgreSQL refuses a number past 32 bits for an integer column; SQLite cannot bind one
+    # past 64 bits at all: both were a 500 before the id was checked.
+    response = as_role(role).post(url.format(row_id), data={"reason": "x"})
+    assert response.status_code == 404
+    assert "no such record" in response.get_data(as_text=True)
+
+
+def test_an_api_id_past_what_a_table_holds_is_a_json_404(app, client, company):
+    from webapp import api_tokens
+
+    token = api_tokens.create(company, "probe", "test")[1]
+    response = client.get(
+        f"/api/v1/incidents/{PAST_64_BITS}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 404
+    assert response.get_json() == {"error": f"There is no incident {PAST_64_BITS} in this company."}
+
+
+def test_a_page_with_an_id_past_what_a_table_holds_is_a_404(as_role, company):
+    active_service(company)
+    viewer = as_role(UserRole.VIEWER)
+    assert viewer.get(f"/services/{PAST_64_BITS}").status_code == 404
+    assert viewer.get(f"/incidents/{PAST_32_BITS}").status_code == 404
+    before = events()
+    assert viewer.get("/services/1").status_code == 200  # a real id still works
+    assert events() == before
