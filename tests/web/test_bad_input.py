@@ -5,9 +5,10 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import active_service
+from webapp import api_tokens
 from webapp.extensions import db
-from webapp.lifecycle.statuses import UserRole
-from webapp.models import DomainEvent
+from webapp.lifecycle.statuses import DeliveryStatus, UserRole
+from webapp.models import DomainEvent, ListenerDelivery
 
 PAST_32_BITS = 2**31
 PAST_64_BITS = 2**63
@@ -38,8 +39,6 @@ def test_an_id_past_what_a_table_holds_is_a_404_not_a_500(as_role, role, url, ro
 
 
 def test_an_api_id_past_what_a_table_holds_is_a_json_404(app, client, company):
-    from webapp import api_tokens
-
     token = api_tokens.create(company, "probe", "test")[1]
     response = client.get(
         f"/api/v1/incidents/{PAST_64_BITS}", headers={"Authorization": f"Bearer {token}"}
@@ -56,3 +55,40 @@ def test_a_page_with_an_id_past_what_a_table_holds_is_a_404(as_role, company):
     before = events()
     assert viewer.get("/services/1").status_code == 200  # a real id still works
     assert events() == before
+
+
+def _failed_delivery(company_id) -> int:
+    active_service(company_id)
+    rows = db.session.scalars(select(ListenerDelivery)).all()
+    for row in rows:
+        row.status = DeliveryStatus.FAILED
+    db.session.commit()
+    return len(rows)
+
+
+def failed() -> int:
+    db.session.rollback()
+    return db.session.scalar(
+        select(func.count()).where(ListenerDelivery.status == DeliveryStatus.FAILED)
+    )
+
+
+@pytest.mark.parametrize("sent", ["9223372036854775808", "abc", "", "0", "-1", "1\x00"])
+def test_retrying_a_garbled_delivery_id_is_a_404_that_retries_nothing(as_role, company, sent):
+    # It was a 500 past 64 bits, and anything int() refused (or 0) retried *every* failed
+    # delivery of the company, as if "Retry all" had been pressed.
+    count = _failed_delivery(company)
+    assert count >= 2
+    response = as_role(UserRole.ADMIN).post("/operations/retry", data={"delivery": sent})
+    assert response.status_code == 404
+    assert "no such record" in response.get_data(as_text=True)
+    assert failed() == count
+
+
+def test_retry_all_and_retry_one_still_work(as_role, company):
+    count = _failed_delivery(company)
+    admin = as_role(UserRole.ADMIN)
+    assert admin.post("/operations/retry", data={"delivery": "1"}).status_code == 200
+    assert failed() == count - 1
+    assert admin.post("/operations/retry").status_code == 200
+    assert failed() == 0
