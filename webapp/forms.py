@@ -77,11 +77,37 @@ class PercentField(MoneyField):
         return "" if self.data is None else f"{self.data.normalize():f}"
 
 
+NUL_MESSAGE = "Remove the NUL character (\\u0000): text cannot hold it."
+
+
+class TextForm(FlaskForm):
+    """The base of every form: a value with a NUL character in it is that field's error.
+
+    PostgreSQL cannot store NUL in text (psycopg refuses the whole statement), so a pasted or
+    forged NUL would otherwise be a 500 there, and a silently different value on SQLite."""
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for field in self:
+            if any("\x00" in value for value in _texts(field)):
+                field.errors = [*field.errors, NUL_MESSAGE]
+                valid = False
+        return valid
+
+
+def _texts(field) -> list[str]:
+    if isinstance(field, FieldList):
+        return [text for entry in field.entries for sub in entry for text in _texts(sub)]
+    if isinstance(field, FormField):
+        return [text for sub in field for text in _texts(sub)]
+    return [value for value in field.raw_data or () if isinstance(value, str)]
+
+
 def options(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(TextForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=200)]
@@ -89,7 +115,7 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Keep me signed in")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(TextForm):
     version = HiddenField()
 
 
@@ -118,7 +144,7 @@ class RenewForm(ActionForm):
     )
 
 
-class ProvisionForm(FlaskForm):
+class ProvisionForm(TextForm):
     client_id = SelectField("Client", coerce=int, validators=[InputRequired("Choose a client.")])
     name = StringField("Service name", validators=[DataRequired(), Length(max=200)])
     service_type = SelectField(
@@ -191,7 +217,7 @@ def _int_or_none(value):
     return None if value in ("", None) else int(value)
 
 
-class IncidentForm(FlaskForm):
+class IncidentForm(TextForm):
     service_id = SelectField(
         "Service",
         coerce=_int_or_none,
@@ -220,7 +246,7 @@ class IncidentForm(FlaskForm):
             raise ValidationError("Choose one of the active or suspended services.")
 
 
-class SlaForm(FlaskForm):
+class SlaForm(TextForm):
     """A service's own SLA policy; an empty field means the service level's default."""
 
     response_minutes = IntegerField(
@@ -278,7 +304,7 @@ class DayForm(Form):
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
-class SettingsForm(FlaskForm):
+class SettingsForm(TextForm):
     timezone = StringField(
         "Time zone",
         validators=[DataRequired("Enter a time zone such as Europe/London."), Length(max=64)],

@@ -5,6 +5,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import active_service
+from tests.db_snapshot import changed_tables, snapshot
+from tests.web.conftest import PASSWORD, add_user, csrf_from
 from webapp import api_tokens
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus, UserRole
@@ -92,3 +94,69 @@ def test_retry_all_and_retry_one_still_work(as_role, company):
     assert failed() == count - 1
     assert admin.post("/operations/retry").status_code == 200
     assert failed() == 0
+
+
+def _nul_posts(company):
+    """(role, url, form data, the field that has the NUL) for each form with free text."""
+    service = active_service(company)
+    return [
+        (
+            UserRole.ACCOUNT_MANAGER,
+            "/services/new",
+            {"client_id": "1", "name": "Back\x00up", "price": "10", "term_months": "12"},
+            "name",
+        ),
+        (
+            UserRole.ACCOUNT_MANAGER,
+            f"/services/{service}/suspend",
+            {"reason": "unpaid\x00"},
+            "reason",
+        ),
+        (
+            UserRole.TECHNICIAN,
+            "/incidents/new",
+            {
+                "service_id": str(service),
+                "title": "\x00",
+                "severity": "high",
+                "opened_at": "2026-01-01T10:00",
+            },
+            "title",
+        ),
+        (
+            UserRole.ADMIN,
+            "/settings",
+            {
+                "timezone": "UTC",
+                "days-0-is_open": "y",
+                "days-0-opens": "09:00",
+                "days-0-closes": "17:00",
+                "escalate_after_minutes": "30",
+                "escalation_email": "on\x00call@msp.example",
+                "reminder_days": "30",
+            },
+            "escalation_email",
+        ),
+    ]
+
+
+def test_nul_in_any_form_text_is_that_fields_error_and_nothing_is_saved(as_role, company):
+    # PostgreSQL cannot store NUL in text: each of these was a 500 there.
+    for role, url, data, field in _nul_posts(company):
+        session = as_role(role)
+        before = snapshot()
+        response = session.post(url, data=data, htmx=False)
+        assert response.status_code == 422, (url, response.status_code)
+        html = response.get_data(as_text=True)
+        assert f'id="{field}-error">Remove the NUL character (\\u0000)' in html, url
+        assert changed_tables(before, snapshot()) == set(), url
+
+
+def test_nul_in_the_sign_in_form_is_refused_like_a_wrong_password(app, company):
+    add_user(company, UserRole.VIEWER, "viewer@msp.example")
+    client = app.test_client()
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    data = {"email": "viewer@msp.example\x00", "password": PASSWORD, "csrf_token": token}
+    response = client.post("/login", data=data)
+    assert response.status_code == 401
+    assert "Remove the NUL character" in response.get_data(as_text=True)
