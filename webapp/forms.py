@@ -118,6 +118,12 @@ class LoginForm(TextForm):
 class ActionForm(TextForm):
     version = HiddenField()
 
+    def validate_version(self, field):
+        if field.data and not (field.data.isascii() and field.data.isdigit()):
+            raise ValidationError(
+                "This page's copy of the record is not one we sent: reload the page and try again."
+            )
+
 
 class SuspendForm(ActionForm):
     reason = StringField(

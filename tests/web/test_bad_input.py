@@ -160,3 +160,26 @@ def test_nul_in_the_sign_in_form_is_refused_like_a_wrong_password(app, company):
     response = client.post("/login", data=data)
     assert response.status_code == 401
     assert "Remove the NUL character" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("version", ["abc", "1.0", "１", "-1", "1\x00"])
+def test_a_garbled_version_is_a_409_that_says_reload(as_role, company, version):
+    # The hidden version field went straight into int(): anything else was a 500.
+    service = active_service(company)
+    manager = as_role(UserRole.ACCOUNT_MANAGER)
+    before = snapshot()
+    response = manager.post(
+        f"/services/{service}/suspend", data={"version": version, "reason": "x"}
+    )
+    assert response.status_code == 409
+    assert "reload the page and try again" in response.get_data(as_text=True)
+    assert changed_tables(before, snapshot()) == set()
+
+
+def test_the_pages_own_version_still_suspends(as_role, company):
+    service = active_service(company)
+    response = as_role(UserRole.ACCOUNT_MANAGER).post(
+        f"/services/{service}/suspend", data={"version": "2", "reason": "unpaid"}
+    )
+    assert response.status_code == 200
+    assert "Done: suspend." in response.get_data(as_text=True)
