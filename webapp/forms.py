@@ -1,5 +1,6 @@
 """Forms. ActionForm is empty: it gives a state-changing button its CSRF check."""
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from flask_wtf import FlaskForm
@@ -103,6 +104,12 @@ def _texts(field) -> list[str]:
     return [value for value in field.raw_data or () if isinstance(value, str)]
 
 
+# Money columns are NUMERIC(12, 2): ten digits before the point.
+MAX_AMOUNT = Decimal("9999999999.99")
+AMOUNTS = "from 0 to 9999999999.99"
+EARLIEST_START, LATEST_START = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
 def options(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
@@ -172,9 +179,7 @@ class ProvisionForm(TextForm):
         places=2,
         validators=[
             InputRequired("Enter a price, such as 149.00."),
-            NumberRange(
-                min=Decimal("0"), max=Decimal("9999999999"), message="Enter a price of 0 or more."
-            ),
+            NumberRange(min=Decimal("0"), max=MAX_AMOUNT, message=f"Enter a price {AMOUNTS}."),
         ],
     )
     currency = SelectField("Currency", choices=options((c, c) for c in CURRENCIES), default="USD")
@@ -199,15 +204,28 @@ class ProvisionForm(TextForm):
         default=Decimal("0"),
         validators=[
             Optional(),
-            NumberRange(min=Decimal("0"), message="A setup fee cannot be negative."),
+            NumberRange(min=Decimal("0"), max=MAX_AMOUNT, message=f"Enter a setup fee {AMOUNTS}."),
         ],
     )
-    start_date = DateField("Start date", validators=[Optional()])
+    start_date = DateField(
+        "Start date",
+        validators=[Optional()],
+        invalid_value_message="Enter a date such as 2026-03-01.",
+    )
     auto_renew = BooleanField("Renew automatically at term end")
 
     def validate_price(self, field):
         if field.data is not None and field.data.as_tuple().exponent < -2:
             raise ValidationError("Use at most two decimal places.")
+
+    validate_setup_fee = validate_price
+
+    def validate_start_date(self, field):
+        # The term end is worked out from it; year 9999 plus a term is past any date.
+        if field.data is not None and not EARLIEST_START <= field.data <= LATEST_START:
+            raise ValidationError(
+                f"Enter a start date from {EARLIEST_START:%Y} to {LATEST_START:%Y}."
+            )
 
 
 SEVERITY_LABELS = {

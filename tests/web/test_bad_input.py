@@ -4,7 +4,7 @@ message that says why, and nothing is written."""
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import active_service
+from tests.conftest import active_service, make_client
 from tests.db_snapshot import changed_tables, snapshot
 from tests.web.conftest import PASSWORD, add_user, csrf_from
 from webapp import api_tokens
@@ -183,3 +183,53 @@ def test_the_pages_own_version_still_suspends(as_role, company):
     )
     assert response.status_code == 200
     assert "Done: suspend." in response.get_data(as_text=True)
+
+
+def provision_data(client_id, **extra) -> dict:
+    return {
+        "client_id": str(client_id),
+        "name": "Managed Backup",
+        "service_type": "backup",
+        "price": "149.00",
+        "currency": "USD",
+        "billing_cycle": "monthly",
+        "term_months": "12",
+        "service_level": "standard",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [
+        # NUMERIC(12, 2) overflowed on PostgreSQL: a 500.
+        ({"setup_fee": "1E+12"}, "setup_fee", "Enter a setup fee from 0 to 9999999999.99."),
+        # Silently rounded to 0.00 before.
+        ({"setup_fee": "0.001"}, "setup_fee", "Use at most two decimal places."),
+        # The term end (start + months) was past year 9999: a 500.
+        ({"start_date": "9999-12-31"}, "start_date", "Enter a start date from 2000 to 2099."),
+        ({"start_date": "0001-01-01"}, "start_date", "Enter a start date from 2000 to 2099."),
+        ({"start_date": "2026-02-30"}, "start_date", "Enter a date such as 2026-03-01."),
+        # Too large was "Enter a price of 0 or more.", which misleads.
+        ({"price": "10000000000"}, "price", "Enter a price from 0 to 9999999999.99."),
+    ],
+)
+def test_provisioning_out_of_range_money_or_dates_says_which_and_saves_nothing(
+    as_role, company, extra, field, message
+):
+    client_id = make_client(company)
+    manager = as_role(UserRole.ACCOUNT_MANAGER)
+    before = snapshot()
+    response = manager.post("/services/new", data=provision_data(client_id, **extra), htmx=False)
+    assert response.status_code == 422
+    assert f'id="{field}-error">{message}</p>' in response.get_data(as_text=True)
+    assert changed_tables(before, snapshot()) == set()
+
+
+def test_the_largest_amounts_and_a_plain_start_date_still_provision(as_role, company):
+    client_id = make_client(company)
+    data = provision_data(
+        client_id, price="9999999999.99", setup_fee="9999999999.99", start_date="2099-12-31"
+    )
+    response = as_role(UserRole.ACCOUNT_MANAGER).post("/services/new", data=data, htmx=False)
+    assert response.status_code == 303
