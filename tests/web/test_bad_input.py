@@ -10,7 +10,7 @@ from tests.web.conftest import PASSWORD, add_user, csrf_from
 from webapp import api_tokens
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus, UserRole
-from webapp.models import DomainEvent, ListenerDelivery
+from webapp.models import Company, DomainEvent, ListenerDelivery
 
 PAST_32_BITS = 2**31
 PAST_64_BITS = 2**63
@@ -233,3 +233,26 @@ def test_the_largest_amounts_and_a_plain_start_date_still_provision(as_role, com
     )
     response = as_role(UserRole.ACCOUNT_MANAGER).post("/services/new", data=data, htmx=False)
     assert response.status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("zone", "opened_at"),
+    [("Asia/Kolkata", "0001-01-01T00:00"), ("America/New_York", "9999-12-31T23:59")],
+)
+def test_an_incident_time_whose_utc_is_off_the_calendar_is_a_field_error(
+    as_role, company, zone, opened_at
+):
+    # Converting to UTC overflowed (OverflowError, not the ValueError the view handled): a 500.
+    db.session.get(Company, company).timezone = zone
+    db.session.commit()
+    service = active_service(company)
+    technician = as_role(UserRole.TECHNICIAN)
+    before = snapshot()
+    data = {"service_id": str(service), "title": "Down", "severity": "high", "opened_at": opened_at}
+    response = technician.post("/incidents/new", data=data, htmx=False)
+    assert response.status_code == 422
+    date = opened_at[:10]
+    assert f'id="opened_at-error">{date} is outside the dates we can record.' in response.get_data(
+        as_text=True
+    )
+    assert changed_tables(before, snapshot()) == set()
