@@ -97,6 +97,8 @@ class TextForm(FlaskForm):
 
 
 def _texts(field) -> list[str]:
+    if isinstance(field, BooleanField):  # a checkbox is ticked or not; its text is not kept
+        return []
     if isinstance(field, FieldList):
         return [text for entry in field.entries for sub in entry for text in _texts(sub)]
     if isinstance(field, FormField):
