@@ -81,6 +81,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         services,
         settings,
         templating,
+        url_ids,
     )
 
     for module in (
@@ -101,6 +102,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         app.register_blueprint(module.bp)
     operations.mount_rq_dashboard(app)
     errors.register(app)
+    url_ids.register(app)
     templating.register(app)
     security_headers.register(app)
     metrics.register(app)

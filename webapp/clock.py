@@ -20,11 +20,18 @@ def to_local(value: dt.datetime, timezone: str) -> dt.datetime:
 def from_local(value: dt.datetime, timezone: str) -> dt.datetime:
     """A naive local time in `timezone` as naive UTC, for storing.
 
-    A time the clocks skipped (the hour lost when summer time starts) is a ValueError; a time
-    that happens twice (the hour repeated in autumn) is taken as the first one."""
+    A time the clocks skipped (the hour lost when summer time starts), or one whose UTC falls
+    outside the calendar, is a ValueError; a time that happens twice (the hour repeated in
+    autumn) is taken as the first one."""
     zone = ZoneInfo(timezone)
-    utc = value.replace(tzinfo=zone).astimezone(dt.UTC)
-    if utc.astimezone(zone).replace(tzinfo=None) != value:
+    try:
+        utc = value.replace(tzinfo=zone).astimezone(dt.UTC)
+        back = utc.astimezone(zone).replace(tzinfo=None)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise ValueError(
+            f"{value.date().isoformat()} is outside the dates we can record."
+        ) from None
+    if back != value:
         raise ValueError(
             f"{value:%H:%M} on {value:%Y-%m-%d} did not happen in {timezone}: "
             "the clocks went forward then."

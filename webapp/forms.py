@@ -1,5 +1,6 @@
 """Forms. ActionForm is empty: it gives a state-changing button its CSRF check."""
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from flask_wtf import FlaskForm
@@ -77,11 +78,45 @@ class PercentField(MoneyField):
         return "" if self.data is None else f"{self.data.normalize():f}"
 
 
+NUL_MESSAGE = "Remove the NUL character (\\u0000): text cannot hold it."
+
+
+class TextForm(FlaskForm):
+    """The base of every form: a value with a NUL character in it is that field's error.
+
+    PostgreSQL cannot store NUL in text (psycopg refuses the whole statement), so a pasted or
+    forged NUL would otherwise be a 500 there, and a silently different value on SQLite."""
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for field in self:
+            if any("\x00" in value for value in _texts(field)):
+                field.errors = [*field.errors, NUL_MESSAGE]
+                valid = False
+        return valid
+
+
+def _texts(field) -> list[str]:
+    if isinstance(field, BooleanField):  # a checkbox is ticked or not; its text is not kept
+        return []
+    if isinstance(field, FieldList):
+        return [text for entry in field.entries for sub in entry for text in _texts(sub)]
+    if isinstance(field, FormField):
+        return [text for sub in field for text in _texts(sub)]
+    return [value for value in field.raw_data or () if isinstance(value, str)]
+
+
+# Money columns are NUMERIC(12, 2): ten digits before the point.
+MAX_AMOUNT = Decimal("9999999999.99")
+AMOUNTS = "from 0 to 9999999999.99"
+EARLIEST_START, LATEST_START = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
 def options(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(TextForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=200)]
@@ -89,8 +124,14 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Keep me signed in")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(TextForm):
     version = HiddenField()
+
+    def validate_version(self, field):
+        if field.data and not (field.data.isascii() and field.data.isdigit()):
+            raise ValidationError(
+                "This page's copy of the record is not one we sent: reload the page and try again."
+            )
 
 
 class SuspendForm(ActionForm):
@@ -118,7 +159,7 @@ class RenewForm(ActionForm):
     )
 
 
-class ProvisionForm(FlaskForm):
+class ProvisionForm(TextForm):
     client_id = SelectField("Client", coerce=int, validators=[InputRequired("Choose a client.")])
     name = StringField("Service name", validators=[DataRequired(), Length(max=200)])
     service_type = SelectField(
@@ -140,9 +181,7 @@ class ProvisionForm(FlaskForm):
         places=2,
         validators=[
             InputRequired("Enter a price, such as 149.00."),
-            NumberRange(
-                min=Decimal("0"), max=Decimal("9999999999"), message="Enter a price of 0 or more."
-            ),
+            NumberRange(min=Decimal("0"), max=MAX_AMOUNT, message=f"Enter a price {AMOUNTS}."),
         ],
     )
     currency = SelectField("Currency", choices=options((c, c) for c in CURRENCIES), default="USD")
@@ -167,15 +206,28 @@ class ProvisionForm(FlaskForm):
         default=Decimal("0"),
         validators=[
             Optional(),
-            NumberRange(min=Decimal("0"), message="A setup fee cannot be negative."),
+            NumberRange(min=Decimal("0"), max=MAX_AMOUNT, message=f"Enter a setup fee {AMOUNTS}."),
         ],
     )
-    start_date = DateField("Start date", validators=[Optional()])
+    start_date = DateField(
+        "Start date",
+        validators=[Optional()],
+        invalid_value_message="Enter a date such as 2026-03-01.",
+    )
     auto_renew = BooleanField("Renew automatically at term end")
 
     def validate_price(self, field):
         if field.data is not None and field.data.as_tuple().exponent < -2:
             raise ValidationError("Use at most two decimal places.")
+
+    validate_setup_fee = validate_price
+
+    def validate_start_date(self, field):
+        # The term end is worked out from it; year 9999 plus a term is past any date.
+        if field.data is not None and not EARLIEST_START <= field.data <= LATEST_START:
+            raise ValidationError(
+                f"Enter a start date from {EARLIEST_START:%Y} to {LATEST_START:%Y}."
+            )
 
 
 SEVERITY_LABELS = {
@@ -191,7 +243,7 @@ def _int_or_none(value):
     return None if value in ("", None) else int(value)
 
 
-class IncidentForm(FlaskForm):
+class IncidentForm(TextForm):
     service_id = SelectField(
         "Service",
         coerce=_int_or_none,
@@ -220,7 +272,7 @@ class IncidentForm(FlaskForm):
             raise ValidationError("Choose one of the active or suspended services.")
 
 
-class SlaForm(FlaskForm):
+class SlaForm(TextForm):
     """A service's own SLA policy; an empty field means the service level's default."""
 
     response_minutes = IntegerField(
@@ -278,7 +330,7 @@ class DayForm(Form):
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
-class SettingsForm(FlaskForm):
+class SettingsForm(TextForm):
     timezone = StringField(
         "Time zone",
         validators=[DataRequired("Enter a time zone such as Europe/London."), Length(max=64)],

@@ -14,6 +14,7 @@ from webapp.models import Company
 from webapp.permissions import Can, allows
 from webapp.pipeline_state import pipeline_state
 from webapp.rendering import page
+from webapp.tenancy import parse_id
 
 bp = Blueprint("operations", __name__, url_prefix="/operations")
 
@@ -41,8 +42,10 @@ def retry():
     """Send failed deliveries again: one (delivery=ID) or all of this company's."""
     if not ActionForm().validate():
         abort(400)
-    delivery_id = request.form.get("delivery", type=int)
-    count = deliveries.retry([delivery_id] if delivery_id else None, company_id=company_id())
+    # No `delivery`: the "Retry all" button. A garbled one is not "all": it is no such delivery.
+    sent = request.form.get("delivery")
+    ids = None if sent is None else [parse_id(sent)]
+    count = deliveries.retry(ids, company_id=company_id())
     flash(
         f"{count} deliveries sent again." if count else "Nothing to retry: it is no longer failed."
     )

@@ -19,7 +19,7 @@ from webapp.forms import (
     options,
 )
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
-from webapp.lifecycle.transitions import Action, allowed_actions
+from webapp.lifecycle.transitions import Action, TransitionRefused, allowed_actions
 from webapp.models import ClientService
 from webapp.permissions import Can
 from webapp.rendering import page
@@ -174,6 +174,8 @@ def transition(service_id, action):
         return redirect(url_for(".detail", service_id=service_id)), 303
     form = form_class()
     if not form.validate():
+        if form.version.errors:  # a hidden field: said in the page's message area, as a 409
+            raise TransitionRefused(form.version.errors[0])
         context = _detail_context(service_id, forms={action: form})
         context["open_action"] = action
         return page("services/detail.html", fragments=("service_main",), **context), 422

@@ -20,8 +20,8 @@ from pydantic import (
 
 from webapp.lifecycle.statuses import Severity
 from webapp.models import Incident
+from webapp.tenancy import MAX_ID
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on every database
 EARLIEST = dt.datetime(2000, 1, 1)
 
 

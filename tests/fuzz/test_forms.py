@@ -1,0 +1,487 @@
+"""Every form of the app, fuzzed with hypothesis: never a 5xx, a refusal says why and writes
+nothing, a success writes only what that form may write, and only once.
+
+The routes are found by walking the URL map (as tests/web/test_csrf_everywhere.py does), and a
+POST route without an entry in FORMS fails `test_every_post_route_has_a_fuzz_strategy`, so a new
+form is fuzzed from the day it is added. Each request is signed in with a role allowed to send
+it and carries a valid CSRF token: the fuzz reaches the form's own validation, not the guards.
+"""
+
+import datetime as dt
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import quote_from_bytes
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from tests import fault_report
+from tests.conftest import active_service, make_client, make_service
+from tests.db_snapshot import changed_tables, grown, snapshot
+from tests.fuzz import strategies as fz
+from tests.web.conftest import PASSWORD, csrf_from
+from webapp import create_app, incidents
+from webapp import service_lifecycle as lc
+from webapp.extensions import db
+from webapp.forms import CURRENCIES, CYCLE_LABELS, SEVERITY_LABELS
+from webapp.lifecycle.statuses import DeliveryStatus, ServiceLevel, UserRole
+from webapp.lifecycle.transitions import Action
+from webapp.models import Company, DomainEvent, ListenerDelivery, SlaAlert
+
+pytestmark = pytest.mark.fuzz
+
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+# The JSON API is fuzzed by schemathesis (test_api.py); rq-dashboard's pages are not ours.
+NOT_FORMS = ("/api/v1/", "/rq/")
+# A refused form is one of these, with its message in the page (never a stack trace).
+REFUSALS = {400, 401, 403, 404, 409, 413, 422}
+ERROR_SHOWN = re.compile(r'class="field-error"|class="error-box|data-status="\d{3}"')
+
+
+@dataclass(frozen=True)
+class World:
+    """Rows of the signed-in company, and of another company the fuzz must not reach."""
+
+    company: int
+    other_company: int
+    client: int
+    other_client: int
+    services: dict[str, int]  # by status
+    other_service: int
+    incident: int
+    other_incident: int
+    alert: int
+    other_alert: int
+    delivery: int
+    other_delivery: int
+    email: dict[UserRole, str]
+
+    @property
+    def own_services(self) -> list[int]:
+        return list(self.services.values())
+
+
+def _incident(company_id, service_id) -> int:
+    new = incidents.NewIncident(service_id, "Backup failed", "high")
+    return incidents.record(company_id, new, "test")[0].id
+
+
+def _alert_and_failed_delivery(company_id, service_id, incident_id) -> tuple[int, int]:
+    """An SLA alert and a failed delivery, on the service's first event (as the pipeline
+    leaves them after a breach and a listener that kept failing)."""
+    event_id = db.session.scalar(
+        select(DomainEvent.id).where(DomainEvent.service_id == service_id).order_by(DomainEvent.id)
+    )
+    alert = SlaAlert(
+        company_id=company_id,
+        event_id=event_id,
+        service_id=service_id,
+        incident_id=incident_id,
+        kind="response",
+        message="Response time breached",
+    )
+    delivery = db.session.scalars(
+        select(ListenerDelivery).where(ListenerDelivery.event_id == event_id)
+    ).first()
+    if delivery is None:
+        delivery = ListenerDelivery(
+            company_id=company_id, event_id=event_id, listener="notify", queue="notifications"
+        )
+    delivery.status, delivery.attempts, delivery.last_error = DeliveryStatus.FAILED, 5, "down"
+    db.session.add_all([alert, delivery])
+    db.session.commit()
+    return alert.id, delivery.id
+
+
+@pytest.fixture
+def world(fuzz_app, company, other_company, as_role) -> World:
+    # East of UTC, so that year-1 local times overflow when turned into UTC.
+    db.session.get(Company, company).timezone = "Asia/Kolkata"
+    db.session.commit()
+    client = make_client(company)
+    other_client = make_client(other_company, name="Other client")
+    services = {
+        "pending": make_service(company, client, name="Firewall"),
+        "active": active_service(company, client, name="Backup"),
+        "suspended": active_service(company, client, name="Monitoring"),
+        "cancelled": active_service(company, client, name="M365"),
+    }
+    lc.suspend(company, services["suspended"], "test", reason="unpaid")
+    lc.cancel(company, services["cancelled"], "test", reason="moved away")
+    other_service = active_service(other_company, other_client)
+    incident = _incident(company, services["active"])
+    other_incident = _incident(other_company, other_service)
+    alert, delivery = _alert_and_failed_delivery(company, services["active"], incident)
+    other_alert, other_delivery = _alert_and_failed_delivery(
+        other_company, other_service, other_incident
+    )
+    email = {}
+    for role in UserRole:
+        as_role(role)  # creates the user with the tests' password
+        email[role] = f"{role.value}@msp.example"
+    return World(
+        company=company,
+        other_company=other_company,
+        client=client,
+        other_client=other_client,
+        services=services,
+        other_service=other_service,
+        incident=incident,
+        other_incident=other_incident,
+        alert=alert,
+        other_alert=other_alert,
+        delivery=delivery,
+        other_delivery=other_delivery,
+        email=email,
+    )
+
+
+# --- What each form is sent ----------------------------------------------------------------
+
+Fields = dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]]  # name: (valid, odd)
+
+
+@dataclass(frozen=True)
+class Form:
+    role: UserRole | None  # None: sent signed out (the sign-in form)
+    url: Callable[[World], st.SearchStrategy[str]]
+    fields: Callable[[World], Fields]
+    # The tables a successful submission may change, and how many rows it may add to each
+    # (a second row is a double write); tables not named may not grow at all.
+    writes: frozenset[str] = frozenset()
+    adds: dict[str, int] = field(default_factory=dict)
+    examples: int = 10
+
+
+def fixed(url: str):
+    return lambda w: st.just(url)
+
+
+def path_part(value: str) -> str:
+    return quote_from_bytes(fz._encode(value), safe="")
+
+
+def minutes(low: int, high: int) -> st.SearchStrategy[str]:
+    return st.integers(low, high).map(str)
+
+
+def choice(values) -> st.SearchStrategy[str]:
+    return st.sampled_from([str(v) for v in values])
+
+
+def services_url(suffix: st.SearchStrategy[str]):
+    def url(w: World):
+        ids = fz.url_ids(*w.own_services, w.other_service)
+        return st.builds(lambda i, s: f"/services/{i}/{s}", ids, suffix)
+
+    return url
+
+
+def item_url(prefix: str, attribute: str, action: str):
+    def url(w: World):
+        own, other = getattr(w, attribute), getattr(w, f"other_{attribute}")
+        return fz.url_ids(own, other).map(lambda i: f"{prefix}/{i}/{action}")
+
+    return url
+
+
+def recent_local_times() -> st.SearchStrategy[str]:
+    now = dt.datetime.now()
+    return st.integers(0, 60 * 24 * 30).map(
+        lambda m: (now - dt.timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M")
+    )
+
+
+def week_fields() -> Fields:
+    result: Fields = {}
+    for day in range(7):
+        result[f"days-{day}-is_open"] = (st.sampled_from(["y", ""]), fz.odd_text)
+        result[f"days-{day}-opens"] = (st.sampled_from(["08:00", "09:30"]), fz.times)
+        result[f"days-{day}-closes"] = (st.sampled_from(["17:00", "18:00"]), fz.times)
+    return result
+
+
+LIFECYCLE_WRITES = frozenset(
+    {"client_services", "domain_events", "listener_deliveries", "incidents", "service_pauses"}
+)
+# An incident's change also moves its service's health and SLA figures, and may record events.
+INCIDENT_WRITES = frozenset(
+    {"incidents", "client_services", "domain_events", "listener_deliveries"}
+)
+NAMES = st.text(min_size=1, max_size=60).filter(lambda s: s.strip() and "\x00" not in s)
+
+FORMS: dict[str, Form] = {
+    "auth.login": Form(
+        role=None,
+        url=fixed("/login"),
+        fields=lambda w: {
+            "email": (st.sampled_from(list(w.email.values())), fz.text_or_odd(st.emails())),
+            "password": (st.just(PASSWORD), fz.odd_text),
+            "remember": (st.sampled_from(["y", ""]), fz.odd_text),
+        },
+        examples=20,
+    ),
+    "auth.logout": Form(
+        role=UserRole.VIEWER,
+        url=fixed("/logout"),
+        fields=lambda w: {"next": (st.just("/"), fz.odd_text)},
+        examples=8,
+    ),
+    "services.new": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=fixed("/services/new"),
+        fields=lambda w: {
+            "client_id": (st.just(str(w.client)), fz.ids(w.client, w.other_client)),
+            "name": (NAMES, fz.odd_text),
+            "service_type": (st.sampled_from(["backup", "m365"]), fz.odd_text),
+            "price": (fz.plain_money, fz.money),
+            "currency": (st.sampled_from(CURRENCIES), fz.currencies),
+            "billing_cycle": (choice(c.value for c in CYCLE_LABELS), fz.odd_text),
+            "term_months": (minutes(1, 120), fz.numbers),
+            "service_level": (choice(s.value for s in ServiceLevel), fz.odd_text),
+            "setup_fee": (fz.plain_money, fz.money),
+            "start_date": (
+                st.dates(dt.date(2020, 1, 1), dt.date(2035, 12, 31)).map(str),
+                fz.dates,
+            ),
+            "auto_renew": (st.sampled_from(["y", ""]), fz.odd_text),
+        },
+        writes=frozenset({"client_services", "domain_events", "listener_deliveries"}),
+        adds={"client_services": 1, "domain_events": 1, "listener_deliveries": 10},
+        examples=40,
+    ),
+    "services.transition": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=services_url(
+            st.one_of(choice(a.value for a in Action), fz.odd_text.map(path_part).filter(bool))
+        ),
+        fields=lambda w: {
+            "version": (choice(["", "1", "2", "3"]), fz.numbers),
+            "reason": (NAMES, fz.odd_text),
+            "when": (st.sampled_from(["now", "term_end"]), fz.odd_text),
+            "months": (minutes(1, 120), fz.numbers),
+        },
+        writes=LIFECYCLE_WRITES,
+        # One transition, one event (and its SLA pause or stop); never a new service.
+        adds={"domain_events": 2, "listener_deliveries": 20, "service_pauses": 1},
+        examples=40,
+    ),
+    "services.edit_sla": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=services_url(st.just("sla")),
+        fields=lambda w: {
+            "response_minutes": (minutes(1, 43200), fz.numbers),
+            "resolution_minutes": (minutes(1, 129600), fz.numbers),
+            "availability_target": (
+                st.decimals(50, 100, places=3).map(str),
+                fz.money,
+            ),
+            "warning_percent": (minutes(1, 99), fz.numbers),
+            "clock": (st.sampled_from(["", "business", "24x7"]), fz.odd_text),
+        },
+        writes=frozenset({"client_services", "incidents", "domain_events", "listener_deliveries"}),
+        adds={"domain_events": 4, "listener_deliveries": 20},
+        examples=30,
+    ),
+    "incidents.new": Form(
+        role=UserRole.TECHNICIAN,
+        url=fixed("/incidents/new"),
+        fields=lambda w: {
+            "service_id": (
+                st.sampled_from([str(w.services["active"]), str(w.services["suspended"])]),
+                fz.ids(*w.own_services, w.other_service),
+            ),
+            "title": (NAMES, fz.odd_text),
+            "severity": (choice(s.value for s in SEVERITY_LABELS), fz.odd_text),
+            "opened_at": (recent_local_times(), fz.local_datetimes),
+            "description": (st.text(max_size=200).filter(lambda s: "\x00" not in s), fz.odd_text),
+        },
+        writes=INCIDENT_WRITES,
+        adds={"incidents": 1, "domain_events": 2, "listener_deliveries": 20},
+        examples=40,
+    ),
+    "incidents.acknowledge": Form(
+        role=UserRole.TECHNICIAN,
+        url=item_url("/incidents", "incident", "acknowledge"),
+        fields=lambda w: {"next": (st.just("/incidents"), fz.odd_text)},
+        writes=INCIDENT_WRITES,
+        adds={"domain_events": 2, "listener_deliveries": 20},
+        examples=15,
+    ),
+    "incidents.resolve": Form(
+        role=UserRole.TECHNICIAN,
+        url=item_url("/incidents", "incident", "resolve"),
+        fields=lambda w: {"next": (st.just("/incidents"), fz.odd_text)},
+        writes=INCIDENT_WRITES,
+        adds={"domain_events": 2, "listener_deliveries": 20},
+        examples=15,
+    ),
+    "alerts.acknowledge": Form(
+        role=UserRole.TECHNICIAN,
+        url=item_url("/alerts", "alert", "acknowledge"),
+        fields=lambda w: {},
+        writes=frozenset({"sla_alerts"}),
+        examples=15,
+    ),
+    "operations.retry": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/operations/retry"),
+        fields=lambda w: {
+            "delivery": (st.just(str(w.delivery)), fz.ids(w.delivery, w.other_delivery))
+        },
+        writes=frozenset({"listener_deliveries", "domain_events"}),
+        examples=15,
+    ),
+    "settings.index": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/settings"),
+        fields=lambda w: {
+            "timezone": (
+                st.sampled_from(["UTC", "Europe/London", "America/New_York", "Asia/Kolkata"]),
+                fz.text_or_odd(
+                    st.sampled_from(["../../etc/passwd", "Europe/Nowhere", "utc", "localtime"])
+                ),
+            ),
+            **week_fields(),
+            "escalate_after_minutes": (minutes(1, 10080), fz.numbers),
+            "escalation_email": (st.sampled_from(["", "oncall@msp.example"]), fz.odd_text),
+            "reminder_days": (st.sampled_from(["30,14,7", "7", "60, 30"]), fz.odd_text),
+        },
+        writes=frozenset({"companies", "incidents", "domain_events", "listener_deliveries"}),
+        adds={"domain_events": 10, "listener_deliveries": 50},
+        examples=30,
+    ),
+}
+
+
+@st.composite
+def submissions(draw, fields: Fields):
+    """Mostly-valid forms with one odd value, all-valid ones, and ones odd throughout (with
+    fields left out and fields no form has)."""
+    mode = draw(st.sampled_from(["valid", "one odd", "one odd", "odd"]))
+    names = list(fields)
+    bad = draw(st.sampled_from(names)) if names and mode == "one odd" else None
+    sent = {}
+    for name, (valid, odd) in fields.items():
+        if mode == "valid" or (mode == "one odd" and name != bad):
+            sent[name] = draw(valid)
+        elif mode == "one odd" or draw(st.integers(0, 9)) != 0:  # "odd": a tenth left out
+            sent[name] = draw(st.one_of(valid, odd) if mode == "odd" else odd)
+    if mode == "odd" and draw(st.booleans()):
+        sent[draw(fz.odd_text)] = draw(fz.odd_text)
+    return sent
+
+
+# --- The route walk ------------------------------------------------------------------------
+
+
+def post_endpoints() -> set[str]:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "TESTING": True})
+    return {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.methods & WRITES and not rule.rule.startswith(NOT_FORMS)
+    }
+
+
+def test_every_post_route_has_a_fuzz_strategy():
+    missing = post_endpoints() - set(FORMS)
+    assert not missing, f"POST routes no fuzz strategy covers (add them to FORMS): {missing}"
+    assert not set(FORMS) - post_endpoints(), "FORMS names a route that no longer exists"
+
+
+# --- The fuzz ------------------------------------------------------------------------------
+
+
+class Signed:
+    """A client (signed in, or not for the sign-in form) with the page's CSRF token."""
+
+    def __init__(self, app, as_role, world: World, role: UserRole | None):
+        if role is None:
+            self.client = app.test_client()
+            self.token = csrf_from(self.client.get("/login").get_data(as_text=True))
+        else:
+            session = as_role(role, world.email[role])
+            self.client, self.token = session.client, session.token
+
+    def post(self, url: str, body: bytes, htmx: bool):
+        headers = {"X-CSRFToken": self.token}
+        if htmx:
+            headers |= {"HX-Request": "true", "HX-Target": ""}
+        return self.client.post(
+            url, data=body, headers=headers, content_type="application/x-www-form-urlencoded"
+        )
+
+
+@pytest.mark.parametrize("endpoint", sorted(FORMS))
+def test_a_form_never_fails_and_a_refusal_writes_nothing(fuzz_app, as_role, world, endpoint):
+    form = FORMS[endpoint]
+    tally = Counter()
+
+    # The fixtures (app, database, signed-in client) are built once per route, not per example:
+    # each example compares the database before and after itself, so examples stay independent
+    # of what earlier ones wrote, and the function-scoped fixtures are shared on purpose.
+    @settings(
+        max_examples=form.examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        url=form.url(world),
+        sent=submissions(form.fields(world)),
+        htmx=st.booleans(),
+    )
+    def submit(url, sent, htmx):
+        tally["inputs"] += 1
+        signed = Signed(fuzz_app, as_role, world, form.role) if form.role is None else session
+        before = snapshot()
+        response = signed.post(url, fz.form_body(sent), htmx)
+        after = snapshot()
+        db.session.rollback()
+        status, text = response.status_code, response.get_data(as_text=True)
+        changed = changed_tables(before, after)
+        assert status < 500, (status, url, sent)
+        assert "Traceback" not in text
+        if status >= 400:
+            tally["refused"] += 1
+            assert status in REFUSALS, (status, url, sent)
+            # htmx from a signed-out page: an empty 401 that sends the browser to sign in.
+            to_sign_in = status == 401 and response.headers.get("HX-Redirect") == "/login"
+            assert to_sign_in or ERROR_SHOWN.search(text), (
+                "refused, not saying why",
+                status,
+                url,
+                sent,
+            )
+            tally["lost"] += bool(changed)  # half-written: a refusal that changed something
+            assert not changed, ("a refused submission wrote", changed, url, sent)
+            return
+        tally["accepted"] += 1
+        assert changed <= form.writes, ("wrote where it may not", changed, url, sent)
+        too_many = {
+            t: grown(before, after, t)
+            for t in before
+            if grown(before, after, t) > form.adds.get(t, 0)
+        }
+        tally["doubled"] += bool(too_many)
+        assert not too_many, ("more rows than one submission makes", too_many, url, sent)
+
+    session = Signed(fuzz_app, as_role, world, form.role) if form.role else None
+    try:
+        submit()
+    finally:
+        fault_report.record(
+            f"form {endpoint} fuzzed (hypothesis)",
+            faults=0,
+            inputs=tally["inputs"],
+            lost=tally["lost"],
+            doubled=tally["doubled"],
+        )
+    assert tally["lost"] == 0 and tally["doubled"] == 0
+    assert tally["inputs"] >= form.examples
+    # The odd inputs reached the form's checks (signing out has nothing to refuse).
+    assert tally["refused"] or endpoint == "auth.logout", tally
