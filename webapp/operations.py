@@ -58,11 +58,10 @@ def resend():
     """Send failed notifications again: one (notification=ID) or all of this company's."""
     if not ActionForm().validate():
         abort(400)
-    raw = request.form.get("notification")
-    if raw is not None and not raw.isdigit():
-        abort(404)
+    sent = request.form.get("notification")
+    ids = None if sent is None else [parse_id(sent)]
     try:
-        count = deliveries.resend_notifications(company_id(), [int(raw)] if raw else None)
+        count = deliveries.resend_notifications(company_id(), ids)
     except RedisError:
         flash("The queue (Redis) is unreachable: nothing was sent. Try again when it is back.")
     else:

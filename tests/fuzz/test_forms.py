@@ -24,7 +24,7 @@ from tests.conftest import active_service, make_client, make_service
 from tests.db_snapshot import changed_tables, grown, snapshot
 from tests.fuzz import strategies as fz
 from tests.web.conftest import PASSWORD, csrf_from
-from webapp import create_app, incidents
+from webapp import api_tokens, create_app, incidents
 from webapp import service_lifecycle as lc
 from webapp.extensions import db
 from webapp.forms import CURRENCIES, CYCLE_LABELS, SEVERITY_LABELS
@@ -58,6 +58,8 @@ class World:
     other_alert: int
     delivery: int
     other_delivery: int
+    token: int
+    other_token: int
     email: dict[UserRole, str]
 
     @property
@@ -136,6 +138,8 @@ def world(fuzz_app, company, other_company, as_role) -> World:
         other_alert=other_alert,
         delivery=delivery,
         other_delivery=other_delivery,
+        token=api_tokens.create(company, "monitoring", "test")[0].id,
+        other_token=api_tokens.create(other_company, "theirs", "test")[0].id,
         email=email,
     )
 
@@ -335,6 +339,29 @@ FORMS: dict[str, Form] = {
         },
         writes=frozenset({"listener_deliveries", "domain_events"}),
         examples=15,
+    ),
+    "operations.resend": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/operations/resend"),
+        fields=lambda w: {
+            "notification": (st.just(str(w.delivery)), fz.ids(w.delivery, w.other_delivery))
+        },
+        examples=10,
+    ),
+    "settings.create_api_token": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/settings/api-tokens"),
+        fields=lambda w: {"name": (NAMES, fz.odd_text)},
+        writes=frozenset({"api_tokens"}),
+        adds={"api_tokens": 1},
+        examples=20,
+    ),
+    "settings.revoke_api_token": Form(
+        role=UserRole.ADMIN,
+        url=item_url("/settings/api-tokens", "token", "revoke"),
+        fields=lambda w: {},
+        writes=frozenset({"api_tokens"}),
+        examples=10,
     ),
     "settings.index": Form(
         role=UserRole.ADMIN,
