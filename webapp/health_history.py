@@ -42,6 +42,25 @@ def live_counts(company_id: int, client_id: int | None = None) -> dict[int, dict
     return counts
 
 
+def live_totals(company_id: int, client_id: int | None = None) -> dict[str, int]:
+    """{band or "unscored": running services} now. Company-wide it reads the
+    (company_id, status, health_score) index alone, like the overview's bands."""
+    # Grouped by status too and filtered here, as service_counts does: with the status in
+    # the WHERE, SQLite picks the (company_id, health_score) index and reads every row.
+    query = (
+        select(ClientService.status, ClientService.health_score, func.count())
+        .where(ClientService.company_id == company_id)
+        .group_by(ClientService.status, ClientService.health_score)
+    )
+    if client_id is not None:
+        query = query.where(ClientService.client_id == client_id)
+    totals = dict.fromkeys(COUNTS, 0)
+    for status, score, n in db.session.execute(query):
+        if status in RUNNING:
+            totals[band(score) or "unscored"] += n
+    return totals
+
+
 def record_month(company_id: int, on: dt.date | None = None) -> int:
     """Store the company's bands now as its row for the month holding `on` (default: today
     in the company's zone), replacing any earlier run's; its own write transaction.

@@ -17,7 +17,7 @@ from sqlalchemy import case, func, literal, select
 
 from webapp.clock import to_local, utcnow
 from webapp.extensions import db
-from webapp.health_history import live_counts
+from webapp.health_history import live_totals
 from webapp.lifecycle.billing import monthly_equivalent
 from webapp.lifecycle.statuses import RUNNING, ServiceStatus
 from webapp.models import Client, ClientService, Company, HealthBandMonth, Incident
@@ -106,11 +106,7 @@ def band_months(
     result = []
     for month in months:
         if month == current:
-            totals = dict.fromkeys(("healthy", "fair", "poor", "critical", "unscored"), 0)
-            for counts in live_counts(company_id, client_id).values():
-                for key, n in counts.items():
-                    totals[key] += n
-            result.append(BandMonth(month, **totals, live=True))
+            result.append(BandMonth(month, **live_totals(company_id, client_id), live=True))
         else:
             result.append(BandMonth(month, *stored.get(month, [0] * 5)))
     return result
@@ -150,11 +146,11 @@ def _breach_filters(company_id, column, start, end, client_id):
         column < end,
     ]
     if client_id is not None:
+        # The client's services by the client_id index (the incidents' own company_id
+        # keeps the tenancy): with company_id too, SQLite would read the whole company's.
         filters.append(
             Incident.service_id.in_(
-                select(ClientService.id).where(
-                    ClientService.company_id == company_id, ClientService.client_id == client_id
-                )
+                select(ClientService.id).where(ClientService.client_id == client_id)
             )
         )
     return filters
