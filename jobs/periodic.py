@@ -9,13 +9,13 @@ from sqlalchemy import select
 from jobs import notifications
 from jobs.context import app_context
 from jobs.listeners.billing import reconcile_service
-from webapp import health_scores, outbox, service_lifecycle
+from webapp import health_history, health_scores, outbox, service_lifecycle
 from webapp.clock import today, utcnow
 from webapp.database import begin_write, chunked
 from webapp.extensions import db
 from webapp.lifecycle.statuses import RUNNING, BillingStatus, ServiceStatus
 from webapp.lifecycle.transitions import TransitionRefused
-from webapp.models import ClientService, RecurringBilling
+from webapp.models import ClientService, Company, RecurringBilling
 from webapp.queues import redis_connection
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ def _stop_ended_billing() -> None:
 
 def recalculate_health() -> int:
     """Nightly: every running service's score, so reviews going overdue count too; a chunk of
-    services per transaction (see health_scores.recalculate_many)."""
+    services per transaction (see health_scores.recalculate_many). Then each company's bands
+    as its row for this month (health_history): the month's last run is the one that stays."""
     with app_context():
         ids = db.session.scalars(
             select(ClientService.id)
@@ -91,4 +92,6 @@ def recalculate_health() -> int:
                 db.session.rollback()
                 raise
             outbox.commit_and_publish(degraded_events)
+        for company_id in db.session.scalars(select(Company.id).order_by(Company.id)).all():
+            health_history.record_month(company_id)
         return len(ids)

@@ -29,6 +29,7 @@ from webapp.models import (
     ClientService,
     Company,
     DomainEvent,
+    HealthBandMonth,
     HealthSnapshot,
     Incident,
     ListenerDelivery,
@@ -205,6 +206,7 @@ def build(n: int) -> Dataset:
                 resolved_at=opened + dt.timedelta(minutes=20) if resolved else None,
                 resolved_by="test" if resolved else None,
                 response_breached_at=opened + dt.timedelta(minutes=15) if i % 5 == 0 else None,
+                resolution_breached_at=opened + dt.timedelta(minutes=25) if i % 7 == 0 else None,
                 next_check_at=None if resolved else now + dt.timedelta(minutes=i % 60),
             )
         )
@@ -239,6 +241,25 @@ def build(n: int) -> Dataset:
                 computed_at=now - dt.timedelta(hours=i),
             )
             for i in range(n)
+        ],
+    )
+    # Three past months of health bands per client, as the nightly run leaves them.
+    month = on.replace(day=1)
+    _ids(
+        HealthBandMonth,
+        [
+            dict(
+                company_id=cid,
+                month=(month - dt.timedelta(days=28 * back)).replace(day=1),
+                client_id=client_id,
+                healthy=i % 5,
+                fair=i % 3,
+                poor=i % 2,
+                critical=1,
+                unscored=0,
+            )
+            for back in (1, 2, 3)
+            for i, client_id in enumerate(clients)
         ],
     )
     _ids(

@@ -5,11 +5,11 @@ import datetime as dt
 
 import pytest
 
+from webapp.charts import sparkline
 from webapp.clock import from_local, to_local
 from webapp.company_settings import parse_reminder_days, valid_timezone
 from webapp.lifecycle.sla import BusinessHours, SlaTargets
 from webapp.models import Incident
-from webapp.read_models import sparkline
 from webapp.sla_read_models import describe_clock, describe_week, human_minutes, sla_states
 
 T = dt.time

@@ -85,6 +85,8 @@ class ClientService(TenantMixin, db.Model):
         Index("ix_client_services_company_status_health", "company_id", "status", "health_score"),
         # Renewals: running services by term end, per status (read_models.running_in_order).
         Index("ix_client_services_company_status_term", "company_id", "status", "term_end"),
+        # Revenue at risk: cancellations taking effect later (few, among many past ones).
+        Index("ix_client_services_company_cancel_on", "company_id", "cancellation_effective_on"),
         # The services list's sorts: the page is read along the index, not sorted whole.
         # (with client_id, the search by service or client name reads the index alone)
         Index("ix_client_services_company_name", "company_id", "name", "client_id"),
@@ -333,6 +335,24 @@ class HealthSnapshot(TenantMixin, db.Model):
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class HealthBandMonth(TenantMixin, db.Model):
+    """A client's running services per health band, as the last nightly recalculation of a
+    (company-local) month left them: the report reads these, not millions of snapshots."""
+
+    __tablename__ = "health_band_months"
+    __table_args__ = (UniqueConstraint("company_id", "month", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[dt.date]  # its first day
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    healthy: Mapped[int] = mapped_column(default=0)
+    fair: Mapped[int] = mapped_column(default=0)
+    poor: Mapped[int] = mapped_column(default=0)
+    critical: Mapped[int] = mapped_column(default=0)
+    unscored: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class ServicePause(TenantMixin, db.Model):
     """A suspension as an interval: SLA clocks do not run while a service is suspended."""
 
@@ -379,6 +399,23 @@ class Incident(TenantMixin, db.Model):
         ),
         # A service's page: its open incidents, then its latest resolved ones.
         Index("ix_incidents_company_service_resolved", "company_id", "service_id", "resolved_at"),
+        # SLA breaches by month and by client: most incidents never breach, so these stay small.
+        Index(
+            "ix_incidents_company_response_breached",
+            "company_id",
+            "response_breached_at",
+            "service_id",
+            sqlite_where=text("response_breached_at IS NOT NULL"),
+            postgresql_where=text("response_breached_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_incidents_company_resolution_breached",
+            "company_id",
+            "resolution_breached_at",
+            "service_id",
+            sqlite_where=text("resolution_breached_at IS NOT NULL"),
+            postgresql_where=text("resolution_breached_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.orm import joinedload
 
+from webapp.charts import sparkline
 from webapp.clock import today
 from webapp.extensions import db
 from webapp.lifecycle.billing import monthly_equivalent
@@ -361,19 +362,6 @@ class HealthTrend:
         )
 
 
-def sparkline(scores: list[int], width: int = 240, height: int = 48, pad: int = 4):
-    """(points, last point, band guides): x spread evenly, y from 100 (top) to 0 (bottom)."""
-
-    def y(score):
-        return round(pad + (100 - score) * (height - 2 * pad) / 100, 1)
-
-    step = (width - 2 * pad) / max(1, len(scores) - 1)
-    coords = [(round(pad + i * step, 1), y(s)) for i, s in enumerate(scores)]
-    points = " ".join(f"{x:g},{yy:g}" for x, yy in coords)
-    guides = {floor: y(floor) for floor in sorted({lo for lo, _ in BAND_RANGES.values()}) if floor}
-    return points, coords[-1], guides
-
-
 def health_trend(service_id: int, limit: int = 30) -> HealthTrend | None:
     """None until there are two scores to draw a line between."""
     rows = db.session.execute(
@@ -388,3 +376,32 @@ def health_trend(service_id: int, limit: int = 30) -> HealthTrend | None:
     width, height = 240, 48
     points, last, guides = sparkline(scores, width, height)
     return HealthTrend(scores, rows[0][1], points, last, guides, width, height)
+
+
+def health_sparklines(service_ids: list[int], n: int = 12) -> dict[int, list[int]]:
+    """Each service's last `n` scores, oldest first, for a page of service rows.
+
+    One statement however many rows: a part per service, each walking its own
+    (service_id, computed_at) index backwards and stopping after `n` (first_ids_across's
+    idea); one query with a window function would read every snapshot of every service."""
+    if not service_ids:
+        return {}
+    parts = [
+        select(
+            HealthSnapshot.service_id,
+            HealthSnapshot.computed_at,
+            HealthSnapshot.id,
+            HealthSnapshot.score,
+        )
+        .where(HealthSnapshot.service_id == service_id)
+        .order_by(HealthSnapshot.computed_at.desc(), HealthSnapshot.id.desc())
+        .limit(n)
+        for service_id in service_ids
+    ]
+    merged = union_all(*(select(part.subquery()) for part in parts)).subquery()
+    found: dict[int, list[int]] = {service_id: [] for service_id in service_ids}
+    for service_id, _, _, score in db.session.execute(
+        select(merged).order_by(merged.c.service_id, merged.c.computed_at, merged.c.id)
+    ):
+        found[service_id].append(score)
+    return found

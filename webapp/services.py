@@ -73,11 +73,13 @@ def index():
     """Search, filter, sort and page through services."""
     query = _query()
     cid = company_id()
+    result = rm.services(cid, query, current_app.config["PAGE_SIZE"])
     return page(
         "services/list.html",
         fragments=("services_table",),
         query=query,
-        result=rm.services(cid, query, current_app.config["PAGE_SIZE"]),
+        result=result,
+        sparklines=rm.health_sparklines([row[0].id for row in result.rows]),
         clients=rm.clients(cid),
     )
 

@@ -8,6 +8,7 @@ from flask import current_app, g
 from flask_login import current_user
 from markupsafe import Markup
 
+from webapp import charts
 from webapp.forms import CYCLE_LABELS
 from webapp.lifecycle.health import band
 from webapp.lifecycle.transitions import Action
@@ -112,6 +113,7 @@ def register(app):
         Can=Can,
         ACTION_LABELS=ACTION_LABELS,
         CYCLE_LABELS=CYCLE_LABELS,
+        spark_geometry=charts.sparkline,
         ROLE_LABELS=ROLE_LABELS,
         live_poll_seconds=lambda: current_app.config["LIVE_POLL_SECONDS"],
     )
