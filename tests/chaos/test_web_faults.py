@@ -81,12 +81,13 @@ def test_redis_down_30_s_while_500_transitions_are_made(app, company, database_u
     try:
         with Processes(tmp_path) as procs:
             web = procs.gunicorn(env, workers=2)
-            worker = procs.flask("worker", ["worker"], env)
+            # Two workers, as production runs several: a delivery must not happen once per worker.
+            workers = [procs.flask(f"worker-{n}", ["worker"], env) for n in (1, 2)]
             scheduler = procs.flask("scheduler", ["scheduler", "--interval", "1"], env)
             browsers = [Browser(web.url).sign_in(MANAGER) for _ in range(CLIENTS)]
             admin = Browser(web.url).sign_in(ADMIN)
-            # The outage must find the worker and the scheduler running, not still starting.
-            poll(lambda: pipeline_running(admin), 60, what="the worker and the scheduler")
+            # The outage must find the workers and the scheduler running, not still starting.
+            poll(lambda: pipeline_running(admin), 60, what="the workers and the scheduler")
             assert QUEUE_DOWN not in admin.get("/").body
 
             redis.stop()
@@ -99,7 +100,7 @@ def test_redis_down_30_s_while_500_transitions_are_made(app, company, database_u
             redis.start()
 
             delivered = delivered_once(ids, smtp, redis.url, timeout=120)
-            alive = {p.name: p.alive() for p in (web, worker, scheduler)}
+            alive = {p.name: p.alive() for p in (web, *workers, scheduler)}
     finally:
         redis.stop()
 
@@ -122,16 +123,16 @@ def test_redis_down_30_s_while_500_transitions_are_made(app, company, database_u
     assert shown == {"overview": True, "operations": True}
     # Committed with their outbox rows, none claimed as sent while Redis was away.
     assert unsent == len(tried) == SERVICES * len(STEPS)
-    assert alive == {"gunicorn": True, "worker": True, "scheduler": True}
+    assert alive == {"gunicorn": True, "worker-1": True, "worker-2": True, "scheduler": True}
     assert delivered["mails"] == SERVICES * MAILS_PER_SERVICE
     assert lost == 0
     assert doubled == 0
 
 
 def pipeline_running(browser) -> bool:
-    """/healthz says Redis answers, a worker is registered and the scheduler is alive."""
+    """/healthz says Redis answers, both workers are registered and the scheduler is alive."""
     state = json.loads(browser.get("/healthz").body)
-    return state["redis"]["ok"] and state["redis"]["workers"] >= 1 and state["redis"]["scheduler"]
+    return state["redis"]["ok"] and state["redis"]["workers"] >= 2 and state["redis"]["scheduler"]
 
 
 @dataclass(frozen=True)
