@@ -1,11 +1,28 @@
 """The one source of the current time. Stored times are naive UTC on every database."""
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from zoneinfo import ZoneInfo
+
+_frozen: ContextVar[dt.datetime | None] = ContextVar("frozen_now", default=None)
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return _frozen.get() or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def frozen(at: dt.datetime) -> Iterator[None]:
+    """Within the block, "now" is `at` (naive UTC) for this thread or task only: the demo seed
+    plays a year of history through the real domain functions with it. Tests use time-machine,
+    a development dependency; the seed runs from the app's own requirements."""
+    token = _frozen.set(at)
+    try:
+        yield
+    finally:
+        _frozen.reset(token)
 
 
 def today() -> dt.date:
