@@ -108,7 +108,8 @@ def mrr_on(company_id: int, day: dt.date, client_id: int | None = None) -> dict[
     by_currency: dict[str, dict] = defaultdict(dict)
     for (currency, cycle), (amount, _) in ledger.opening.items():
         by_currency[currency][cycle] = amount
-    return {c: mrr(by_currency[c]) for c in sorted(by_currency) if any(by_currency[c].values())}
+    totals = {currency: mrr(by_currency[currency]) for currency in sorted(by_currency)}
+    return {currency: total for currency, total in totals.items() if total}
 
 
 def service_adjustments(company_id: int, service_id: int, limit: int = 10):
