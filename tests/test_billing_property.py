@@ -7,7 +7,7 @@ from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jobs import periodic
 from jobs.deliver import run_delivery
@@ -15,13 +15,20 @@ from tests.conftest import make_service
 from webapp import service_lifecycle as lc
 from webapp.extensions import db
 from webapp.lifecycle import Action, TransitionRefused, allowed_actions
-from webapp.lifecycle.billing import add_cycles
+from webapp.lifecycle.billing import add_cycles, mrr
 from webapp.lifecycle.statuses import BillingCycle, BillingStatus, DeliveryStatus, ServiceStatus
-from webapp.models import ClientService, DomainEvent, ListenerDelivery, RecurringBilling
+from webapp.models import (
+    BillingAdjustment,
+    ClientService,
+    DomainEvent,
+    ListenerDelivery,
+    RecurringBilling,
+)
+from webapp.revenue_reports import mrr_on
 
 START = dt.datetime(2026, 3, 1, 9, 0)
 
-ALL_ACTIONS = ["activate", "suspend", "resume", "cancel", "renew", "expire"]
+ALL_ACTIONS = ["activate", "suspend", "resume", "cancel", "renew", "expire", "change_price"]
 
 
 def next_action(data, status):
@@ -34,6 +41,8 @@ def next_action(data, status):
         return (name, data.draw(st.booleans()))
     if name == "renew":
         return (name, data.draw(st.integers(1, 24)))
+    if name == "change_price":
+        return (name, data.draw(st.decimals("0.00", "999.99", places=2)))
     return (name,)
 
 
@@ -61,6 +70,8 @@ def apply(company, service_id, action):
             lc.cancel(company, service_id, "prop", reason="r", at_term_end=args[0])
         elif name == "renew":
             lc.renew(company, service_id, "prop", months=args[0])
+        elif name == "change_price":
+            lc.change_price(company, service_id, "prop", args[0])
         else:
             lc.expire(company, service_id, "prop")
     except TransitionRefused:
@@ -126,6 +137,44 @@ def test_billing_follows_the_service_whatever_the_delivery_order(
         periodic._stop_ended_billing()  # the daily sweep: billing whose end date has come
         db.session.rollback()
         check_consistent(service_id, clock.today())
+        # The reports' ledger and the overview agree on MRR once billing has caught up.
+        assert ledger_mrr(company, service_id, clock.today()) == overview_mrr(service_id)
+        adjustments = db.session.scalars(
+            select(func.count(BillingAdjustment.id)).where(
+                BillingAdjustment.service_id == service_id
+            )
+        ).one()
+        assert adjustments == price_changes_while_billing(service_id)
+
+
+def ledger_mrr(company, service_id, today):
+    # Each example's service has a client of its own (examples share the database).
+    client_id = db.session.get(ClientService, service_id).client_id
+    return mrr_on(company, today, client_id=client_id)
+
+
+def overview_mrr(service_id):
+    """The overview's MRR rule (read_models.mrr_by_currency) applied to this service's billing."""
+    billing = db.session.scalars(
+        select(RecurringBilling).where(
+            RecurringBilling.service_id == service_id,
+            RecurringBilling.status == BillingStatus.ACTIVE,
+        )
+    ).all()
+    totals = {b.currency: mrr({b.cycle: b.amount}) for b in billing}
+    return {currency: total for currency, total in totals.items() if total}
+
+
+def price_changes_while_billing(service_id):
+    return sum(
+        1
+        for p in db.session.scalars(
+            select(DomainEvent.payload).where(
+                DomainEvent.service_id == service_id, DomainEvent.type == "ServicePriceChanged"
+            )
+        )
+        if p["adjustment"] is not None
+    )
 
 
 def check_consistent(service_id, today):

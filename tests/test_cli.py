@@ -17,7 +17,7 @@ def test_events_list_shows_every_event_and_its_listeners(runner):
         assert f"{event_type.__name__}\n" in result.output
     for listener in all_listeners():
         assert listener.name in result.output
-    assert len(REGISTRY) == 13
+    assert len(REGISTRY) == 14  # the design's ten, and four more (see the registry test)
 
 
 def test_service_commands_walk_a_service_through_its_life(runner, company, work):
@@ -43,6 +43,7 @@ def test_service_commands_walk_a_service_through_its_life(runner, company, work)
         ["suspend", "--reason", "unpaid"],
         ["resume"],
         ["renew", "--months", "6"],
+        ["price", "--price", "420.00", "--note", "two more sites"],
         ["cancel", "--reason", "moving", "--at-term-end"],
     ):
         out = runner.invoke(args=["service", args[0], str(service_id), *args[1:]])
@@ -50,8 +51,9 @@ def test_service_commands_walk_a_service_through_its_life(runner, company, work)
     work()
     shown = runner.invoke(args=["service", "show", str(service_id)])
     assert "[cancelled]" in shown.output
-    assert "billing active: 390.00 USD" in shown.output  # until the term ends
+    assert "billing active: 420.00 USD" in shown.output  # until the term ends
     assert "billing.stop: done" in shown.output
+    assert "billing.reprice: done" in shown.output
     actors = set(db.session.scalars(select(DomainEvent.actor)))
     assert actors == {"cli"}
 
@@ -62,6 +64,13 @@ def test_illegal_transition_from_the_cli_is_a_clear_error(runner, company):
     assert out.exit_code == 1
     assert f"Cannot resume service {service_id}: it is pending" in out.output
     assert "Traceback" not in out.output
+
+
+def test_a_price_change_to_the_same_price_is_a_clear_error(runner, company):
+    service_id = make_service(company, price="100.00")
+    out = runner.invoke(args=["service", "price", str(service_id), "--price", "100"])
+    assert out.exit_code == 1
+    assert "The price is already 100.00." in out.output
 
 
 def test_unknown_service_is_a_clear_error(runner, company):

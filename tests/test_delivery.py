@@ -2,6 +2,7 @@
 
 import datetime as dt
 import time
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -25,6 +26,7 @@ from webapp.extensions import db
 from webapp.lifecycle import events as ev
 from webapp.lifecycle.statuses import BillingStatus, DeliveryStatus
 from webapp.models import (
+    BillingAdjustment,
     DomainEvent,
     HealthSnapshot,
     ListenerDelivery,
@@ -38,7 +40,14 @@ def table_state():
     """Every row of every effect table, to compare before and after a rerun."""
     db.session.rollback()
     state = {}
-    for model in (RecurringBilling, Notification, SlaAlert, ListenerDelivery, HealthSnapshot):
+    for model in (
+        RecurringBilling,
+        BillingAdjustment,
+        Notification,
+        SlaAlert,
+        ListenerDelivery,
+        HealthSnapshot,
+    ):
         cols = [c.key for c in model.__table__.columns]
         state[model.__name__] = sorted(
             tuple(getattr(r, c) for c in cols) for r in db.session.scalars(select(model))
@@ -97,6 +106,7 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
         "notify.sla_breached": lambda: breach(company, running),
         "alerts.create_at_risk_alert": lambda: at_risk(company, running),
         "notify.sla_at_risk": lambda: at_risk(company, running),
+        "billing.reprice": lambda: lc.change_price(company, running, "test", Decimal("150.00")),
         "notify.escalated": lambda: (
             breach(company, running),
             work(),  # the alert exists

@@ -6,6 +6,7 @@ which stays as fast on the millionth event as on the first, unlike an offset.
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import and_, not_, or_, select
 
@@ -34,6 +35,7 @@ LABELS = {
     "ServiceAlertEscalated": "alert escalated",
     "ServiceHealthDegraded": "health degraded",
     "ServiceSLAChanged": "SLA policy changed",
+    "ServicePriceChanged": "price changed",
 }
 WHO_CHOICES = (("", "Anyone"), ("people", "People"), ("api", "API tokens"), ("auto", "Automatic"))
 
@@ -159,6 +161,11 @@ def detail(event: DomainEvent) -> str:
             return f"{p.get('kind')} target, incident {p.get('incident_id')}"
         case "ServiceAlertEscalated":
             return f"unanswered for {p.get('waited_minutes')} min"
+        case "ServicePriceChanged":
+            change = f"{p.get('old_price')} → {p.get('new_price')} {p.get('currency', '')}".strip()
+            if p.get("adjustment") is not None:
+                change += f", {Decimal(p['adjustment']):+.2f} on the next bill"
+            return change + (f" ({p['note']})" if p.get("note") else "")
         case "ServiceSLAChanged":
             parts = [
                 f"{label} {p[key]}{unit}"

@@ -151,6 +151,16 @@ _simple(
     options=[click.option("--months", type=click.IntRange(1, 120), default=12)],
 )
 
+_simple(
+    "price",
+    service_lifecycle.change_price,
+    "Change the price per cycle from today (a change of seats: a new price with a note).",
+    options=[
+        click.option("--price", "new_price", required=True, callback=lambda c, p, v: _money(v)),
+        click.option("--note", default="", help="Why, such as '25 -> 30 seats'."),
+    ],
+)
+
 
 @service_cli.command("show")
 @_company_option

@@ -159,6 +159,32 @@ class RenewForm(ActionForm):
     )
 
 
+class PriceForm(ActionForm):
+    """A new price per cycle from today; a change of seats is a price change with a note."""
+
+    price = MoneyField(
+        "New price per cycle",
+        places=2,
+        validators=[
+            InputRequired("Enter the new price, such as 450.00."),
+            NumberRange(min=Decimal("0"), max=MAX_AMOUNT, message=f"Enter a price {AMOUNTS}."),
+        ],
+    )
+    note = StringField("Note", validators=[Optional(), Length(max=200)])
+
+    def __init__(self, *args, current_price: Decimal | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.current_price = current_price
+
+    def validate_price(self, field):
+        if field.data is None:
+            return
+        if field.data.as_tuple().exponent < -2:
+            raise ValidationError("Use at most two decimal places.")
+        if self.current_price is not None and field.data == self.current_price:
+            raise ValidationError(f"The price is already {self.current_price:.2f}.")
+
+
 class ProvisionForm(TextForm):
     client_id = SelectField("Client", coerce=int, validators=[InputRequired("Choose a client.")])
     name = StringField("Service name", validators=[DataRequired(), Length(max=200)])
@@ -373,7 +399,7 @@ class SettingsForm(TextForm):
             raise ValidationError(str(exc)) from None
 
 
-class ApiTokenForm(FlaskForm):
+class ApiTokenForm(TextForm):
     name = StringField(
         "Name",
         validators=[

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from webapp.charts import sparkline
 from webapp.clock import today
 from webapp.extensions import db
-from webapp.lifecycle.billing import monthly_equivalent
+from webapp.lifecycle.billing import mrr
 from webapp.lifecycle.health import BAND_RANGES, band
 from webapp.lifecycle.statuses import RUNNING, BillingStatus, DeliveryStatus, ServiceStatus
 from webapp.models import (
@@ -69,12 +69,10 @@ def mrr_by_currency(company_id: int) -> dict[str, Decimal]:
         )
         .group_by(RecurringBilling.currency, RecurringBilling.cycle)
     ).all()
-    totals: dict[str, Decimal] = {}
+    by_currency: dict[str, dict] = {}
     for currency, cycle, amount in rows:
-        totals[currency] = totals.get(currency, Decimal(0)) + monthly_equivalent(
-            Decimal(amount), cycle
-        )
-    return dict(sorted(totals.items()))
+        by_currency.setdefault(currency, {})[cycle] = Decimal(amount)
+    return {currency: mrr(by_currency[currency]) for currency in sorted(by_currency)}
 
 
 RENEWALS_PER_PAGE = 50

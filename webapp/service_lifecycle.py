@@ -13,15 +13,22 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import update
 
-from webapp import sla_tracking
+from webapp import revenue, sla_tracking
 from webapp.clock import utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle import events as ev
+from webapp.lifecycle.billing import price_change_adjustment
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus
-from webapp.lifecycle.transitions import Action, ConcurrentTransition, next_status
+from webapp.lifecycle.transitions import (
+    Action,
+    ConcurrentTransition,
+    TransitionRefused,
+    next_status,
+)
 from webapp.models import Client, ClientService
 from webapp.outbox import commit_and_publish, record
+from webapp.revenue import facts_of
 from webapp.tenancy import get_or_404
 
 
@@ -146,6 +153,39 @@ def renewal(s, months: int, now: dt.datetime) -> tuple[dict, ev.ServiceRenewed]:
     return values, ev.ServiceRenewed(s.id, months, term_end)
 
 
+def change_price(
+    company_id, service_id, actor, new_price: Decimal, note: str = "", expected_version=None
+):
+    """A new price per cycle from today; the status stays. The prorated adjustment for the rest
+    of the current cycle is worked out now, from the service as it is now."""
+    new_price = Decimal(new_price)
+
+    def change(s, now):
+        if new_price == s.price:
+            raise PriceUnchanged(f"The price is already {s.price:.2f}.")
+        on = now.date()
+        adjustment = price_change_adjustment(facts_of(s), new_price, on)
+        event = ev.ServicePriceChanged(
+            s.id,
+            old_price=s.price,
+            new_price=new_price,
+            currency=s.currency,
+            cycle=s.billing_cycle.value,
+            effective_on=on,
+            note=note,
+            adjustment=adjustment and adjustment.amount,
+            period_start=adjustment and adjustment.period_start,
+            period_end=adjustment and adjustment.period_end,
+        )
+        return {"price": new_price}, event
+
+    return _transition(company_id, service_id, Action.CHANGE_PRICE, actor, expected_version, change)
+
+
+class PriceUnchanged(TransitionRefused):
+    """A price change to the price the service already has: nothing to record."""
+
+
 def expire(company_id, service_id, actor="scheduler", expected_version=None):
     def change(s, now):
         return {"expired_at": now}, ev.ServiceExpired(s.id, s.term_end)
@@ -162,6 +202,7 @@ def _transition(company_id, service_id, action, actor, expected_version, change,
     try:
         service = get_or_404(ClientService, company_id, service_id)
         seen_status, seen_version = service.status, service.version
+        before = facts_of(service)
         target = next_status(action, seen_status, service.id)
         if expected_version is not None and int(expected_version) != seen_version:
             raise ConcurrentTransition(service.id, action)
@@ -181,6 +222,7 @@ def _transition(company_id, service_id, action, actor, expected_version, change,
             raise ConcurrentTransition(service.id, action)
         db.session.expire(service)  # the UPDATE bypassed the session; read the row anew
         event_ids = [record(event, company_id, actor).id]
+        revenue.record_movements(before, service, action, event_ids[0], now.date())
         if also is not None:
             event_ids += also(service, now)
     except BaseException:

@@ -5,13 +5,14 @@ from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
 from webapp import read_models as rm
+from webapp import revenue_reports, service_sla
 from webapp import service_lifecycle as lc
-from webapp import service_sla
 from webapp import sla_read_models as srm
 from webapp.auth import actor, company_id, requires
 from webapp.forms import (
     ActionForm,
     CancelForm,
+    PriceForm,
     ProvisionForm,
     RenewForm,
     SlaForm,
@@ -34,6 +35,7 @@ FORMS = {
     Action.SUSPEND: SuspendForm,
     Action.CANCEL: CancelForm,
     Action.RENEW: RenewForm,
+    Action.CHANGE_PRICE: PriceForm,
 }
 
 
@@ -51,6 +53,9 @@ def _perform(action: Action, service_id: int, form):
         return lc.cancel(
             *args, reason=form.reason.data.strip(), at_term_end=at_end, expected_version=version
         )
+    if action == Action.CHANGE_PRICE:
+        note = (form.note.data or "").strip()
+        return lc.change_price(*args, form.price.data, note=note, expected_version=version)
     return lc.renew(*args, months=form.months.data, expected_version=version)
 
 
@@ -116,6 +121,7 @@ def _detail_context(service_id: int, forms=None, sla_form=None):
         "incidents": srm.service_incidents(cid, service.id),
         "recordable": service.status in TRACKED,
         "trend": rm.health_trend(service.id),
+        "adjustments": revenue_reports.service_adjustments(cid, service.id),
     }
 
 
@@ -175,6 +181,8 @@ def transition(service_id, action):
     except (ValueError, KeyError):
         return redirect(url_for(".detail", service_id=service_id)), 303
     form = form_class()
+    if isinstance(form, PriceForm):  # a "change" to the price it has is refused beside the field
+        form.current_price = get_or_404(ClientService, company_id(), service_id).price
     if not form.validate():
         if form.version.errors:  # a hidden field: said in the page's message area, as a 409
             raise TransitionRefused(form.version.errors[0])

@@ -20,6 +20,7 @@ ACTION_LABELS = {
     Action.SUSPEND: "Suspend",
     Action.RESUME: "Resume",
     Action.RENEW: "Renew",
+    Action.CHANGE_PRICE: "Change price",
     Action.CANCEL: "Cancel",
 }
 

@@ -13,6 +13,7 @@ LISTENERS = {
     "billing.resume": billing.reconcile,
     "billing.stop": billing.reconcile,
     "billing.extend": billing.reconcile,
+    "billing.reprice": billing.reprice,  # reconciles too, then records the adjustment
     "notify.activated": notify.activated,
     "notify.suspended": notify.suspended,
     "notify.cancelled": notify.cancelled,

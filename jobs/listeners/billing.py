@@ -1,17 +1,46 @@
 """Billing listeners: make the recurring billing record match the service as it is now."""
 
 import dataclasses
+import datetime as dt
+from decimal import Decimal
 
 from sqlalchemy import select
 
 from webapp.clock import today
 from webapp.extensions import db
-from webapp.lifecycle.billing import BillingPlan, ServiceFacts, plan_billing
-from webapp.models import ClientService, DomainEvent, RecurringBilling
+from webapp.lifecycle.billing import BillingPlan, plan_billing
+from webapp.models import BillingAdjustment, ClientService, DomainEvent, RecurringBilling
+from webapp.revenue import facts_of
 
 
 def reconcile(event: DomainEvent) -> None:
     reconcile_service(event.service_id)
+
+
+def reprice(event: DomainEvent) -> None:
+    """The billing amount follows the new price; the prorated adjustment for the rest of the
+    cycle (worked out when the price changed) is recorded once, however often this runs."""
+    reconcile_service(event.service_id)
+    p = event.payload
+    if p.get("adjustment") is None:
+        return
+    done = db.session.scalars(
+        select(BillingAdjustment.id).where(BillingAdjustment.event_id == event.id)
+    ).first()
+    if done is None:
+        db.session.add(
+            BillingAdjustment(
+                company_id=event.company_id,
+                service_id=event.service_id,
+                event_id=event.id,
+                amount=Decimal(p["adjustment"]),
+                currency=p["currency"],
+                effective_on=dt.date.fromisoformat(p["effective_on"]),
+                period_start=dt.date.fromisoformat(p["period_start"]),
+                period_end=dt.date.fromisoformat(p["period_end"]),
+            )
+        )
+        db.session.flush()
 
 
 def reconcile_service(service_id: int) -> RecurringBilling | None:
@@ -34,22 +63,6 @@ def reconcile_service(service_id: int) -> RecurringBilling | None:
         setattr(record, field, value)
     db.session.flush()
     return record
-
-
-def facts_of(s: ClientService) -> ServiceFacts:
-    stop_on = s.cancellation_effective_on or (s.term_end if s.expired_at else None)
-    return ServiceFacts(
-        status=s.status,
-        version=s.version,
-        price=s.price,
-        currency=s.currency,
-        cycle=s.billing_cycle,
-        activated_on=s.activated_at.date() if s.activated_at else None,
-        term_end=s.term_end,
-        paused_since=s.suspended_since.date() if s.suspended_since else None,
-        paused_days=s.paused_days,
-        stop_on=stop_on,
-    )
 
 
 def _plan_of(record: RecurringBilling) -> BillingPlan:

@@ -8,8 +8,12 @@ import pytest
 from webapp.lifecycle.billing import (
     ServiceFacts,
     add_cycles,
+    billing_anchor,
+    cycle_around,
     monthly_equivalent,
+    mrr,
     plan_billing,
+    price_change_adjustment,
     prorated_amount,
 )
 from webapp.lifecycle.statuses import BillingCycle as C
@@ -118,3 +122,77 @@ def test_proration_finds_the_cycle_holding_the_stop_date_even_months_later():
 
 def test_month_end_cycles_clamp_to_the_last_day():
     assert add_cycles(D(2026, 1, 31), C.MONTHLY) == D(2026, 2, 28)
+
+
+def test_billing_follows_the_price_until_it_stops():
+    started = plan_billing(facts(), None, TODAY)
+    repriced = plan_billing(facts(price=Decimal("450.00"), version=3), started, TODAY)
+    assert (repriced.amount, repriced.next_bill_date) == (Decimal("450.00"), started.next_bill_date)
+    stopped = plan_billing(facts(status=ServiceStatus.CANCELLED, stop_on=TODAY), started, TODAY)
+    # Once stopped the final amount is settled; a (stale) price no longer changes the record.
+    assert plan_billing(facts(price=Decimal("1.00")), stopped, TODAY).amount == Decimal("300.00")
+
+
+def test_billing_anchor_is_the_next_bill_date_billing_arrives_at():
+    paused = facts(activated_on=D(2027, 1, 5), paused_days=18, cycle=C.MONTHLY)
+    assert billing_anchor(paused) == D(2027, 2, 23)  # the fixture's S4: Feb 5 + 18 days
+    assert plan_billing(paused, None, TODAY).next_bill_date == billing_anchor(paused)
+
+
+def test_upgrade_charges_the_days_left_in_the_cycle_at_the_difference():
+    # The fixture's S1: monthly from Jan 10, 300 -> 450 on Feb 15: 23 of 28 days left.
+    s1 = facts(price=Decimal("300.00"), activated_on=D(2027, 1, 10), cycle=C.MONTHLY)
+    adjustment = price_change_adjustment(s1, Decimal("450.00"), D(2027, 2, 15))
+    assert (adjustment.amount, adjustment.period_start, adjustment.period_end) == (
+        Decimal("123.21"),
+        D(2027, 2, 10),
+        D(2027, 3, 10),
+    )
+
+
+def test_downgrade_is_a_credit_for_the_days_left():
+    # The fixture's S2: quarterly from Jan 15, 900 -> 720 on Feb 25: 49 of 90 days left.
+    s2 = facts(price=Decimal("900.00"), activated_on=D(2027, 1, 15), cycle=C.QUARTERLY)
+    adjustment = price_change_adjustment(s2, Decimal("720.00"), D(2027, 2, 25))
+    assert (adjustment.amount, adjustment.period_start, adjustment.period_end) == (
+        Decimal("-98.00"),
+        D(2027, 1, 15),
+        D(2027, 4, 15),
+    )
+
+
+def test_a_change_on_the_bill_date_adjusts_the_whole_new_cycle():
+    adjustment = price_change_adjustment(facts(), Decimal("330.00"), D(2026, 7, 1))
+    assert (adjustment.amount, adjustment.period_start) == (Decimal("30.00"), D(2026, 7, 1))
+
+
+def test_no_adjustment_without_recurring_billing():
+    assert price_change_adjustment(facts(activated_on=None), Decimal(1), TODAY) is None
+    assert price_change_adjustment(facts(cycle=C.ONE_TIME), Decimal(1), TODAY) is None
+
+
+def test_mrr_rounds_per_cycle_as_the_overview_always_has():
+    # Two weekly 12.50s: summed first (25.00 x 52/12 = 108.33), not each rounded (54.17 x 2).
+    assert mrr({C.WEEKLY: Decimal("25.00")}) == Decimal("108.33")
+    assert mrr({C.WEEKLY: Decimal("25.00"), C.QUARTERLY: Decimal("100.00")}) == Decimal("141.66")
+    assert mrr({}) == Decimal("0.00")
+    assert mrr({"one_time": Decimal("500.00"), "monthly": Decimal("-20.00")}) == Decimal("-20.00")
+
+
+@pytest.mark.parametrize(
+    ("anchor", "cycle", "day", "expected"),
+    [
+        (D(2026, 7, 1), C.MONTHLY, D(2026, 9, 16), (D(2026, 9, 1), D(2026, 10, 1))),
+        (D(2026, 7, 1), C.MONTHLY, D(2026, 5, 3), (D(2026, 5, 1), D(2026, 6, 1))),
+        (D(2026, 7, 1), C.MONTHLY, D(2026, 7, 1), (D(2026, 7, 1), D(2026, 8, 1))),
+        (D(2027, 3, 29), C.WEEKLY, D(2027, 3, 25), (D(2027, 3, 22), D(2027, 3, 29))),
+        (D(2028, 1, 20), C.ANNUAL, D(2027, 2, 22), (D(2027, 1, 20), D(2028, 1, 20))),
+    ],
+)
+def test_cycle_around_is_the_cycle_proration_uses(anchor, cycle, day, expected):
+    assert cycle_around(anchor, cycle, day) == expected
+    start, end = expected
+    used = (day - start).days
+    assert prorated_amount(Decimal("700.00"), cycle, anchor, day) == (
+        Decimal("700.00") * used / (end - start).days
+    ).quantize(Decimal("0.01"))

@@ -24,6 +24,8 @@ EVENTS = {
     "ServiceAlertEscalated",
     # Audit only: an SLA policy edited on the service page.
     "ServiceSLAChanged",
+    # A new price per cycle (issue 7): billing follows it, with a prorated adjustment.
+    "ServicePriceChanged",
 }
 
 
@@ -54,6 +56,21 @@ def test_every_registered_listener_has_an_implementation():
         e.ServiceActivated(1, dt.date(2026, 1, 31), dt.date(2027, 1, 31)),
         e.ServiceCancelled(1, "moved away", dt.date(2026, 5, 1), True),
         e.ServiceSLABreached(1, 9, "response"),
+        e.ServicePriceChanged(
+            1,
+            Decimal("300.00"),
+            Decimal("450.00"),
+            "EUR",
+            "monthly",
+            dt.date(2027, 2, 15),
+            "25 -> 30 seats",
+            Decimal("123.21"),
+            dt.date(2027, 2, 10),
+            dt.date(2027, 3, 10),
+        ),
+        e.ServicePriceChanged(
+            1, Decimal(1), Decimal(2), "EUR", "monthly", dt.date(2027, 1, 1), "", None, None, None
+        ),
     ],
 )
 def test_event_survives_the_json_round_trip(event):
@@ -68,7 +85,7 @@ def test_events_are_frozen():
 
 def test_lifecycle_package_imports_no_framework():
     code = (
-        "import sys, webapp.lifecycle, webapp.lifecycle.registry, webapp.lifecycle.billing;"
+        "import sys, webapp.lifecycle, webapp.lifecycle.registry, webapp.lifecycle.billing, webapp.lifecycle.revenue;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'sqlalchemy')))"
     )
     # webapp/__init__ imports flask; load the subpackage without running it.

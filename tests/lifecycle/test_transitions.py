@@ -24,6 +24,9 @@ LEGAL = {
     (Action.RENEW, S.SUSPENDED): S.SUSPENDED,
     (Action.EXPIRE, S.ACTIVE): S.EXPIRED,
     (Action.EXPIRE, S.SUSPENDED): S.EXPIRED,
+    # Not while suspended (resume first) nor once ended.
+    (Action.CHANGE_PRICE, S.PENDING): S.PENDING,
+    (Action.CHANGE_PRICE, S.ACTIVE): S.ACTIVE,
 }
 ALL_PAIRS = [(a, s) for a in Action for s in [None, *S]]
 ILLEGAL = [pair for pair in ALL_PAIRS if pair not in LEGAL]
@@ -58,8 +61,13 @@ def test_terminal_statuses_allow_no_user_action():
 
 
 def test_allowed_actions_match_the_table():
-    assert allowed_actions(S.PENDING) == [Action.ACTIVATE, Action.CANCEL]
-    assert allowed_actions(S.ACTIVE) == [Action.SUSPEND, Action.RENEW, Action.CANCEL]
+    assert allowed_actions(S.PENDING) == [Action.ACTIVATE, Action.CHANGE_PRICE, Action.CANCEL]
+    assert allowed_actions(S.ACTIVE) == [
+        Action.SUSPEND,
+        Action.RENEW,
+        Action.CHANGE_PRICE,
+        Action.CANCEL,
+    ]
     assert allowed_actions(S.SUSPENDED) == [Action.RESUME, Action.RENEW, Action.CANCEL]
 
 

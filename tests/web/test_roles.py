@@ -57,6 +57,7 @@ WRITES = {
     "/services/{pending}/activate": ({R.ADMIN, R.ACCOUNT_MANAGER}, {}),
     "/services/{active}/suspend": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"reason": "unpaid"}),
     "/services/{active}/renew": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"months": "12"}),
+    "/services/{active}/change_price": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"price": "150.00"}),
     "/services/{active}/sla": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"warning_percent": "70"}),
     "/services/new": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"name": ""}),
     "/incidents/new": ({R.ADMIN, R.TECHNICIAN}, {"title": ""}),
@@ -121,10 +122,10 @@ def test_account_manager_sees_exactly_the_allowed_actions(as_role, world):
     html = as_role(R.ACCOUNT_MANAGER).get(f"/services/{world['active']}").get_data(as_text=True)
     shown = {
         a
-        for a in ("activate", "suspend", "resume", "renew", "cancel")
+        for a in ("activate", "suspend", "resume", "renew", "change_price", "cancel")
         if f'data-action="{a}"' in html
     }
-    assert shown == {"suspend", "renew", "cancel"}
+    assert shown == {"suspend", "renew", "change_price", "cancel"}
 
 
 def test_viewer_sees_no_acknowledge_button(as_role, world):

@@ -6,7 +6,9 @@ depends only on the service's current state, so any order of deliveries ends in 
 
 Billing is in advance: the first cycle is billed on activation, so the next bill date is one cycle
 later. Days spent suspended push the next bill date back (they are not billed twice), and a stop
-inside a cycle records the prorated final amount: days used / days in the cycle.
+inside a cycle records the prorated final amount: days used / days in the cycle. The amount
+follows the service's price until billing stops; a price change inside a cycle is settled by a
+separate prorated adjustment (price_change_adjustment).
 """
 
 import datetime as dt
@@ -79,17 +81,60 @@ def monthly_equivalent(amount: Decimal, cycle: C) -> Decimal:
     return (amount * MONTHLY_FACTOR[C(cycle)]).quantize(CENT, ROUND_HALF_UP)
 
 
-def prorated_amount(amount: Decimal, cycle: C, next_bill_date: dt.date, used_until: dt.date):
-    """The share of one cycle's amount used from the start of the cycle holding `used_until`."""
-    period_end = next_bill_date
-    while used_until >= period_end:
+def mrr(amounts_by_cycle) -> Decimal:
+    """Monthly recurring revenue of per-cycle amounts summed by cycle ({cycle: amount}).
+
+    Rounded per cycle, as the overview has always shown it: the one rule the overview and the
+    reports share, so their figures cannot drift apart by a cent."""
+    return sum(
+        (monthly_equivalent(Decimal(amount), cycle) for cycle, amount in amounts_by_cycle.items()),
+        Decimal("0.00"),
+    )
+
+
+def billing_anchor(facts: ServiceFacts) -> dt.date:
+    """The bill date cycles are counted from: one cycle after activation, moved back by the
+    days spent in finished suspensions (those days are not billed)."""
+    return add_cycles(facts.activated_on, facts.cycle) + dt.timedelta(days=facts.paused_days)
+
+
+def cycle_around(anchor: dt.date, cycle: C, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The billing cycle [start, end) holding `day`, counting cycles from `anchor`."""
+    period_end = anchor
+    while day >= period_end:
         period_end = add_cycles(period_end, cycle)
     period_start = add_cycles(period_end, cycle, -1)
-    while used_until < period_start:
+    while day < period_start:
         period_end, period_start = period_start, add_cycles(period_start, cycle, -1)
+    return period_start, period_end
+
+
+def prorated_amount(amount: Decimal, cycle: C, next_bill_date: dt.date, used_until: dt.date):
+    """The share of one cycle's amount used from the start of the cycle holding `used_until`."""
+    period_start, period_end = cycle_around(next_bill_date, cycle, used_until)
     days_in_cycle = (period_end - period_start).days
     days_used = (used_until - period_start).days
     return (amount * days_used / days_in_cycle).quantize(CENT, ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class PriceAdjustment:
+    amount: Decimal  # signed: a charge (upgrade) or a credit (downgrade) on the next bill
+    period_start: dt.date
+    period_end: dt.date
+
+
+def price_change_adjustment(facts: ServiceFacts, new_price: Decimal, on: dt.date):
+    """What the rest of the cycle holding `on` owes at the new price, or None with no billing.
+
+    Billing is in advance, so the cycle was billed at the old price: the difference for the
+    days left (the change day at the new price) goes on the next bill."""
+    if facts.activated_on is None or facts.cycle == C.ONE_TIME:
+        return None
+    start, end = cycle_around(billing_anchor(facts), facts.cycle, on)
+    days_left = (end - on).days
+    amount = (new_price - facts.price) * days_left / (end - start).days
+    return PriceAdjustment(amount.quantize(CENT, ROUND_HALF_UP), start, end)
 
 
 def plan_billing(facts: ServiceFacts, current: BillingPlan | None, today: dt.date):
@@ -112,13 +157,14 @@ def plan_billing(facts: ServiceFacts, current: BillingPlan | None, today: dt.dat
             service_version=facts.version,
         )
     if current.status == BillingStatus.STOPPED:
+        # The final amount is computed: the record no longer follows the service.
         return replace(current, service_version=max(current.service_version, facts.version))
 
     # Finished suspensions move the next bill date back by the days not served.
-    shift = facts.paused_days - current.credited_pause_days
     plan = replace(
         current,
-        next_bill_date=current.next_bill_date + dt.timedelta(days=shift),
+        amount=facts.price,
+        next_bill_date=billing_anchor(facts),
         credited_pause_days=facts.paused_days,
         term_end=facts.term_end,
         paused_since=facts.paused_since,

@@ -6,6 +6,7 @@ outbox and rebuilt in a worker with from_payload().
 
 import dataclasses
 import datetime as dt
+import types
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -70,6 +71,23 @@ class ServiceExpired(Event):
 
 
 @dataclass(frozen=True)
+class ServicePriceChanged(Event):
+    """A new price per cycle (a change of seats is a price change with a note). The prorated
+    adjustment for the rest of the cycle is worked out when the change is made, so it depends
+    on nothing that happens later; None when nothing is billing yet."""
+
+    old_price: Decimal
+    new_price: Decimal
+    currency: str
+    cycle: str
+    effective_on: dt.date
+    note: str
+    adjustment: Decimal | None
+    period_start: dt.date | None
+    period_end: dt.date | None
+
+
+@dataclass(frozen=True)
 class ServiceDueForRenewal(Event):
     term_end: dt.date
     days_before: int
@@ -125,6 +143,8 @@ def _to_json(value):
 def _from_json(hint, value):
     if value is None:
         return None
+    if isinstance(hint, types.UnionType):  # "Decimal | None": the value is the non-None kind
+        hint = next(h for h in hint.__args__ if h is not type(None))
     if hint in (dt.date, "dt.date"):
         return dt.date.fromisoformat(value)
     if hint in (Decimal, "Decimal"):

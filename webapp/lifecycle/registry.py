@@ -25,6 +25,9 @@ _pause_billing = Listener("billing.pause", BILLING, "pause recurring billing")
 _resume_billing = Listener("billing.resume", BILLING, "resume recurring billing")
 _stop_billing = Listener("billing.stop", BILLING, "stop recurring billing, prorated final amount")
 _extend_billing = Listener("billing.extend", BILLING, "extend the billing term")
+_reprice_billing = Listener(
+    "billing.reprice", BILLING, "apply the new price; record the prorated adjustment"
+)
 _create_alert = Listener("alerts.create_sla_alert", ALERTS, "create an SLA alert")
 _risk_alert = Listener("alerts.create_at_risk_alert", ALERTS, "create an at-risk SLA alert")
 _alert_manager = Listener("alerts.alert_account_manager", ALERTS, "alert the account manager")
@@ -42,6 +45,7 @@ REGISTRY: dict[type[e.Event], tuple[Listener, ...]] = {
     e.ServiceResumed: (_resume_billing,),
     e.ServiceCancelled: (_stop_billing, _notify("cancelled")),
     e.ServiceRenewed: (_extend_billing,),
+    e.ServicePriceChanged: (_reprice_billing,),
     e.ServiceExpired: (_stop_billing, _notify("expired")),
     e.ServiceDueForRenewal: (_notify("renewal_due"),),
     e.ServiceSLAAtRisk: (_risk_alert, _notify("sla_at_risk")),

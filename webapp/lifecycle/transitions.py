@@ -21,6 +21,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     RENEW = "renew"
     EXPIRE = "expire"
+    CHANGE_PRICE = "change_price"
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,20 @@ TRANSITIONS: dict[Action, Rule] = {
     Action.CANCEL: Rule(frozenset({S.PENDING, S.ACTIVE, S.SUSPENDED}), S.CANCELLED),
     Action.RENEW: Rule(frozenset({S.ACTIVE, S.SUSPENDED}), None),
     Action.EXPIRE: Rule(frozenset({S.ACTIVE, S.SUSPENDED}), S.EXPIRED),
+    # Not while suspended: with no revenue running, the new price would be misfiled as resumed
+    # revenue later. Resume first.
+    Action.CHANGE_PRICE: Rule(frozenset({S.PENDING, S.ACTIVE}), None),
 }
 
 # Actions a person may take from a page; expire belongs to the scheduler.
-USER_ACTIONS = (Action.ACTIVATE, Action.SUSPEND, Action.RESUME, Action.RENEW, Action.CANCEL)
+USER_ACTIONS = (
+    Action.ACTIVATE,
+    Action.SUSPEND,
+    Action.RESUME,
+    Action.RENEW,
+    Action.CHANGE_PRICE,
+    Action.CANCEL,
+)
 
 
 class TransitionRefused(Exception):
