@@ -70,6 +70,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         cli,
         dashboard,
         errors,
+        export_pages,
         health,
         incident_pages,
         live,
@@ -98,6 +99,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         health,
         mailbox,
         api,
+        export_pages,
     ):
         app.register_blueprint(module.bp)
     operations.mount_rq_dashboard(app)

@@ -1,10 +1,13 @@
 """Activity: the audit trail of who did what, newest first, for everyone in the company."""
 
 from flask import Blueprint, request
+from flask_login import current_user
 from sqlalchemy import select
 
 from webapp import audit_trail
+from webapp import read_models as rm
 from webapp.auth import company_id, requires
+from webapp.date_range import DateRange
 from webapp.extensions import db
 from webapp.models import User
 from webapp.permissions import Can
@@ -13,23 +16,41 @@ from webapp.rendering import page
 bp = Blueprint("activity", __name__, url_prefix="/activity")
 
 
+def _query() -> audit_trail.TrailQuery:
+    args = request.args
+    return audit_trail.TrailQuery(
+        who=args.get("who", "")[:20],
+        what=args.get("what", "")[:60],
+        client=args.get("client", type=int),
+        occurred=DateRange.from_args(args),
+    )
+
+
 @bp.get("")
 @requires(Can.VIEW)
 def index():
-    """Events with their actor, filtered by who and what; "Older" pages back by event id."""
-    who = request.args.get("who", "")
-    what = request.args.get("what", "")
+    """Events with their actor, filtered by who, what, client and day; "Older" pages back by
+    event id."""
+    query = _query()
+    cid = company_id()
     people = db.session.execute(
-        select(User.id, User.name).where(User.company_id == company_id()).order_by(User.name)
+        select(User.id, User.name).where(User.company_id == cid).order_by(User.name)
     ).all()
     return page(
         "activity/index.html",
         fragments=("activity_table",),
-        who=who,
-        what=what,
+        query=query,
+        who=query.who,
+        what=query.what,
         people=people,
+        clients=rm.clients(cid),
         who_choices=audit_trail.WHO_CHOICES,
         labels=audit_trail.LABELS,
-        trail=audit_trail.page(company_id(), who, what, request.args.get("older_than", type=int)),
+        trail=audit_trail.page(
+            cid,
+            query,
+            request.args.get("older_than", type=int),
+            zone=current_user.company.timezone or "UTC",
+        ),
         newest=not request.args.get("older_than"),
     )

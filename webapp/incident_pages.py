@@ -5,9 +5,11 @@ from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
 from webapp import incidents
+from webapp import read_models as rm
 from webapp import sla_read_models as srm
 from webapp.auth import actor, company_id, requires, safe_next
 from webapp.clock import from_local, to_local, utcnow
+from webapp.date_range import DateRange
 from webapp.extensions import htmx
 from webapp.forms import ActionForm, IncidentForm, options
 from webapp.lifecycle.statuses import Severity
@@ -28,6 +30,8 @@ def _query() -> srm.IncidentQuery:
         severity=severity if severity in srm.SEVERITIES else "",
         q=args.get("q", "")[:100],
         service=args.get("service", type=int),
+        client=args.get("client", type=int),
+        opened=DateRange.from_args(args),
     )
 
 
@@ -39,6 +43,7 @@ def _list_context():
         "states": srm.STATES,
         "severities": srm.SEVERITIES,
         "result": srm.incidents(cid, query),
+        "clients": rm.clients(cid),
         "service": get_or_404(ClientService, cid, query.service) if query.service else None,
         "form": ActionForm(formdata=None),
     }

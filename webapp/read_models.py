@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from webapp.charts import sparkline
 from webapp.clock import today
+from webapp.date_range import DateRange
 from webapp.extensions import db
 from webapp.lifecycle.billing import mrr
 from webapp.lifecycle.health import BAND_RANGES, band
@@ -237,6 +238,18 @@ class ServiceQuery:
     sort: str = "name"
     desc: bool = False
     page: int = 1
+    started: DateRange = DateRange()  # on start_date: when the service (its contract) starts
+
+    @property
+    def args(self) -> dict:
+        """The filters as the query string carries them (sort and page left out)."""
+        return {
+            "q": self.q or None,
+            "status": self.status or None,
+            "client": self.client,
+            "health": self.health or None,
+            **self.started.args,
+        }
 
 
 @dataclass(frozen=True)
@@ -247,8 +260,12 @@ class ServicePage:
     pages: int
 
 
-def services(company_id: int, query: ServiceQuery, page_size: int) -> ServicePage:
-    filters = [ClientService.company_id == company_id]
+def service_filters(company_id: int, query: ServiceQuery) -> list:
+    """The list's filters, the same for the page and its CSV export."""
+    filters = [
+        ClientService.company_id == company_id,
+        *query.started.on_dates(ClientService.start_date),
+    ]
     if query.status in {s.value for s in ServiceStatus}:
         filters.append(ClientService.status == ServiceStatus(query.status))
     if query.client:
@@ -264,6 +281,11 @@ def services(company_id: int, query: ServiceQuery, page_size: int) -> ServicePag
         filters.append(
             or_(ClientService.name.ilike(like), ClientService.client_id.in_(clients_named))
         )
+    return filters
+
+
+def services(company_id: int, query: ServiceQuery, page_size: int) -> ServicePage:
+    filters = service_filters(company_id, query)
     # Counted on client_services alone, from the (company_id, name, client_id) index: each
     # service has one client and at most one billing, so joins would not change the count.
     total = db.session.scalar(select(func.count()).where(*filters))

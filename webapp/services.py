@@ -9,6 +9,7 @@ from webapp import revenue_reports, service_sla
 from webapp import service_lifecycle as lc
 from webapp import sla_read_models as srm
 from webapp.auth import actor, company_id, requires
+from webapp.date_range import DateRange
 from webapp.forms import (
     ActionForm,
     CancelForm,
@@ -69,6 +70,7 @@ def _query() -> rm.ServiceQuery:
         sort=args.get("sort", "name") if args.get("sort") in rm.SORTS else "name",
         desc=args.get("desc") == "1",
         page=args.get("page", 1, type=int),
+        started=DateRange.from_args(args),
     )
 
 

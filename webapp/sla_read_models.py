@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy import case, func, literal, or_, select
 
 from webapp.clock import utcnow
+from webapp.date_range import DateRange
 from webapp.extensions import db
 from webapp.lifecycle.sla import (
     BREACH,
@@ -142,6 +143,20 @@ class IncidentQuery:
     severity: str = ""
     q: str = ""
     service: int | None = None
+    client: int | None = None
+    opened: DateRange = DateRange()  # on opened_at, as days in the company's time zone
+
+    @property
+    def args(self) -> dict:
+        """The filters as the query string carries them."""
+        return {
+            "state": self.state,
+            "severity": self.severity or None,
+            "q": self.q or None,
+            "service": self.service,
+            "client": self.client,
+            **self.opened.args,
+        }
 
 
 @dataclass(frozen=True)
@@ -203,17 +218,8 @@ def incidents(company_id: int, query: IncidentQuery, limit: int = INCIDENTS_SHOW
     Two queries rather than one ordered union: the open ones are few and sorted in full, the
     resolved ones (a year of them can be a million) are read newest first along the
     (company_id, resolved_at) index and stop at the limit, instead of sorting them all."""
-    filters = [Incident.company_id == company_id]
-    if query.severity in SEVERITIES:
-        filters.append(Incident.severity == Severity(query.severity))
-    if query.service:
-        filters.append(Incident.service_id == query.service)
-    text_filter = None
-    if query.q.strip():
-        like = f"%{query.q.strip()}%"
-        text_filter = or_(
-            ClientService.name.ilike(like), Client.name.ilike(like), Incident.title.ilike(like)
-        )
+    filters = incident_filters(company_id, query)
+    text_filter = incident_text_filter(query)
     states = {"open": (True,), "resolved": (False,)}.get(query.state, (True, False))
     found, total = [], 0
     for is_open in states:
@@ -244,6 +250,44 @@ def incidents(company_id: int, query: IncidentQuery, limit: int = INCIDENTS_SHOW
                 _base(company_id).where(*where).order_by(*order).limit(room)
             ).all()
     return IncidentList(_assemble(company_id, found), min(total, COUNT_CAP + 1))
+
+
+def incident_filters(company_id: int, query: IncidentQuery) -> list:
+    """The conditions on incidents' own columns of every filter but the state and the text:
+    the same for the page and its CSV export."""
+    filters = [Incident.company_id == company_id]
+    if query.severity in SEVERITIES:
+        filters.append(Incident.severity == Severity(query.severity))
+    if query.service:
+        filters.append(Incident.service_id == query.service)
+    if query.client:
+        filters.append(
+            Incident.service_id.in_(
+                select(ClientService.id).where(
+                    ClientService.company_id == company_id, ClientService.client_id == query.client
+                )
+            )
+        )
+    if query.opened.first or query.opened.last:
+        zone = db.session.get(Company, company_id).timezone or "UTC"
+        filters += query.opened.on_times(Incident.opened_at, zone)
+    return filters
+
+
+def incident_text_filter(query: IncidentQuery):
+    """The search over service, client and title (it needs those tables joined), or None."""
+    if not query.q.strip():
+        return None
+    like = f"%{query.q.strip()}%"
+    return or_(ClientService.name.ilike(like), Client.name.ilike(like), Incident.title.ilike(like))
+
+
+def incident_state_filter(state: str):
+    """Open, resolved, or None for all."""
+    return {
+        "open": Incident.resolved_at.is_(None),
+        "resolved": Incident.resolved_at.is_not(None),
+    }.get(state)
 
 
 def _joined(query):

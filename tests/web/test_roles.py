@@ -44,6 +44,9 @@ READS = [
     "/alerts",
     "/live",
     "/activity",
+    "/services.csv",
+    "/incidents.csv",
+    "/activity.csv",
 ]
 ADMIN_READS = ["/operations", "/rq/", "/settings"]
 # Pages with a form, for the roles that may submit it.
