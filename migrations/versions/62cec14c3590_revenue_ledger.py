@@ -5,7 +5,7 @@ change adjustments, with the ledger rebuilt from the facts stored so far: no pri
 before this revision, so the current price is the historic one.
 
 Revision ID: 62cec14c3590
-Revises: aaa788443b21
+Revises: b7d41c2e9a10
 Create Date: 2026-11-24 11:04:20.168633
 
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '62cec14c3590'
-down_revision = 'aaa788443b21'
+down_revision = 'b7d41c2e9a10'
 branch_labels = None
 depends_on = None
 
