@@ -42,6 +42,13 @@ def _zone() -> ZoneInfo:
     return g.company_zone
 
 
+def percent(rate) -> str:
+    """A ratio (0.568) as a percentage with one decimal ("56.8%"); none as a dash."""
+    if rate is None:
+        return "—"
+    return f"{Decimal(rate) * 100:.1f}%"
+
+
 def local(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time in the company's time zone."""
     if value is None:
@@ -108,6 +115,7 @@ def register(app):
         minutes=human_minutes,
         badge=badge,
         health=health,
+        percent=percent,
     )
     app.jinja_env.globals.update(
         can=can,

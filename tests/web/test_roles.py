@@ -44,6 +44,8 @@ READS = [
     "/alerts",
     "/live",
     "/activity",
+    "/reports",
+    "/reports/mrr.csv",
     "/services.csv",
     "/incidents.csv",
     "/activity.csv",
