@@ -1,16 +1,25 @@
-"""Demo data: one MSP with users of each role, clients, and services in every status."""
+"""Demo data: one MSP with users of each role, clients, and services in every status, with a
+year of history behind them, so the reports have months to show.
+
+The history is played through the real domain functions with the clock set to each moment
+(clock.frozen): activations spread over the year, price changes, suspensions and resumptions,
+cancellations, incidents (some breaching), and each month's nightly health run. Its events reach
+the worker when it starts, like any others; their notifications land in the local mailbox."""
 
 import datetime as dt
 import random
+from contextlib import suppress
 from decimal import Decimal
 
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
+from jobs import periodic
 from jobs.listeners.billing import reconcile_service
-from webapp import health_scores, incidents
+from webapp import health_history, health_scores, incidents
 from webapp import service_lifecycle as lc
 from webapp.auth import set_password
-from webapp.clock import today, utcnow
+from webapp.clock import frozen, today, utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import (
@@ -21,6 +30,7 @@ from webapp.lifecycle.statuses import (
     Severity,
     UserRole,
 )
+from webapp.lifecycle.transitions import TransitionRefused
 from webapp.models import Client, ClientService, Company, User
 
 ACTOR = "seed"
@@ -51,8 +61,31 @@ CATALOGUE = [
 ]
 
 
+HISTORY_DAYS = 365
+
+
 def seed_demo_data(seed: int = 7) -> str:
     rng = random.Random(seed)
+    now = utcnow()
+    began = now - dt.timedelta(days=HISTORY_DAYS)
+    with frozen(began):
+        company, clients, manager_id, users = _company()
+    plans = []
+    for client in clients:
+        for name, kind, price, cycle in rng.sample(CATALOGUE, k=rng.randint(2, 4)):
+            plans.append(_plan(rng, client.id, name, kind, price, cycle, manager_id, began, now))
+    _play(company.id, plans, began, now, rng)
+    _bring_terms_near(company.id)
+    _record_demo_incidents(company.id, rng)
+    _score_health(company.id, rng)
+    sign_ins = "\n".join(f"  {r.value:<16} {e:<22} password: {p}" for e, _, r, p in DEMO_USERS)
+    return (
+        f"Seeded {company.name}: {len(clients)} clients, {len(plans)} services with a year of"
+        f" history, {len(users)} users.\nSign in as:\n{sign_ins}"
+    )
+
+
+def _company():
     company = Company(name="Northwind Managed Services", timezone="Europe/London")
     db.session.add(company)
     db.session.flush()
@@ -72,34 +105,145 @@ def seed_demo_data(seed: int = 7) -> str:
     ]
     db.session.add_all(users + clients)
     db.session.commit()
-    manager_id = users[1].id
-    count = 0
-    for client in clients:
-        for name, kind, price, cycle in rng.sample(CATALOGUE, k=rng.randint(2, 4)):
-            currency = rng.choice(["USD", "USD", "EUR", "GBP"])
-            new = lc.NewService(
-                client_id=client.id,
-                name=name,
-                service_type=kind,
-                price=Decimal(price),
-                currency=currency,
-                billing_cycle=cycle,
-                term_months=rng.choice([12, 12, 24, 36]),
-                service_level=rng.choice(list(ServiceLevel)),
-                auto_renew=rng.random() < 0.4,
-                account_manager_id=manager_id,
-            )
-            s = lc.provision(company.id, new, ACTOR)
-            _walk(company.id, s.id, rng.random())
-            count += 1
-    _bring_terms_near(company.id)
-    _record_demo_incidents(company.id, rng)
-    _score_health(company.id, rng)
-    sign_ins = "\n".join(f"  {r.value:<16} {e:<22} password: {p}" for e, _, r, p in DEMO_USERS)
-    return (
-        f"Seeded {company.name}: {len(clients)} clients, {count} services, {len(users)} users.\n"
-        f"Sign in as:\n{sign_ins}"
+    return company, clients, users[1].id, users
+
+
+def _at(began: dt.datetime, now: dt.datetime, rng: random.Random, lo: float, hi: float):
+    """A moment between the fractions lo and hi of the history, in working hours."""
+    moment = began + (now - began) * rng.uniform(lo, hi)
+    return moment.replace(hour=rng.randint(8, 17), minute=rng.randint(0, 59))
+
+
+def _plan(rng, client_id, name, kind, price, cycle, manager_id, began, now) -> list:
+    """One service's life as (when, step) pairs; a step is a callable of (company, service)."""
+    new = lc.NewService(
+        client_id=client_id,
+        name=name,
+        service_type=kind,
+        price=Decimal(price),
+        currency=rng.choice(["USD", "USD", "EUR", "GBP"]),
+        billing_cycle=cycle,
+        term_months=rng.choice([12, 12, 24, 36]),
+        service_level=rng.choice(list(ServiceLevel)),
+        auto_renew=rng.random() < 0.4,
+        account_manager_id=manager_id,
     )
+    roll = rng.random()
+    start = _at(began, now, rng, 0.0, 0.85)
+    steps = [(start, ("provision", new))]
+    if roll < 0.1:
+        return steps  # stays pending
+    live = start + dt.timedelta(days=rng.randint(1, 10))
+    steps.append((live, ("activate",)))
+    later = (live - began) / (now - began)
+    if rng.random() < 0.3:  # a price change: more seats, or fewer
+        factor = Decimal(rng.choice(["1.2", "1.5", "0.8", "0.9"]))
+        new_price = (Decimal(price) * factor).quantize(Decimal("0.01"))
+        steps.append((_at(began, now, rng, later + 0.02, later + 0.1), ("price", new_price)))
+        later += 0.1
+    if roll < 0.5:
+        return steps
+    if roll < 0.62:  # suspended and back after a few weeks
+        paused = _at(began, now, rng, later + 0.02, 0.8)
+        steps.append((paused, ("suspend",)))
+        steps.append((paused + dt.timedelta(days=rng.randint(14, 42)), ("resume",)))
+    elif roll < 0.75:
+        steps.append((_at(began, now, rng, later + 0.02, 0.97), ("suspend",)))
+    elif roll < 0.85:
+        steps.append((_at(began, now, rng, later + 0.02, 0.97), ("renew",)))
+    else:
+        steps.append((_at(began, now, rng, later + 0.02, 0.97), ("cancel", roll < 0.92)))
+    return steps
+
+
+def _play(company_id, plans, began, now, rng) -> None:
+    """Every step of every plan in time order, each at its own moment, with the month-end
+    runs between: expiries, the nightly health scores and the month's health bands."""
+    ids: dict[int, int] = {}
+    timeline = [(when, i, step) for i, plan in enumerate(plans) for when, step in plan]
+    month_end = began.replace(day=1, hour=21, minute=0) + relativedelta(months=1, days=-1)
+    while month_end < now:
+        timeline.append((month_end, -1, ("month end",)))
+        month_end = (month_end + dt.timedelta(days=1)).replace(day=1) + relativedelta(
+            months=1, days=-1
+        )
+    timeline += [(when, -2, ("incident",)) for when in _incident_times(began, now, rng)]
+    for when, i, step in sorted(timeline, key=lambda t: t[:2]):
+        if when >= now:
+            continue
+        # A step the month-end expiry got to first is refused: that service's story ends there.
+        with frozen(when), suppress(TransitionRefused):
+            _step(company_id, ids, i, step, rng)
+
+
+def _incident_times(began, now, rng) -> list[dt.datetime]:
+    return sorted(_at(began, now, rng, 0.05, 0.97) for _ in range(30))
+
+
+def _step(company_id, ids, i, step, rng) -> None:
+    kind = step[0]
+    if kind == "provision":
+        ids[i] = lc.provision(company_id, step[1], ACTOR).id
+    elif kind == "activate":
+        lc.activate(company_id, ids[i], ACTOR)
+    elif kind == "price":
+        lc.change_price(company_id, ids[i], ACTOR, step[1], note="seats changed")
+    elif kind == "suspend":
+        lc.suspend(company_id, ids[i], ACTOR, reason="Invoice 90 days overdue")
+    elif kind == "resume":
+        lc.resume(company_id, ids[i], ACTOR)
+    elif kind == "renew":
+        lc.renew(company_id, ids[i], ACTOR, months=12)
+    elif kind == "cancel":
+        reason = "Client moved to in-house IT"
+        lc.cancel(company_id, ids[i], ACTOR, reason=reason, at_term_end=step[1])
+    elif kind == "incident":
+        _past_incident(company_id, rng)
+    elif kind == "month end":
+        periodic.expire_due_services()
+        running = db.session.scalars(
+            select(ClientService.id).where(
+                ClientService.company_id == company_id, ClientService.status.in_(RUNNING)
+            )
+        ).all()
+        begin_write(db.session)
+        health_scores.recalculate_many(list(running), actor=ACTOR)
+        db.session.commit()
+        health_history.record_month(company_id)
+
+
+# (severity, title, answered after minutes or None, resolved after hours or None)
+PAST_INCIDENTS = [
+    ("high", "Backup job failed overnight", 45, 6),
+    ("critical", "Site-to-site VPN down", 20, 3),
+    ("medium", "Disk 90% full on file server", 240, 30),
+    ("low", "Licence renewal warning", 600, 72),
+    ("critical", "Mail flow stopped", 90, 9),
+    ("high", "Firewall CPU at 100%", 10, 2),
+]
+
+
+def _past_incident(company_id, rng) -> None:
+    """An incident that started a few hours ago (at the frozen now), answered and resolved
+    already; some answers come late, so their breaches are in that month's figures."""
+    active = db.session.scalars(
+        select(ClientService.id).where(
+            ClientService.company_id == company_id, ClientService.status == ServiceStatus.ACTIVE
+        )
+    ).all()
+    if not active:
+        return
+    severity, title, answer, fix = rng.choice(PAST_INCIDENTS)
+    opened = utcnow() - dt.timedelta(hours=fix + 1)
+    new = incidents.NewIncident(
+        rng.choice(list(active)),
+        title,
+        Severity(severity),
+        opened_at=opened,
+        acknowledged_at=opened + dt.timedelta(minutes=answer * rng.uniform(0.5, 3)),
+        resolved_at=opened + dt.timedelta(hours=fix),
+    )
+    incidents.record(company_id, new, ACTOR)
 
 
 # (severity, title, opened hours ago, acknowledged after hours, resolved after hours)
@@ -136,24 +280,6 @@ def _record_demo_incidents(company_id: int, rng: random.Random) -> None:
             resolved_at=None if fix is None else opened + dt.timedelta(hours=fix),
         )
         incidents.record(company_id, new, ACTOR)
-
-
-def _walk(company_id: int, service_id: int, roll: float) -> None:
-    """Take a service along a plausible path so every status is represented."""
-    if roll < 0.1:
-        return  # stays pending
-    lc.activate(company_id, service_id, ACTOR)
-    if roll < 0.6:
-        return
-    if roll < 0.75:
-        lc.suspend(company_id, service_id, ACTOR, reason="Invoice 90 days overdue")
-        return
-    if roll < 0.85:
-        lc.renew(company_id, service_id, ACTOR, months=12)
-        return
-    lc.cancel(
-        company_id, service_id, ACTOR, reason="Client moved to in-house IT", at_term_end=roll < 0.92
-    )
 
 
 def _bring_terms_near(company_id: int) -> None:

@@ -1,0 +1,39 @@
+"""The demo seed's year of history: enough for every report to have months to show."""
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from webapp import health_sla_reports, revenue_reports
+from webapp.clock import utcnow
+from webapp.extensions import db
+from webapp.models import Company, HealthSnapshot
+from webapp.seed import seed_demo_data
+
+
+def test_the_reports_have_a_year_of_months_with_every_kind_of_movement(app, work):
+    seed_demo_data()
+    work()
+    company = db.session.scalar(select(Company.id))
+    last = utcnow().date().replace(day=1)
+    first = (last - dt.timedelta(days=330)).replace(day=1)
+
+    mrr = revenue_reports.mrr_months(company, first, last)
+    kinds = {
+        kind
+        for months in mrr.values()
+        for m in months
+        for kind in ("new", "expansion", "contraction", "resumed", "churned")
+        if getattr(m, kind)
+    }
+    assert kinds == {"new", "expansion", "contraction", "resumed", "churned"}
+    assert sum(1 for m in mrr["USD"] if m.new) >= 5  # activations spread over the months
+
+    bands = health_sla_reports.band_months(company, first, last)
+    assert sum(1 for b in bands if b.healthy + b.fair + b.poor + b.critical) >= 10
+    breaches = health_sla_reports.breach_months(company, first, last)
+    assert sum(1 for b in breaches if b.total) >= 3
+    per_service = db.session.execute(
+        select(func.count()).select_from(HealthSnapshot).group_by(HealthSnapshot.service_id)
+    ).scalars()
+    assert max(per_service) >= 6  # sparklines have a history to draw
