@@ -45,10 +45,14 @@ PAGES = [
     ("/settings", None),
     ("/live?stamp=x", None),
     ("/live", None),
+    ("/activity", None),
+    ("/reports", None),
+    ("/reports?from=2025-12&to=2026-11", "reports_body"),
     # Downloads, read to the end: every matching row, 2,000 per statement.
     ("/services.csv?status=suspended", None),
     ("/incidents.csv", None),
     ("/activity.csv?what=ServiceSuspended", None),
+    ("/reports/at-risk.csv", None),
 ]
 TRIVIAL = ("/healthz", None)
 
