@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from webapp import ConfigurationError, create_app
-from webapp.config import _secret_key
+from webapp.config import secret_key_from_environment
 
 NO_DB = {"SQLALCHEMY_DATABASE_URI": "sqlite://"}
 
@@ -35,12 +35,12 @@ def test_the_key_comes_from_the_environment_first_then_the_file(tmp_path, monkey
     key_file.write_text("from-the-file-0123456789\n")
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.setenv("SECRET_KEY_FILE", str(key_file))
-    assert _secret_key() == "from-the-file-0123456789"
+    assert secret_key_from_environment() == "from-the-file-0123456789"
     monkeypatch.setenv("SECRET_KEY", "from-the-environment-0123")
-    assert _secret_key() == "from-the-environment-0123"
+    assert secret_key_from_environment() == "from-the-environment-0123"
     monkeypatch.delenv("SECRET_KEY")
     monkeypatch.delenv("SECRET_KEY_FILE")
-    assert _secret_key() is None
+    assert secret_key_from_environment() is None
 
 
 def _flask(env_changes):

@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp.config import Config
+from webapp.config import Config, secret_key_from_environment
 
 MIN_SECRET_KEY_LENGTH = 16
 
@@ -15,7 +15,7 @@ class ConfigurationError(RuntimeError):
     """The app cannot start safely as configured; the message says what to set."""
 
 
-def _require_secret_key(app: Flask) -> None:
+def _requiresecret_key_from_environment(app: Flask) -> None:
     key = app.config.get("SECRET_KEY")
     if not key and app.testing:
         app.config["SECRET_KEY"] = secrets.token_hex(32)  # sessions live as long as the test
@@ -37,11 +37,14 @@ def _require_secret_key(app: Flask) -> None:
 def create_app(config: type[Config] | dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_object(Config)
+    # Read again now: the environment may have been given the key after webapp.config loaded
+    # (a test or benchmark process setting a throwaway one); a config passed in still wins.
+    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secret_key_from_environment()
     if isinstance(config, dict):
         app.config.update(config)
     elif config is not None:
         app.config.from_object(config)
-    _require_secret_key(app)
+    _requiresecret_key_from_environment(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     if hops := app.config["TRUSTED_PROXIES"]:
         # The client's address (the sign-in limit's key), scheme and host as the proxies saw

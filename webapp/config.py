@@ -10,7 +10,7 @@ def _int_list(value: str) -> list[int]:
     return [int(x) for x in value.split(",") if x.strip()]
 
 
-def _secret_key() -> str | None:
+def secret_key_from_environment() -> str | None:
     """SECRET_KEY from the environment, or from the file SECRET_KEY_FILE names (a systemd
     credential, a Docker secret, or the one `make run` generates under instance/)."""
     if os.environ.get("SECRET_KEY"):
@@ -23,7 +23,7 @@ def _secret_key() -> str | None:
 
 class Config:
     # No default: a known key would let anyone forge sessions (create_app refuses to start).
-    SECRET_KEY = _secret_key()
+    SECRET_KEY = secret_key_from_environment()
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE / 'dashboard.db'}"
     )
