@@ -16,6 +16,7 @@ class Figure:
     chart: charts.Chart
     title: str
     desc: str
+    labels: dict[str, str] | None = None  # legend text for series keys that are not words
 
 
 def month_label(month: dt.date) -> str:
@@ -49,16 +50,22 @@ def mrr_closing(currency: str, months: list) -> Figure:
     )
 
 
-def churn(currency: str, months: list) -> Figure:
+REVENUE_SERIES = 3  # colours for up to three currencies' revenue churn (app.css)
+
+
+def churn(currencies: list[str], months: list) -> Figure:
+    """Service churn and each currency's revenue churn, in %, one line each."""
     labels = [month_label(m.month) for m in months]
-    series = {
-        "services": [_percent(m.service_rate) for m in months],
-        "revenue": [_percent(m.revenue_rate.get(currency)) for m in months],
-    }
+    series = {"services": [_percent(m.service_rate) for m in months]}
+    legend = {"services": "Services"}
+    for i, currency in enumerate(currencies[:REVENUE_SERIES]):
+        series[f"revenue-{i}"] = [_percent(m.revenue_rate.get(currency)) for m in months]
+        legend[f"revenue-{i}"] = f"Revenue, {currency}"
     return Figure(
-        charts.line_chart(labels, series, height=160),
-        f"Churn rate, % ({currency} revenue)",
+        charts.line_chart(labels, series, height=180),
+        "Churn rate, %",
         "Services and revenue lost in each month, as a share of those at its start.",
+        legend,
     )
 
 
@@ -97,11 +104,11 @@ def breaches_by_client(rows: list) -> Figure:
 
 def build(figures: dict, months: list[dt.date]) -> dict:
     """Every chart of the page; none for a figure with nothing to draw."""
-    built = {"mrr": {}, "churn": {}}
+    built = {"mrr": {}}
     for currency, rows in figures["mrr"].items():
         if rows:
             built["mrr"][currency] = (mrr_movements(currency, rows), mrr_closing(currency, rows))
-            built["churn"][currency] = churn(currency, figures["churn"])
+    built["churn"] = churn(sorted(figures["mrr"]), figures["churn"]) if figures["churn"] else None
     built["bands"] = health_bands(figures["bands"]) if figures["bands"] else None
     built["breaches"] = breaches(figures["breaches"]) if figures["breaches"] else None
     built["by_client"] = breaches_by_client(figures["by_client"]) if figures["by_client"] else None
