@@ -62,7 +62,7 @@ def test_the_same_price_or_a_bad_amount_is_refused_beside_the_field(as_role, com
     for price, message in [
         ("300", "The price is already 300.00."),
         ("12.345", "Use at most two decimal places."),
-        ("-1", "Enter a price of 0 or more."),
+        ("-1", "Enter a price from 0 to 9999999999.99."),
         ("", "Enter the new price, such as 450.00."),
     ]:
         response = manager.post(
