@@ -298,3 +298,44 @@ def test_relay_hands_back_the_job_of_a_worker_that_died_mid_job(app, company, wo
     assert outbox.recover_abandoned_jobs() == 1
     work()
     assert deliveries_by_status() == {"done": 2}
+
+
+def test_a_retry_due_while_no_scheduler_holds_its_queue_is_enqueued_by_the_relay(company, work):
+    """A worker killed while holding its queue's scheduler lock leaves retries waiting up to
+    ten minutes for another worker to take the lock; the relay puts due ones on the queue."""
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    from webapp.queues import queue, redis_connection
+
+    lc.activate(company, make_service(company), "t")
+    event_id = db.session.scalar(select(DomainEvent.id).filter_by(type="ServiceActivated"))
+    job = Job.fetch(outbox.job_id(event_id), connection=redis_connection())
+    billing = queue(job.origin)
+    billing.remove(job)  # as a failed try leaves it: scheduled for its retry, on no queue
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    ScheduledJobRegistry(queue=billing).schedule(job, past)
+    assert billing.count == 0
+
+    assert outbox.enqueue_due_retries() == 1
+    assert billing.job_ids == [job.id]
+    assert ScheduledJobRegistry(queue=billing).count == 0
+    work()
+    statuses = db.session.scalars(select(ListenerDelivery.status).filter_by(event_id=event_id))
+    assert set(statuses) == {DeliveryStatus.DONE}
+
+
+def test_a_job_taken_off_its_queue_by_a_worker_that_died_is_sent_again(company, work):
+    """SIGKILL between RQ's pop from the queue and its started registry leaves the job
+    "queued" on no queue; the relay sees that and enqueues it again."""
+    from webapp.queues import queue, redis_connection
+
+    lc.activate(company, make_service(company), "t")
+    event_id = db.session.scalar(select(DomainEvent.id).filter_by(type="ServiceActivated"))
+    key = outbox.job_id(event_id)
+    for q in ("billing", "notifications"):
+        redis_connection().lrem(queue(q).key, 0, key)  # popped by a worker that then died
+    assert outbox.relay() == 1
+    work()
+    statuses = db.session.scalars(select(ListenerDelivery.status).filter_by(event_id=event_id))
+    assert set(statuses) == {DeliveryStatus.DONE}

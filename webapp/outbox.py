@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import StartedJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import insert, select, update
 
 from webapp.clock import utcnow
@@ -201,18 +201,53 @@ def recover_abandoned_jobs() -> int:
             registry = StartedJobRegistry(name, connection=redis_connection())
             recovered += len(registry.get_expired_job_ids())
             registry.cleanup()
+        recovered += enqueue_due_retries()
     except RedisError as exc:
         log.warning("Redis unreachable; abandoned jobs not recovered: %s", exc)
     return recovered
+
+
+def enqueue_due_retries() -> int:
+    """Put retries whose time has come on their queues, as RQ's scheduler does.
+
+    A worker's scheduler holds a lock per queue; a worker killed while holding it leaves the
+    lock for a minute, and a worker started meanwhile tries to take it again only after ten,
+    so retries would wait that long. Doing it here as well is safe: a retry enqueued twice
+    (racing a live scheduler) runs twice, and the ledger makes the second run change nothing.
+    """
+    conn = redis_connection()
+    enqueued = 0
+    for name in QUEUES:
+        registry = ScheduledJobRegistry(name, connection=conn)
+        job_ids = registry.get_jobs_to_schedule()
+        if not job_ids:
+            continue
+        due = queue(name)
+        with conn.pipeline() as pipe:
+            for job in Job.fetch_many(job_ids, connection=conn):
+                if job is not None:
+                    due._enqueue_job(job, pipeline=pipe)
+                    enqueued += 1
+            for job_id in job_ids:
+                registry.remove(job_id, pipeline=pipe)
+            pipe.execute()
+    return enqueued
 
 
 def _job_gone(key: str, conn) -> bool:
     """No job will run: Redis lost it, or RQ gave up on it (a worker killed on its last try
     leaves the ledger unfinished while the job sits in the failed registry)."""
     try:
-        status = Job.fetch(key, connection=conn).get_status()
+        job = Job.fetch(key, connection=conn)
     except NoSuchJobError:
         return True
+    status = job.get_status()
+    if status == JobStatus.QUEUED:
+        # A worker killed between taking the job off its queue and recording it as started
+        # leaves it "queued" on no queue, where nothing would ever run it (found by the
+        # worker-kill fault test). Enqueued again, a job that was in fact running changes
+        # nothing the second time (the ledger).
+        return conn.lpos(queue(job.origin).key, key) is None
     return status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 
