@@ -24,8 +24,8 @@ import flask_migrate
 
 from tools.embedded_redis import RedisServer, free_port
 from webapp import create_app
+from webapp.demo.scale import PASSWORD, ScaleSummary, seed_scale
 from webapp.extensions import db
-from webapp.scale_seed import PASSWORD, ScaleSummary, seed_scale
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / "bench" / ".cache"))

@@ -40,10 +40,12 @@ from bench.harness import (
     scale_database,
     workdir,
 )
-from webapp import api_tokens
+from webapp.accounts import api_tokens
 from webapp.extensions import db
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import ServiceStatus
-from webapp.models import ClientService, DomainEvent, Incident
+from webapp.pipeline.models import DomainEvent
+from webapp.services.models import ClientService
 
 USERS = 4  # concurrent clients: two per gunicorn worker, so neither waits on the network
 BATCH = 25  # alerts per Alertmanager notification

@@ -25,12 +25,12 @@ from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select
 
 from bench import harness, pages
-from jobs.schedule import periodic_jobs
 from tools.embedded_redis import free_port
 from webapp import create_app
 from webapp.extensions import db
+from webapp.health.models import HealthSnapshot
 from webapp.lifecycle.registry import DEFAULT, QUEUES
-from webapp.models import HealthSnapshot
+from webapp.pipeline.schedule import periodic_jobs
 
 TARGET_MB = 200
 DRAIN_SECONDS = 60

@@ -18,8 +18,9 @@ from sqlalchemy import event, select
 from bench import harness
 from webapp import create_app
 from webapp.extensions import db
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import ServiceStatus
-from webapp.models import ClientService, Incident
+from webapp.services.models import ClientService
 
 # (url, the htmx target it is asked for, or None for the whole page)
 PAGES = [

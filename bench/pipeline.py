@@ -25,12 +25,14 @@ from sqlalchemy import select
 
 from bench import harness
 from tools import postgres_cluster
-from webapp import service_lifecycle as lc
+from webapp.company.models import Company
 from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.lifecycle.statuses import BillingCycle, DeliveryStatus
-from webapp.models import Client, Company, DomainEvent, ListenerDelivery
-from webapp.queues import queue, redis_connection
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.pipeline.queues import queue, redis_connection
+from webapp.services import actions as lc
+from webapp.services.models import Client
 
 EFFECTS_PER_TRANSITION = 2
 PACED_SECONDS = 8

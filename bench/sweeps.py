@@ -22,14 +22,19 @@ import time_machine
 from sqlalchemy import func, select, text
 
 from bench.harness import app_on, redis_server, scale_database, workdir
-from jobs import periodic, renewals
-from webapp import outbox
 from webapp.clock import today, utcnow
+from webapp.company.models import Company
 from webapp.database import chunked
 from webapp.extensions import db
-from webapp.health_scores import SERVICE_COLUMNS, input_queries
+from webapp.health import nightly as periodic
+from webapp.health.models import HealthSnapshot
+from webapp.health.scores import SERVICE_COLUMNS, input_queries
 from webapp.lifecycle.statuses import RUNNING
-from webapp.models import ClientService, Company, DomainEvent, HealthSnapshot, RenewalReminder
+from webapp.pipeline import publishing as outbox
+from webapp.pipeline.models import DomainEvent
+from webapp.renewals import sweep as renewals
+from webapp.renewals.models import RenewalReminder
+from webapp.services.models import ClientService
 
 AUTO_RENEW_DUE_EVERY = 100
 

@@ -10,7 +10,7 @@ import time
 from rq import SimpleWorker
 
 from webapp import create_app
-from webapp.queues import all_queues, redis_connection
+from webapp.pipeline.queues import all_queues, redis_connection
 
 if __name__ == "__main__":
     burst = "--burst" in sys.argv

@@ -19,16 +19,19 @@ from flask.testing import FlaskClient
 from rq import SimpleWorker
 from sqlalchemy import text, update
 
-from jobs import listeners
 from tools.embedded_redis import RedisServer, free_port
-from webapp import create_app, incidents
-from webapp import service_lifecycle as lc
+from webapp import create_app
+from webapp.accounts.models import User
 from webapp.clock import utcnow
+from webapp.company.models import Company
 from webapp.config import TestingConfig
 from webapp.extensions import db
+from webapp.incidents import actions as incidents
 from webapp.lifecycle.statuses import BillingCycle, UserRole
-from webapp.models import Client, ClientService, Company, User
-from webapp.queues import all_queues, redis_connection
+from webapp.pipeline import delivery
+from webapp.pipeline.queues import all_queues, redis_connection
+from webapp.services import actions as lc
+from webapp.services.models import Client, ClientService
 
 BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
 # Processes the tests start (flask worker, scheduler, gunicorn) build the app from the
@@ -218,7 +221,7 @@ def fail_listener(monkeypatch, name, error):
     def failing(event):
         raise error
 
-    monkeypatch.setitem(listeners.LISTENERS, name, failing)
+    monkeypatch.setitem(delivery.listeners(), name, failing)
 
 
 def make_client(company_id, name="Acme Dental", email="it@acme.example"):

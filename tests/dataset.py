@@ -13,8 +13,13 @@ from decimal import Decimal
 
 from sqlalchemy import event, insert
 
+from webapp.accounts.models import User
+from webapp.billing.models import RecurringBilling
 from webapp.clock import today, utcnow
+from webapp.company.models import Company
 from webapp.extensions import db
+from webapp.health.models import HealthBandMonth, HealthSnapshot
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import (
     BillingCycle,
     BillingStatus,
@@ -24,20 +29,9 @@ from webapp.lifecycle.statuses import (
     Severity,
     UserRole,
 )
-from webapp.models import (
-    Client,
-    ClientService,
-    Company,
-    DomainEvent,
-    HealthBandMonth,
-    HealthSnapshot,
-    Incident,
-    ListenerDelivery,
-    RecurringBilling,
-    ServicePause,
-    SlaAlert,
-    User,
-)
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.services.models import Client, ClientService, ServicePause
+from webapp.sla.models import SlaAlert
 
 STATUSES = (
     ServiceStatus.ACTIVE,
@@ -331,7 +325,7 @@ def pages_app(database_url, redis_url, tmp_path_factory):
     """An app (in its context) whose pages include /mailbox; its data is deleted afterwards."""
     from tests.conftest import FreshContextClient, _empty_tables, make_config
     from webapp import create_app
-    from webapp.queues import redis_connection
+    from webapp.pipeline.queues import redis_connection
 
     mailbox = tmp_path_factory.mktemp("maildir")
     for sub in ("cur", "new", "tmp"):
@@ -367,7 +361,7 @@ def visit(app, data: Dataset) -> dict[str, list[tuple[str, object]]]:
     """Each page of PAGES requested by a signed-in admin: once to warm up, then once with
     its statements collected (only those inside the request)."""
     from tests.web.conftest import Session
-    from webapp.read_models import change_stamp
+    from webapp.overview.queries import change_stamp
 
     session = Session(app.test_client(), data.admin_email)
     ids = {

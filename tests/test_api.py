@@ -9,14 +9,18 @@ from openapi_spec_validator import validate
 from sqlalchemy import select, update
 
 from tests.conftest import FreshContextClient, active_service, run_at_once
-from webapp import api_tokens, incidents
-from webapp import service_lifecycle as lc
+from webapp.accounts import api_tokens
 from webapp.api import alertmanager
 from webapp.api import errors as api_errors
 from webapp.api.openapi import api_rules, methods, openapi_path
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import ClientService, DomainEvent, Incident, SlaAlert
+from webapp.incidents import actions as incidents
+from webapp.incidents.models import Incident
+from webapp.pipeline.models import DomainEvent
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
+from webapp.sla.models import SlaAlert
 from webapp.tenancy import NotFound
 
 API = "/api/v1"

@@ -7,9 +7,10 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from webapp import api_tokens
+from webapp.accounts import api_tokens
+from webapp.accounts.models import ApiToken
+from webapp.company.models import Company
 from webapp.extensions import db
-from webapp.models import ApiToken, Company
 from webapp.tenancy import NotFound
 
 

@@ -9,22 +9,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from jobs import periodic
-from jobs.deliver import run_delivery
 from tests.conftest import make_service
-from webapp import service_lifecycle as lc
+from webapp.billing.models import BillingAdjustment, RecurringBilling
 from webapp.extensions import db
 from webapp.lifecycle import Action, TransitionRefused, allowed_actions
 from webapp.lifecycle.billing import add_cycles, mrr
 from webapp.lifecycle.statuses import BillingCycle, BillingStatus, DeliveryStatus, ServiceStatus
-from webapp.models import (
-    BillingAdjustment,
-    ClientService,
-    DomainEvent,
-    ListenerDelivery,
-    RecurringBilling,
-)
-from webapp.revenue_reports import mrr_on
+from webapp.pipeline.delivery import run_delivery
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.reports.revenue import mrr_on
+from webapp.services import actions as lc
+from webapp.services import expiry as periodic
+from webapp.services.models import ClientService
 
 START = dt.datetime(2026, 3, 1, 9, 0)
 
@@ -105,9 +101,9 @@ def test_billing_follows_the_service_whatever_the_delivery_order(
 ):
     clock = Clock()
     with (
-        mock.patch("webapp.service_lifecycle.utcnow", clock.utcnow),
-        mock.patch("jobs.listeners.billing.today", clock.today),
-        mock.patch("jobs.periodic.today", clock.today),
+        mock.patch("webapp.services.actions.utcnow", clock.utcnow),
+        mock.patch("webapp.billing.listeners.today", clock.today),
+        mock.patch("webapp.services.expiry.today", clock.today),
     ):
         service_id = make_service(company, price="120.00", cycle=cycle, term_months=12)
         for _ in range(length):

@@ -8,7 +8,7 @@ from flask import render_template_string
 
 from webapp import charts
 from webapp.charts import bar_chart, line_chart, nice_scale, sparkline
-from webapp.read_models import HealthTrend
+from webapp.health.queries import HealthTrend
 
 D = Decimal
 

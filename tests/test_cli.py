@@ -4,10 +4,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import fail_listener, make_client, make_service
-from webapp import service_lifecycle as lc
+from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.lifecycle.registry import REGISTRY, all_listeners
-from webapp.models import ClientService, Company, DomainEvent, ListenerDelivery
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
 
 
 def test_events_list_shows_every_event_and_its_listeners(runner):

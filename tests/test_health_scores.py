@@ -5,23 +5,21 @@ import datetime as dt
 import time_machine
 from sqlalchemy import select
 
-from jobs import periodic
 from tests.conftest import breach, make_service, make_user
-from webapp import health_scores, incidents
-from webapp import service_lifecycle as lc
+from webapp.accounts.models import User
 from webapp.clock import utcnow
 from webapp.database import begin_write
 from webapp.extensions import db
+from webapp.health import nightly as periodic
+from webapp.health import scores as health_scores
+from webapp.health.models import HealthSnapshot
+from webapp.incidents import actions as incidents
 from webapp.lifecycle.registry import listeners_for
-from webapp.models import (
-    ClientService,
-    DomainEvent,
-    HealthSnapshot,
-    ListenerDelivery,
-    Notification,
-    SlaAlert,
-    User,
-)
+from webapp.notifications.models import Notification
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
+from webapp.sla.models import SlaAlert
 
 
 def _service(company, **values):

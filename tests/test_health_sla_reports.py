@@ -10,13 +10,15 @@ import pytest
 import time_machine
 from sqlalchemy import delete, select, update
 
-from jobs import periodic
-from jobs import sla as sla_jobs
 from tests.conftest import make_client
-from webapp import health_history, incidents
-from webapp import service_lifecycle as lc
+from webapp.company.models import Company
 from webapp.extensions import db
-from webapp.health_sla_reports import (
+from webapp.health import history as health_history
+from webapp.health import nightly as periodic
+from webapp.health.models import HealthBandMonth
+from webapp.incidents import actions as incidents
+from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, Severity
+from webapp.reports.health_sla import (
     CANCELLATION,
     POOR_HEALTH,
     TERM_ENDING,
@@ -27,8 +29,9 @@ from webapp.health_sla_reports import (
     breaches_by_client,
     revenue_at_risk,
 )
-from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, Severity
-from webapp.models import ClientService, Company, HealthBandMonth
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
+from webapp.sla import sweep as sla_jobs
 
 D = Decimal
 FEB, MAR, APR = dt.date(2027, 2, 1), dt.date(2027, 3, 1), dt.date(2027, 4, 1)

@@ -5,16 +5,16 @@ import datetime as dt
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from jobs.notifications import requeue_stalled, send_for_event
 from tests.conftest import Inbox, make_service, make_user
 from tools.embedded_redis import free_port
 from tools.mail_catcher import start as start_catcher
-from webapp import mailer
-from webapp import service_lifecycle as lc
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.mailbox import read_messages
-from webapp.models import Notification
+from webapp.notifications import mailer
+from webapp.notifications.mailbox import read_messages
+from webapp.notifications.models import Notification
+from webapp.notifications.sending import requeue_stalled, send_for_event
+from webapp.services import actions as lc
 
 
 def statuses():
@@ -38,8 +38,8 @@ def test_activation_mails_the_client_and_the_account_manager(app, company, work,
 
 
 def test_each_mail_is_sent_once_however_often_the_job_runs(app, company, work, smtp):
-    from jobs.deliver import deliver_event
-    from webapp.models import DomainEvent
+    from webapp.pipeline.delivery import deliver_event
+    from webapp.pipeline.models import DomainEvent
 
     lc.activate(company, make_service(company), "test")
     work()
@@ -57,8 +57,8 @@ def test_a_refusing_mail_server_is_retried_and_the_failure_is_visible(app, compa
     work()  # the first try and both retries fail
     failed = db.session.scalars(select(Notification)).one()
     assert failed.status == "failed" and "ConnectionRefusedError" in failed.error
-    from webapp import deliveries
-    from webapp.models import ListenerDelivery
+    from webapp.pipeline import deliveries
+    from webapp.pipeline.models import ListenerDelivery
 
     assert db.session.scalars(select(ListenerDelivery.status)).all()  # the ledger is intact
 

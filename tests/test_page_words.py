@@ -7,10 +7,11 @@ import pytest
 
 from webapp.charts import sparkline
 from webapp.clock import from_local, to_local
-from webapp.company_settings import parse_reminder_days, valid_timezone
+from webapp.company.settings import parse_reminder_days, valid_timezone
+from webapp.humanize import human_minutes
+from webapp.incidents.models import Incident
 from webapp.lifecycle.sla import BusinessHours, SlaTargets
-from webapp.models import Incident
-from webapp.sla_read_models import describe_clock, describe_week, human_minutes, sla_states
+from webapp.sla.queries import describe_clock, describe_week, sla_states
 
 T = dt.time
 

@@ -5,13 +5,17 @@ import datetime as dt
 from rq_scheduler import Scheduler
 from sqlalchemy import select
 
-from jobs import periodic, schedule
 from tests.conftest import make_service
-from webapp import service_lifecycle as lc
+from webapp.billing.models import RecurringBilling
 from webapp.extensions import db
 from webapp.lifecycle.statuses import BillingStatus, ServiceStatus
-from webapp.models import ClientService, DomainEvent, RecurringBilling
-from webapp.queues import redis_connection
+from webapp.pipeline import relay as pipeline_relay
+from webapp.pipeline import schedule
+from webapp.pipeline.models import DomainEvent
+from webapp.pipeline.queues import redis_connection
+from webapp.services import actions as lc
+from webapp.services import expiry as services_expiry
+from webapp.services.models import ClientService
 
 
 def test_restarting_the_scheduler_ten_times_keeps_each_periodic_job_once(app):
@@ -46,8 +50,8 @@ def test_expiry_sweep_expires_only_services_past_grace_without_auto_renew(app, c
     _backdate(due, term_end=old)
     _backdate(auto, term_end=old, auto_renew=True)
     _backdate(recent, term_end=dt.date.today() - dt.timedelta(days=1))
-    assert periodic.expire_due_services() == 1
-    assert periodic.expire_due_services() == 0  # a second run finds nothing more
+    assert services_expiry.expire_due_services() == 1
+    assert services_expiry.expire_due_services() == 0  # a second run finds nothing more
     statuses = dict(db.session.execute(select(ClientService.name, ClientService.status)).all())
     assert statuses == {
         "due": ServiceStatus.EXPIRED,
@@ -72,11 +76,11 @@ def test_sweep_stops_billing_of_a_cancellation_whose_date_has_come(app, company,
     work()
     assert db.session.scalars(select(RecurringBilling)).one().status == BillingStatus.ACTIVE
     _backdate(service_id, cancellation_effective_on=dt.date.today())
-    periodic.expire_due_services()
+    services_expiry.expire_due_services()
     db.session.rollback()
     assert db.session.scalars(select(RecurringBilling)).one().status == BillingStatus.STOPPED
 
 
 def test_relay_job_records_the_scheduler_heartbeat(app, company):
-    assert periodic.relay_outbox() == 0
-    assert redis_connection().get(periodic.HEARTBEAT_KEY) is not None
+    assert pipeline_relay.relay_outbox() == 0
+    assert redis_connection().get(pipeline_relay.HEARTBEAT_KEY) is not None

@@ -9,9 +9,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 from tests.conftest import make_service
-from webapp import service_lifecycle as lc
+from webapp.billing.models import RecurringBilling
 from webapp.extensions import db
-from webapp.models import ListenerDelivery, RecurringBilling
+from webapp.pipeline.models import ListenerDelivery
+from webapp.services import actions as lc
 
 
 def test_flask_worker_process_delivers_committed_events(app, company):

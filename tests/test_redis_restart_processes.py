@@ -9,10 +9,10 @@ from sqlalchemy import select
 from tests.chaos.web_processes import Processes, poll, process_env
 from tests.conftest import make_service, redis_at
 from tools.embedded_redis import RedisServer
-from webapp import service_lifecycle as lc
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus
-from webapp.models import DomainEvent, ListenerDelivery
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.services import actions as lc
 
 pytestmark = pytest.mark.slow
 

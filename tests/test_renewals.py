@@ -5,11 +5,15 @@ import datetime as dt
 import time_machine
 from sqlalchemy import select
 
-from jobs import renewals
 from tests.conftest import make_service, make_user
-from webapp import service_lifecycle as lc
+from webapp.company.models import Company
 from webapp.extensions import db
-from webapp.models import ClientService, Company, DomainEvent, Notification, RenewalReminder
+from webapp.notifications.models import Notification
+from webapp.pipeline.models import DomainEvent
+from webapp.renewals import sweep as renewals
+from webapp.renewals.models import RenewalReminder
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
 
 START = dt.datetime(2027, 1, 1, 6, 0, tzinfo=dt.UTC)
 

@@ -8,10 +8,10 @@ import time_machine
 from sqlalchemy import delete, select
 
 from tests.conftest import make_service
-from webapp import service_lifecycle as lc
+from webapp.billing.models import RevenueMovement
 from webapp.extensions import db
 from webapp.lifecycle.statuses import BillingCycle as C
-from webapp.models import RevenueMovement
+from webapp.services import actions as lc
 
 MIGRATION = Path(__file__).parents[1] / "migrations/versions/62cec14c3590_revenue_ledger.py"
 

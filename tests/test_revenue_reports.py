@@ -8,15 +8,16 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from jobs import periodic
 from tests.conftest import make_client, make_service
-from webapp import read_models
-from webapp import service_lifecycle as lc
+from webapp.billing import queries as read_models
+from webapp.billing.models import BillingAdjustment, RecurringBilling
+from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.lifecycle.statuses import BillingCycle as C
 from webapp.lifecycle.statuses import BillingStatus
-from webapp.models import BillingAdjustment, Company, RecurringBilling
-from webapp.revenue_reports import churn_months, mrr_months, mrr_on
+from webapp.reports.revenue import churn_months, mrr_months, mrr_on
+from webapp.services import actions as lc
+from webapp.services import expiry as periodic
 
 D = dt.date
 FEB, MAR, APR = D(2027, 2, 1), D(2027, 3, 1), D(2027, 4, 1)

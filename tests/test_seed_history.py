@@ -4,11 +4,13 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from webapp import health_sla_reports, revenue_reports
 from webapp.clock import utcnow
+from webapp.company.models import Company
+from webapp.demo.seed import seed_demo_data
 from webapp.extensions import db
-from webapp.models import Company, HealthSnapshot
-from webapp.seed import seed_demo_data
+from webapp.health.models import HealthSnapshot
+from webapp.reports import health_sla as health_sla_reports
+from webapp.reports import revenue as revenue_reports
 
 
 def test_the_reports_have_a_year_of_months_with_every_kind_of_movement(app, work):

@@ -2,11 +2,15 @@
 
 from sqlalchemy import func, select
 
-from jobs import sla
-from webapp import outbox
+from webapp.billing.models import RecurringBilling
 from webapp.extensions import db
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import ServiceStatus
-from webapp.models import Client, ClientService, DomainEvent, Incident, RecurringBilling, SlaAlert
+from webapp.pipeline import relay as outbox
+from webapp.pipeline.models import DomainEvent
+from webapp.services.models import Client, ClientService
+from webapp.sla import sweep as sla
+from webapp.sla.models import SlaAlert
 
 
 def count(model, *where):

@@ -6,11 +6,13 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import make_client, make_service
-from webapp import service_lifecycle as lc
+from webapp.billing.models import RecurringBilling
 from webapp.extensions import db
 from webapp.lifecycle import ConcurrentTransition, InvalidTransition, ServiceStatus
 from webapp.lifecycle.statuses import BillingStatus
-from webapp.models import ClientService, DomainEvent, ListenerDelivery, RecurringBilling
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
 from webapp.tenancy import NotFound
 
 S = ServiceStatus

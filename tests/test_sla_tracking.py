@@ -7,15 +7,22 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, update
 
-from jobs import sla
 from tests.conftest import make_service, make_user, run_at_once
-from webapp import health_scores, incidents, sla_tracking
-from webapp import service_lifecycle as lc
 from webapp.clock import utcnow
+from webapp.company.models import Company
 from webapp.database import begin_write
 from webapp.extensions import db
+from webapp.health import scores as health_scores
+from webapp.incidents import actions as incidents
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import UserRole
-from webapp.models import ClientService, Company, DomainEvent, Incident, Notification, SlaAlert
+from webapp.notifications.models import Notification
+from webapp.pipeline.models import DomainEvent
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
+from webapp.sla import sweep as sla
+from webapp.sla import tracking as sla_tracking
+from webapp.sla.models import SlaAlert
 
 MONDAY_9 = dt.datetime(2027, 1, 4, 9)
 

@@ -8,13 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from jobs.deliver import run_delivery
-from jobs.notifications import send_for_event
 from tests.conftest import make_service
-from webapp import service_lifecycle as lc
 from webapp.extensions import db
-from webapp.models import DomainEvent, Notification, Webhook
-from webapp.webhooks import signature
+from webapp.notifications.models import Notification, Webhook
+from webapp.notifications.sending import send_for_event
+from webapp.notifications.webhooks import signature
+from webapp.pipeline.delivery import run_delivery
+from webapp.pipeline.models import DomainEvent
+from webapp.services import actions as lc
 
 SECRET = "s3cret-for-tests"
 
@@ -104,5 +105,6 @@ def test_a_hanging_webhook_times_out_instead_of_blocking_the_worker(app, company
     run_delivery(event_id, "notify.activated")  # the listener queues them; sending is timed
     started = time.monotonic()
     errors = send_for_event(event_id)
-    assert time.monotonic() - started < 3 * 1.5 + 1  # three webhooks, each cut at the timeout
+    # 4 s of slack for a loaded machine, still under the 3 x 2.5 s three uncut sends would take.
+    assert time.monotonic() - started < 3 * 1 + 4  # three webhooks, each cut at the timeout
     assert len(errors) == 3 and all("timed out" in e for e in errors)

@@ -1,117 +1,13 @@
-"""The operations dashboard for managed service providers."""
+"""The operations dashboard for managed service providers.
 
-import secrets
-from pathlib import Path
-
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
-
-from webapp.config import Config, secret_key_from_environment
-
-MIN_SECRET_KEY_LENGTH = 16
+`create_app` lives in webapp.app and is loaded on first use, so importing the pure domain
+(webapp.lifecycle) loads no framework.
+"""
 
 
-class ConfigurationError(RuntimeError):
-    """The app cannot start safely as configured; the message says what to set."""
+def __getattr__(name: str):
+    if name in ("create_app", "ConfigurationError"):
+        from webapp import app
 
-
-def _requiresecret_key_from_environment(app: Flask) -> None:
-    key = app.config.get("SECRET_KEY")
-    if not key and app.testing:
-        app.config["SECRET_KEY"] = secrets.token_hex(32)  # sessions live as long as the test
-        return
-    if not key:
-        raise ConfigurationError(
-            "SECRET_KEY is not set. Sessions and CSRF tokens are signed with it, so it must be"
-            " secret and the same on every web host. Set SECRET_KEY (for example the output of"
-            " `python -c 'import secrets; print(secrets.token_hex(32))'`) or SECRET_KEY_FILE"
-            " (a file holding it). `make run` generates one in instance/secret_key."
-        )
-    if len(key) < MIN_SECRET_KEY_LENGTH:
-        raise ConfigurationError(
-            f"SECRET_KEY is {len(key)} characters; use at least {MIN_SECRET_KEY_LENGTH}"
-            " random ones (for example `python -c 'import secrets; print(secrets.token_hex(32))'`)."
-        )
-
-
-def create_app(config: type[Config] | dict | None = None) -> Flask:
-    app = Flask(__name__)
-    app.config.from_object(Config)
-    # Read again now: the environment may have been given the key after webapp.config loaded
-    # (a test or benchmark process setting a throwaway one); a config passed in still wins.
-    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secret_key_from_environment()
-    if isinstance(config, dict):
-        app.config.update(config)
-    elif config is not None:
-        app.config.from_object(config)
-    _requiresecret_key_from_environment(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
-    if hops := app.config["TRUSTED_PROXIES"]:
-        # The client's address (the sign-in limit's key), scheme and host as the proxies saw
-        # them, believing exactly that many X-Forwarded-* hops: more could be forged.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-
-    from webapp.database import configure_sqlite
-    from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate
-
-    db.init_app(app)
-    migrate.init_app(
-        app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True
-    )
-    csrf.init_app(app)
-    htmx.init_app(app)
-    login_manager.init_app(app)
-    limiter.init_app(app)
-    with app.app_context():
-        configure_sqlite(db.engine)
-
-    from webapp import (
-        activity,
-        alerts,
-        api,
-        auth,
-        cli,
-        dashboard,
-        errors,
-        export_pages,
-        health,
-        incident_pages,
-        live,
-        mailbox,
-        metrics,
-        operations,
-        renewals,
-        report_pages,
-        security_headers,
-        services,
-        settings,
-        templating,
-        url_ids,
-    )
-
-    for module in (
-        auth,
-        dashboard,
-        services,
-        incident_pages,
-        renewals,
-        alerts,
-        activity,
-        report_pages,
-        operations,
-        settings,
-        live,
-        health,
-        mailbox,
-        api,
-        export_pages,
-    ):
-        app.register_blueprint(module.bp)
-    operations.mount_rq_dashboard(app)
-    errors.register(app)
-    url_ids.register(app)
-    templating.register(app)
-    security_headers.register(app)
-    metrics.register(app)
-    cli.register(app)
-    return app
+        return getattr(app, name)
+    raise AttributeError(f"module 'webapp' has no attribute {name!r}")

@@ -6,10 +6,7 @@ from flask import current_app, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from webapp.api import errors as api_errors
 from webapp.extensions import db, htmx
-from webapp.incidents import IncidentRefused
-from webapp.lifecycle.transitions import TransitionRefused
 from webapp.tenancy import NotFound
 
 log = logging.getLogger(__name__)
@@ -36,11 +33,16 @@ def render_error(status: int, message: str):
     return render_template("errors/error.html", title=title, message=message, status=status), status
 
 
-def register(app):
-    @app.errorhandler(TransitionRefused)
-    @app.errorhandler(IncidentRefused)
-    def conflict(exc):
-        return render_error(409, str(exc))
+def register(app, conflicts: tuple[type[Exception], ...], elsewhere=()):
+    """`conflicts`: the refusals of the domain and the features, each a 409 with its message.
+    `elsewhere`: (applies, handler) pairs for parts of the site that answer their own errors
+    (the JSON API under its prefix, where no route matched)."""
+
+    for refusal in conflicts:
+
+        @app.errorhandler(refusal)
+        def conflict(exc):
+            return render_error(409, str(exc))
 
     @app.errorhandler(NotFound)
     def not_found(exc):
@@ -54,8 +56,9 @@ def register(app):
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
-        if api_errors.is_api_request():  # under /api/v1 but no route matched: JSON, not a page
-            return api_errors.from_http(exc)
+        for applies, handler in elsewhere:
+            if applies():
+                return handler(exc)
         if exc.code == 404:
             return render_error(404, "There is no such page or record.")
         if exc.code == 429:

@@ -10,10 +10,9 @@ from markupsafe import Markup
 
 from webapp import charts
 from webapp.forms import CYCLE_LABELS
+from webapp.humanize import human_minutes
 from webapp.lifecycle.health import band
 from webapp.lifecycle.transitions import Action
-from webapp.permissions import ROLE_LABELS, Can, allows
-from webapp.sla_read_models import human_minutes
 
 ACTION_LABELS = {
     Action.ACTIVATE: "Activate",
@@ -99,12 +98,6 @@ def health(value) -> Markup:
     return Markup('<span class="badge health-{0}">{1} {0}</span>').format(band(value), value)
 
 
-def can(capability: str) -> bool:
-    if "viewer_role" not in g:  # asked per row on list pages: look the user up once
-        g.viewer_role = current_user.role if current_user.is_authenticated else None
-    return g.viewer_role is not None and allows(g.viewer_role, Can(capability))
-
-
 def register(app):
     app.jinja_env.filters.update(
         money=money,
@@ -118,27 +111,11 @@ def register(app):
         percent=percent,
     )
     app.jinja_env.globals.update(
-        can=can,
-        Can=Can,
         ACTION_LABELS=ACTION_LABELS,
         CYCLE_LABELS=CYCLE_LABELS,
         spark_geometry=charts.sparkline,
-        ROLE_LABELS=ROLE_LABELS,
         live_poll_seconds=lambda: current_app.config["LIVE_POLL_SECONDS"],
     )
-
-    @app.context_processor
-    def live_stamp():
-        def stamp():
-            from webapp import read_models
-
-            return (
-                read_models.change_stamp(current_user.company_id)
-                if current_user.is_authenticated
-                else ""
-            )
-
-        return {"live_stamp": stamp}
 
     @app.after_request
     def vary_on_htmx(response):

@@ -94,7 +94,8 @@ def test_stale_page_shows_the_409_message_in_place(sign_in, live_app):
     expect(page.locator("button[data-action=resume]")).to_be_visible()
 
     live_app.flask("service", "cancel", service_id, "--reason", "Cancelled by a colleague")
-    expect(page.locator("#service-status")).to_have_text("cancelled", timeout=LIVE)
+    # The poll's 5 s plus 3 s for a loaded machine, as the other live checks here.
+    expect(page.locator("#service-status")).to_have_text("cancelled", timeout=LIVE + 3_000)
 
     page.click("button[data-action=resume]")  # the button of the page as it was loaded
     expect(page.locator("#flash .error-box")).to_contain_text(

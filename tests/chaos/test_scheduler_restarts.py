@@ -14,11 +14,11 @@ import pytest
 from rq import Queue
 from rq_scheduler import Scheduler
 
-from jobs import schedule
 from tests import fault_report
 from tests.chaos.conftest import wait_until
 from webapp.lifecycle.registry import DEFAULT
-from webapp.queues import redis_connection
+from webapp.pipeline import schedule
+from webapp.pipeline.queues import redis_connection
 
 pytestmark = pytest.mark.chaos
 

@@ -26,8 +26,10 @@ from tests.web.conftest import add_user
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.forms import LOCAL_INPUT
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import DeliveryStatus, UserRole
-from webapp.models import ClientService, Incident, ListenerDelivery
+from webapp.pipeline.models import ListenerDelivery
+from webapp.services.models import ClientService
 
 pytestmark = pytest.mark.chaos
 

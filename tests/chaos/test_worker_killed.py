@@ -13,21 +13,18 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from jobs import periodic
 from tests import fault_report
 from tests.chaos.conftest import wait_until
 from tests.conftest import active_service, breach, make_client, make_service, make_user
-from webapp import service_lifecycle as lc
+from webapp.billing.models import RecurringBilling
 from webapp.extensions import db
+from webapp.health.models import HealthSnapshot
 from webapp.lifecycle.statuses import DeliveryStatus, UserRole
-from webapp.models import (
-    DomainEvent,
-    HealthSnapshot,
-    ListenerDelivery,
-    Notification,
-    RecurringBilling,
-    SlaAlert,
-)
+from webapp.notifications.models import Notification
+from webapp.pipeline import relay as periodic
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.services import actions as lc
+from webapp.sla.models import SlaAlert
 
 pytestmark = pytest.mark.chaos
 

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from webapp.billing.models import RecurringBilling
 from webapp.extensions import db
 from webapp.lifecycle.registry import listeners_for
 from webapp.lifecycle.statuses import BillingStatus, ServiceStatus
 from webapp.lifecycle.transitions import Action, InvalidTransition, next_status
-from webapp.models import ClientService, DomainEvent, ListenerDelivery, RecurringBilling
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.services.models import ClientService
 
 EVENT_OF = {
     "activate": "ServiceActivated",

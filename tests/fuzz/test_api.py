@@ -25,8 +25,9 @@ from tests import fault_report
 from tests.conftest import active_service, make_client
 from tests.db_snapshot import changed_tables, snapshot
 from tests.fuzz import strategies as fz
-from webapp import api_tokens, incidents
+from webapp.accounts import api_tokens
 from webapp.extensions import db
+from webapp.incidents import actions as incidents
 
 pytestmark = pytest.mark.fuzz
 

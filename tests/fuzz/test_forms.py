@@ -24,13 +24,18 @@ from tests.conftest import active_service, make_client, make_service
 from tests.db_snapshot import changed_tables, grown, snapshot
 from tests.fuzz import strategies as fz
 from tests.web.conftest import PASSWORD, csrf_from
-from webapp import api_tokens, create_app, incidents
-from webapp import service_lifecycle as lc
+from webapp import create_app
+from webapp.accounts import api_tokens
+from webapp.company.models import Company
 from webapp.extensions import db
-from webapp.forms import CURRENCIES, CYCLE_LABELS, SEVERITY_LABELS
+from webapp.forms import CURRENCIES, CYCLE_LABELS
+from webapp.incidents import actions as incidents
+from webapp.incidents.forms import SEVERITY_LABELS
 from webapp.lifecycle.statuses import DeliveryStatus, ServiceLevel, UserRole
 from webapp.lifecycle.transitions import Action
-from webapp.models import Company, DomainEvent, ListenerDelivery, SlaAlert
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.services import actions as lc
+from webapp.sla.models import SlaAlert
 
 pytestmark = pytest.mark.fuzz
 

@@ -5,10 +5,10 @@ import re
 import pytest
 
 from tests.conftest import make_user
-from webapp.auth import set_password
+from webapp.accounts.access import set_password
+from webapp.accounts.models import User
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
-from webapp.models import User
 
 PASSWORD = "correct horse battery"
 TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"|"X-CSRFToken": "([^"]+)"')

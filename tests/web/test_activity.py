@@ -5,11 +5,11 @@ import re
 from sqlalchemy import select
 
 from tests.conftest import active_service, make_service
-from webapp import audit_trail
-from webapp import service_lifecycle as lc
+from webapp.accounts.models import User
+from webapp.activity import queries as audit_trail
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
-from webapp.models import User
+from webapp.services import actions as lc
 
 R = UserRole
 

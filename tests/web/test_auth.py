@@ -107,8 +107,8 @@ def test_session_cookie_is_httponly_and_samesite(client, company):
 
 
 def test_passwords_are_stored_as_scrypt_hashes(app, company):
+    from webapp.accounts.models import User
     from webapp.extensions import db
-    from webapp.models import User
 
     add_user(company, UserRole.VIEWER, "v@msp.example")
     stored = db.session.query(User.password_hash).scalar()
@@ -118,8 +118,8 @@ def test_passwords_are_stored_as_scrypt_hashes(app, company):
 def test_an_old_password_hash_is_replaced_by_a_current_one_at_sign_in(client, app, company):
     from werkzeug.security import check_password_hash, generate_password_hash
 
+    from webapp.accounts.models import User
     from webapp.extensions import db
-    from webapp.models import User
 
     user_id = add_user(company, UserRole.VIEWER, "v@msp.example")
     old = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")

@@ -7,10 +7,11 @@ from sqlalchemy import func, select
 from tests.conftest import active_service, make_client
 from tests.db_snapshot import changed_tables, snapshot
 from tests.web.conftest import PASSWORD, add_user, csrf_from
-from webapp import api_tokens
+from webapp.accounts import api_tokens
+from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus, UserRole
-from webapp.models import Company, DomainEvent, ListenerDelivery
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
 
 PAST_32_BITS = 2**31
 PAST_64_BITS = 2**63

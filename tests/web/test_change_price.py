@@ -9,10 +9,11 @@ from sqlalchemy import select
 
 from tests.conftest import make_service
 from tests.web.test_activity import rows
-from webapp import service_lifecycle as lc
+from webapp.billing.models import BillingAdjustment, RevenueMovement
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole as R
-from webapp.models import BillingAdjustment, ClientService, RevenueMovement
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
 
 
 def _version(service_id):

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from webapp import create_app
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
-from webapp.models import DomainEvent
+from webapp.pipeline.models import DomainEvent
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 EXEMPT_PREFIXES = ("/api/v1/", "/rq/")

@@ -14,13 +14,14 @@ import time_machine
 from sqlalchemy import event, insert, select
 
 from tests.conftest import make_client, make_service
-from webapp import incidents
-from webapp import service_lifecycle as lc
+from webapp.company.models import Company
 from webapp.date_range import DateRange, local_midnight_utc
 from webapp.exports import cell, csv_response
 from webapp.extensions import db
+from webapp.incidents import actions as incidents
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus, UserRole
-from webapp.models import ClientService, Company
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
 
 R = UserRole
 LONDON = "Europe/London"

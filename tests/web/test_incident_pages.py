@@ -9,12 +9,16 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import make_client, make_service
-from webapp import incidents
-from webapp import service_lifecycle as lc
+from webapp.accounts.models import User
 from webapp.clock import utcnow
+from webapp.company.models import Company
 from webapp.extensions import db
+from webapp.incidents import actions as incidents
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity, UserRole
-from webapp.models import ClientService, Company, Incident, SlaAlert, User
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
+from webapp.sla.models import SlaAlert
 
 R = UserRole
 

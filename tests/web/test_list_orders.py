@@ -10,13 +10,16 @@ import datetime as dt
 from sqlalchemy import update
 
 from tests.conftest import active_service, make_client, make_service
-from webapp import read_models as rm
-from webapp import sla_read_models as srm
 from webapp.clock import today, utcnow
 from webapp.extensions import db
-from webapp.incidents import NewIncident, record
+from webapp.health import queries as health_queries
+from webapp.incidents import queries as srm
+from webapp.incidents.actions import NewIncident, record
 from webapp.lifecycle.statuses import ServiceStatus
-from webapp.models import ClientService
+from webapp.overview import queries as overview_queries
+from webapp.renewals import queries as renewals_queries
+from webapp.services import queries as services_queries
+from webapp.services.models import ClientService
 
 
 def _set(service_id, **values):
@@ -52,12 +55,15 @@ def test_term_ends_merges_active_and_suspended_in_term_order_and_pages(company):
             (ACTIVE, 40, 90),  # beyond the window
         ],
     )
-    listed = [s.id for s in rm.term_ends(company, days=30, limit=10)]
+    listed = [s.id for s in renewals_queries.term_ends(company, days=30, limit=10)]
     # term 3 twice (tie broken by id), then 10, then 20
     assert listed == [ids[1], ids[3], ids[5], ids[0]]
-    pages = [[s.id for s in rm.term_ends(company, 30, limit=2, offset=o)] for o in (0, 2, 4)]
+    pages = [
+        [s.id for s in renewals_queries.term_ends(company, 30, limit=2, offset=o)]
+        for o in (0, 2, 4)
+    ]
     assert pages == [[ids[1], ids[3]], [ids[5], ids[0]], []]
-    assert rm.term_ends_page(company, 30).total == 4
+    assert renewals_queries.term_ends_page(company, 30).total == 4
 
 
 def test_lowest_health_across_statuses_skips_unscored_and_ended(company):
@@ -72,7 +78,11 @@ def test_lowest_health_across_statuses_skips_unscored_and_ended(company):
             (SUSPENDED, 100, 90),
         ],
     )
-    assert [s.id for s in rm.lowest_health(company, limit=3)] == [ids[1], ids[4], ids[0]]
+    assert [s.id for s in health_queries.lowest_health(company, limit=3)] == [
+        ids[1],
+        ids[4],
+        ids[0],
+    ]
 
 
 def test_service_counts_per_status_and_running_ones_per_health_band(company):
@@ -89,7 +99,7 @@ def test_service_counts_per_status_and_running_ones_per_health_band(company):
             (ACTIVE, 100, None),
         ],
     )
-    counts = rm.service_counts(company)
+    counts = overview_queries.service_counts(company)
     assert counts.bands == {"healthy": 2, "fair": 1, "poor": 1, "critical": 2}
     assert counts.by_status == {
         "pending": 0,
@@ -106,7 +116,9 @@ def test_service_search_finds_client_names_and_counts_them(company):
     make_service(company, dental, name="Firewall")
     make_service(company, other, name="Dental imaging backup")
     make_service(company, other, name="Firewall")
-    found = rm.services(company, rm.ServiceQuery(q="dental"), page_size=50)
+    found = services_queries.services(
+        company, services_queries.ServiceQuery(q="dental"), page_size=50
+    )
     assert found.total == 2
     assert sorted(service.name for service, _, _ in found.rows) == [
         "Dental imaging backup",

@@ -7,11 +7,11 @@ from sqlalchemy import update
 
 from tests.conftest import fail_listener, make_service, redis_at
 from tools.embedded_redis import RedisServer
-from webapp import service_lifecycle as lc
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import DomainEvent
-from webapp.queues import queue
+from webapp.pipeline.models import DomainEvent
+from webapp.pipeline.queues import queue
+from webapp.services import actions as lc
 
 
 def scrape(client, **kw) -> dict[tuple, float]:

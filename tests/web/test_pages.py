@@ -8,12 +8,13 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import active_service, breach, fail_listener, make_client, make_service
-from webapp import outbox
-from webapp import service_lifecycle as lc
 from webapp.extensions import db
 from webapp.lifecycle.events import ServiceSLABreached
 from webapp.lifecycle.statuses import BillingCycle, UserRole
-from webapp.models import ClientService, SlaAlert
+from webapp.pipeline import outbox
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
+from webapp.sla.models import SlaAlert
 
 R = UserRole
 
@@ -240,7 +241,7 @@ def test_operations_lists_failed_deliveries_and_retries_them(as_role, company, w
 
 def test_unexpected_error_is_a_500_page_without_a_stack_trace(manager, app, monkeypatch):
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    monkeypatch.setattr("webapp.read_models.service_counts", lambda cid: 1 / 0)
+    monkeypatch.setattr("webapp.overview.queries.service_counts", lambda cid: 1 / 0)
     response = manager.get("/")
     html = response.get_data(as_text=True)
     assert response.status_code == 500
@@ -273,8 +274,8 @@ def test_every_live_panel_reloads_as_its_own_block(as_role, company, url, target
 
 
 def test_health_shows_on_detail_overview_and_filters_the_list(manager, company):
-    from webapp import health_scores
     from webapp.database import begin_write
+    from webapp.health import scores as health_scores
 
     good, poor = make_service(company, name="Good one"), make_service(company, name="Poor one")
     for service_id in (good, poor):
@@ -303,7 +304,7 @@ def test_health_shows_on_detail_overview_and_filters_the_list(manager, company):
 def test_alerts_list_the_longest_waiting_open_alert_first_then_acknowledged(app, company):
     import datetime as dt
 
-    from webapp import read_models
+    from webapp.sla import queries as sla_queries
 
     service_id = make_service(company)
     base = dt.datetime(2027, 1, 4, 9)
@@ -321,12 +322,12 @@ def test_alerts_list_the_longest_waiting_open_alert_first_then_acknowledged(app,
             )
         )
     db.session.commit()
-    rows = read_models.alerts(company, state="all")
+    rows = sla_queries.alerts(company, state="all")
     assert [r.alert.message for r in rows] == ["alert 0", "alert 30", "alert 10"]
 
 
 def test_renewals_come_a_page_at_a_time_soonest_first(manager, company):
-    from webapp import read_models
+    from webapp.renewals import queries as renewals_queries
 
     ids = [active_service(company, name=f"Term {n:02d}") for n in range(53)]
     soon = dt.date.today() + dt.timedelta(days=10)
@@ -337,7 +338,7 @@ def test_renewals_come_a_page_at_a_time_soonest_first(manager, company):
             .values(term_end=soon + dt.timedelta(days=n % 60))
         )
     db.session.commit()
-    assert read_models.RENEWALS_PER_PAGE == 50
+    assert renewals_queries.RENEWALS_PER_PAGE == 50
     first = manager.get("/renewals?days=90").get_data(as_text=True)
     assert "53 terms · page 1 of 2" in first and len(re.findall(r"Term \d\d", first)) == 50
     assert first.index("Term 00") < first.index("Term 01")
@@ -352,7 +353,7 @@ def test_operations_lists_failed_notifications_and_sends_them_again(
 ):
     from tests.conftest import make_user
     from tools.embedded_redis import free_port
-    from webapp.models import Notification
+    from webapp.notifications.models import Notification
 
     manager = make_user(company, "am@msp.example")
     working_port = app.config["MAIL_PORT"]

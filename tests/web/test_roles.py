@@ -4,11 +4,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import breach, make_service
-from webapp import api_tokens
-from webapp import service_lifecycle as lc
+from webapp.accounts import api_tokens
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
-from webapp.models import ClientService
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
 
 R = UserRole
 ALL = tuple(R)
@@ -21,7 +21,7 @@ def world(company, work):
     pending = make_service(company, name="Pending one")
     incident = breach(company, active)
     work()
-    from webapp.models import SlaAlert
+    from webapp.sla.models import SlaAlert
 
     alert = db.session.scalars(select(SlaAlert.id)).one()
     token = api_tokens.create(company, "monitoring", "test")[0].id

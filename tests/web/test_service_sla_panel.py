@@ -7,12 +7,16 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.conftest import make_service
-from webapp import incidents
-from webapp import service_lifecycle as lc
 from webapp.clock import utcnow
 from webapp.extensions import db
+from webapp.health.models import HealthSnapshot
+from webapp.incidents import actions as incidents
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import ServiceLevel, Severity, UserRole
-from webapp.models import ClientService, DomainEvent, HealthSnapshot, Incident, SlaAlert
+from webapp.pipeline.models import DomainEvent
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
+from webapp.sla.models import SlaAlert
 
 R = UserRole
 

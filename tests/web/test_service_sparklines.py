@@ -5,10 +5,10 @@ import re
 
 from tests.conftest import make_service
 from tests.dataset import counting
-from webapp import service_lifecycle as lc
 from webapp.extensions import db
+from webapp.health.models import HealthSnapshot
 from webapp.lifecycle.statuses import UserRole
-from webapp.models import HealthSnapshot
+from webapp.services import actions as lc
 
 
 def _scores(company, service_id, scores):

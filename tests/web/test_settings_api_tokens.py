@@ -5,9 +5,9 @@ import re
 from sqlalchemy import func, select
 
 from tests.test_api import API, auth
+from webapp.accounts.models import ApiToken
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
-from webapp.models import ApiToken
 
 SHOWN = re.compile(r'id="new_token" value="(mspd_[^"]+)"')
 

@@ -6,12 +6,15 @@ import pytest
 from sqlalchemy import update
 
 from tests.conftest import make_service
-from webapp import incidents, sla_tracking
-from webapp import service_lifecycle as lc
 from webapp.clock import utcnow
+from webapp.company.models import Company
 from webapp.extensions import db
+from webapp.incidents import actions as incidents
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity, UserRole
-from webapp.models import ClientService, Company, Incident
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
+from webapp.sla import tracking as sla_tracking
 
 R = UserRole
 

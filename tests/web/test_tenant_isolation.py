@@ -10,23 +10,22 @@ import datetime as dt
 
 from sqlalchemy import func, select, text
 
-from jobs import periodic, renewals, sla
 from tests.conftest import active_service, breach, make_client, make_user
 from tests.test_api import API, auth
-from webapp import api_tokens
+from webapp.accounts import api_tokens
+from webapp.accounts.models import ApiToken, User
 from webapp.clock import utcnow
+from webapp.company.models import Company
 from webapp.extensions import db
+from webapp.health import nightly as health_nightly
 from webapp.lifecycle.statuses import UserRole
-from webapp.models import (
-    ApiToken,
-    Client,
-    Company,
-    DomainEvent,
-    Notification,
-    SlaAlert,
-    User,
-    Webhook,
-)
+from webapp.notifications.models import Notification, Webhook
+from webapp.pipeline.models import DomainEvent
+from webapp.renewals import sweep as renewals
+from webapp.services import expiry as services_expiry
+from webapp.services.models import Client
+from webapp.sla import sweep as sla
+from webapp.sla.models import SlaAlert
 
 OUTSIDE = ("static", "rq_dashboard.")
 
@@ -193,8 +192,8 @@ def test_the_jobs_keep_each_companys_effects_within_it(app, work, company, other
     for sweep in (
         sla.sweep,
         renewals.run_renewals,
-        periodic.recalculate_health,
-        periodic.expire_due_services,
+        health_nightly.recalculate_health,
+        services_expiry.expire_due_services,
     ):
         work()
         sweep()

@@ -13,7 +13,6 @@ from collections import Counter
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from webapp import incidents
 from webapp.api.schemas import (
     MAX_ID,
     AlertmanagerAlert,
@@ -24,8 +23,9 @@ from webapp.api.schemas import (
 )
 from webapp.clock import utcnow
 from webapp.extensions import db
+from webapp.incidents import actions as incidents
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity
-from webapp.models import Incident
 from webapp.tenancy import NotFound
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from pydantic import (
     ValidationError,
 )
 
+from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity
-from webapp.models import Incident
 from webapp.tenancy import MAX_ID
 
 EARLIEST = dt.datetime(2000, 1, 1)

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, g, request, url_for
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp import api_tokens, incidents
+from webapp.accounts import api_tokens
 from webapp.api import alertmanager
 from webapp.api.errors import (
     CHALLENGE,
@@ -33,7 +33,8 @@ from webapp.api.schemas import (
     problems,
 )
 from webapp.extensions import csrf
-from webapp.models import Incident
+from webapp.incidents import actions as incidents
+from webapp.incidents.models import Incident
 from webapp.tenancy import NotFound, get_or_404
 
 log = logging.getLogger(__name__)

@@ -44,6 +44,10 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
+# Deliveries a job still has to run.
+UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+
+
 class UserRole(StrEnum):
     ADMIN = "admin"
     ACCOUNT_MANAGER = "account_manager"

@@ -1,0 +1,91 @@
+"""Sign-in with email and password, sessions by Flask-Login, and the role check for views."""
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import abort, redirect, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.accounts.models import User
+from webapp.accounts.permissions import Can, allows
+from webapp.extensions import db, login_manager
+
+# A hash to compare against when the email is unknown, so both cases take the same time.
+_NO_USER_HASH = generate_password_hash("no such user")
+
+
+# The method and cost werkzeug uses now ("scrypt:32768:8:1"); a stored hash with any other
+# (an older pbkdf2, or scrypt at a lower cost) is replaced at the next successful sign-in.
+CURRENT_HASH_METHOD = _NO_USER_HASH.split("$", 1)[0]
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    return db.session.get(User, int(user_id))
+
+
+def set_password(user: User, password: str) -> None:
+    user.password_hash = generate_password_hash(password)  # scrypt, werkzeug's current default
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = db.session.scalars(
+        select(User).where(func.lower(User.email) == email.strip().lower())
+    ).first()
+    if not check_password_hash(
+        user.password_hash if user and user.password_hash else _NO_USER_HASH, password
+    ):
+        return None
+    if user.password_hash.split("$", 1)[0] != CURRENT_HASH_METHOD:
+        # Only now is the password in hand; upgrading here keeps every hash current without
+        # asking anyone to reset theirs.
+        set_password(user, password)
+        db.session.commit()
+    return user
+
+
+def requires(capability: Can):
+    """Views that need a capability: signed in, and a role that has it (else 403 saying so)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not allows(current_user.role, capability):
+                abort(403, description=f"Your role cannot {capability.value}.")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def safe_next(target: str) -> str | None:
+    """A path on this site to return to after sign-in, or None (never another host)."""
+    cleaned = "".join(ch for ch in target if ch.isprintable() and not ch.isspace())
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc or not cleaned.startswith("/") or cleaned.startswith("//"):
+        return None
+    if cleaned.startswith("/\\"):
+        return None
+    return cleaned
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Pages redirect to sign-in; an htmx request from an expired session reloads the page
+    there (a 401 with HX-Redirect) instead of swapping the sign-in form into a panel."""
+    login = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    if request.headers.get("HX-Request"):
+        return "", 401, {"HX-Redirect": url_for("auth.login")}
+    return redirect(login)
+
+
+def company_id() -> int:
+    return current_user.company_id
+
+
+def actor() -> str:
+    return f"user:{current_user.id} {current_user.email}"

@@ -1,0 +1,1 @@
+"""Recurring billing follows the service: records, adjustments, the revenue ledger, MRR."""

@@ -1,0 +1,77 @@
+"""Billing listeners: make the recurring billing record match the service as it is now."""
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from webapp.billing.ledger import facts_of
+from webapp.billing.models import BillingAdjustment, RecurringBilling
+from webapp.clock import today
+from webapp.extensions import db
+from webapp.lifecycle.billing import BillingPlan, plan_billing
+from webapp.pipeline.models import DomainEvent
+from webapp.services.models import ClientService
+
+
+def reconcile(event: DomainEvent) -> None:
+    reconcile_service(event.service_id)
+
+
+# Every billing listener reconciles to the service's current state (see lifecycle.billing), so
+# the registry's names for them all run the one function; reprice reconciles too, then records
+# the adjustment.
+start = pause = resume = stop = extend = reconcile
+
+
+def reprice(event: DomainEvent) -> None:
+    """The billing amount follows the new price; the prorated adjustment for the rest of the
+    cycle (worked out when the price changed) is recorded once, however often this runs."""
+    reconcile_service(event.service_id)
+    p = event.payload
+    if p.get("adjustment") is None:
+        return
+    done = db.session.scalars(
+        select(BillingAdjustment.id).where(BillingAdjustment.event_id == event.id)
+    ).first()
+    if done is None:
+        db.session.add(
+            BillingAdjustment(
+                company_id=event.company_id,
+                service_id=event.service_id,
+                event_id=event.id,
+                amount=Decimal(p["adjustment"]),
+                currency=p["currency"],
+                effective_on=dt.date.fromisoformat(p["effective_on"]),
+                period_start=dt.date.fromisoformat(p["period_start"]),
+                period_end=dt.date.fromisoformat(p["period_end"]),
+            )
+        )
+        db.session.flush()
+
+
+def reconcile_service(service_id: int) -> RecurringBilling | None:
+    # The service row lock serialises billing work per service across workers (PostgreSQL);
+    # SQLite's BEGIN IMMEDIATE already serialises all writers.
+    service = db.session.scalars(
+        select(ClientService).where(ClientService.id == service_id).with_for_update()
+    ).one()
+    record = db.session.scalars(
+        select(RecurringBilling).where(RecurringBilling.service_id == service_id)
+    ).first()
+    current = _plan_of(record) if record else None
+    plan = plan_billing(facts_of(service), current, today())
+    if plan is None or plan == current:
+        return record
+    if record is None:
+        record = RecurringBilling(company_id=service.company_id, service_id=service.id)
+        db.session.add(record)
+    for field, value in dataclasses.asdict(plan).items():
+        setattr(record, field, value)
+    db.session.flush()
+    return record
+
+
+def _plan_of(record: RecurringBilling) -> BillingPlan:
+    return BillingPlan(**{f.name: getattr(record, f.name) for f in dataclasses.fields(BillingPlan)})

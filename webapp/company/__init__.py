@@ -1,0 +1,1 @@
+"""The company (the MSP) and its settings: time zone, business hours, reminders."""

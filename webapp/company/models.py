@@ -1,0 +1,37 @@
+"""The company: the MSP that owns every other row."""
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.clock import utcnow
+from webapp.extensions import db
+
+
+class Company(db.Model):
+    __tablename__ = "companies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Days before term end at which renewal reminders go out, largest first: "30,14,7".
+    renewal_reminder_days: Mapped[str] = mapped_column(
+        String(40), default="30,14,7", server_default="30,14,7"
+    )
+    # Weekly business hours for SLA clocks, {"0": ["08:00", "18:00"], ...} with Monday as 0;
+    # None means Monday to Friday, 08:00 to 18:00 in the company's time zone.
+    business_hours: Mapped[dict | None] = mapped_column(JSON)
+    # An SLA alert nobody acknowledges within this time is escalated, to this address if set,
+    # otherwise to the service's account manager.
+    escalate_after_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
+    escalation_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def reminder_days(self) -> list[int]:
+        return sorted(
+            {int(d) for d in self.renewal_reminder_days.split(",") if d.strip()}, reverse=True
+        )

@@ -1,0 +1,108 @@
+"""A company's settings: time zone, business hours, escalation and renewal reminders.
+
+Saved in one write transaction; when the time zone or the business hours change, the open
+incidents of every service are rescheduled in it, so their SLA clocks follow the new hours.
+"""
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, available_timezones
+
+from sqlalchemy import select
+
+from webapp.company.models import Company
+from webapp.extensions import db
+from webapp.incidents.models import Incident
+from webapp.lifecycle.sla import BusinessHours
+from webapp.pipeline.outbox import unit_of_work
+from webapp.sla import tracking as sla_tracking
+
+MAX_REMINDERS = 8  # "365,180,..." still fits the column
+
+
+MAX_REMINDER_DAYS = 365
+
+
+@dataclass(frozen=True)
+class CompanySettings:
+    timezone: str
+    week: dict[int, tuple[dt.time, dt.time]]  # weekday (Monday 0) -> opens, closes; else closed
+    escalate_after_minutes: int
+    escalation_email: str | None
+    reminder_days: tuple[int, ...]  # largest first
+
+
+@functools.cache
+def zone_names() -> tuple[str, ...]:
+    """The IANA zone names zoneinfo knows, sorted (read from the system once per process)."""
+    return tuple(sorted(available_timezones()))
+
+
+def valid_timezone(name: str) -> bool:
+    """An IANA zone name zoneinfo knows ("Europe/London"), not a file path or an alias typo."""
+    if name not in zone_names():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def parse_reminder_days(text: str) -> tuple[int, ...]:
+    """ "30, 14,7" -> (30, 14, 7); ValueError with a message to show when it is not that."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise ValueError("Enter at least one number of days, such as 30,14,7.")
+    days = set()
+    for part in parts:
+        if not part.isdigit() or not 1 <= int(part) <= MAX_REMINDER_DAYS:
+            raise ValueError(
+                f"“{part}” is not a whole number of days from 1 to {MAX_REMINDER_DAYS}."
+            )
+        days.add(int(part))
+    if len(days) > MAX_REMINDERS:
+        raise ValueError(f"At most {MAX_REMINDERS} reminders.")
+    return tuple(sorted(days, reverse=True))
+
+
+def current(company: Company) -> CompanySettings:
+    return CompanySettings(
+        timezone=company.timezone or "UTC",
+        week=sla_tracking.hours_for(company).week,
+        escalate_after_minutes=company.escalate_after_minutes,
+        escalation_email=company.escalation_email,
+        reminder_days=tuple(company.reminder_days),
+    )
+
+
+@dataclass(frozen=True)
+class Saved:
+    clock_changed: bool
+    rescheduled: int  # open incidents whose SLA clocks were worked out again
+
+
+def save(company_id: int, settings: CompanySettings) -> Saved:
+    with unit_of_work():
+        company = db.session.get(Company, company_id)
+        before = sla_tracking.hours_for(company)
+        hours = BusinessHours(settings.timezone, dict(settings.week))
+        company.timezone = settings.timezone
+        company.business_hours = hours.to_json()
+        company.escalate_after_minutes = settings.escalate_after_minutes
+        company.escalation_email = settings.escalation_email or None
+        company.renewal_reminder_days = ",".join(str(d) for d in settings.reminder_days)
+        db.session.flush()
+        changed = hours != before
+        rescheduled = 0
+        if changed:
+            open_on = db.session.scalars(
+                select(Incident.service_id).where(
+                    Incident.company_id == company_id, Incident.resolved_at.is_(None)
+                )
+            ).all()
+            for service_id in sorted(set(open_on)):
+                sla_tracking.reschedule(service_id)
+            rescheduled = len(open_on)
+    return Saved(changed, rescheduled)

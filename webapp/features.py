@@ -1,0 +1,81 @@
+"""The features the app is made of: their blueprints, commands and refusals, in one place.
+
+A new feature adds its blueprint and commands here; `create_app` wires what this lists.
+"""
+
+from flask import Blueprint, Flask
+
+
+def blueprints() -> list[Blueprint]:
+    from webapp import api
+    from webapp.accounts import views as accounts
+    from webapp.activity import views as activity
+    from webapp.company import views as company
+    from webapp.downloads import views as downloads
+    from webapp.incidents import views as incidents
+    from webapp.notifications import mailbox
+    from webapp.overview import live
+    from webapp.overview import views as overview
+    from webapp.pipeline import healthz
+    from webapp.pipeline import views as operations
+    from webapp.renewals import views as renewals
+    from webapp.reports import views as reports
+    from webapp.services import views as services
+    from webapp.sla import views as alerts
+
+    return [
+        accounts.bp,
+        overview.bp,
+        services.bp,
+        incidents.bp,
+        renewals.bp,
+        alerts.bp,
+        activity.bp,
+        reports.bp,
+        operations.bp,
+        company.bp,
+        live.bp,
+        healthz.bp,
+        mailbox.bp,
+        api.bp,
+        downloads.bp,
+    ]
+
+
+def commands() -> list:
+    from webapp.accounts.commands import tokens_cli, users_cli
+    from webapp.demo.commands import seed_demo, seed_scale
+    from webapp.notifications.commands import webhooks_cli
+    from webapp.pipeline.commands import deliveries_cli, events_cli, relay, scheduler, worker
+    from webapp.services.commands import service_cli
+
+    return [
+        service_cli,
+        events_cli,
+        deliveries_cli,
+        users_cli,
+        webhooks_cli,
+        tokens_cli,
+        seed_demo,
+        seed_scale,
+        worker,
+        scheduler,
+        relay,
+    ]
+
+
+def mount(app: Flask) -> None:
+    """What a feature adds to the app beyond a blueprint."""
+    from webapp.pipeline import metrics
+    from webapp.pipeline import views as operations
+
+    operations.mount_rq_dashboard(app)
+    metrics.register(app)
+
+
+def refusals() -> tuple[type[Exception], ...]:
+    """Refusals shown as a 409 with their message: the change was not made."""
+    from webapp.incidents.actions import IncidentRefused
+    from webapp.lifecycle.transitions import TransitionRefused
+
+    return (TransitionRefused, IncidentRefused)

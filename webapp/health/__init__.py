@@ -1,0 +1,1 @@
+"""Health scores with their factors, their history by month, the nightly run."""

@@ -1,0 +1,1 @@
+"""Incidents: recorded by technicians, the API and Alertmanager; acknowledged, resolved."""

@@ -1,0 +1,1 @@
+"""Notices by mail and webhook: who receives what, sending, retrying, the mailbox."""

@@ -1,0 +1,50 @@
+"""Notifications (mail and webhook sends) and the webhooks they go to."""
+
+import datetime as dt
+
+from sqlalchemy import (
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.clock import utcnow
+from webapp.database import TenantMixin
+from webapp.extensions import db
+
+
+class Notification(TenantMixin, db.Model):
+    """A message a listener decided to send; one per event, listener and recipient."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("event_id", "listener", "recipient"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("domain_events.id"))
+    listener: Mapped[str] = mapped_column(String(80))
+    service_id: Mapped[int] = mapped_column(ForeignKey("client_services.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20), default="email")
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # When sent; while "sending" or "transmitting", when its sender claimed it (jobs.notifications).
+    sent_at: Mapped[dt.datetime | None]
+
+
+class Webhook(TenantMixin, db.Model):
+    """A chat or integration endpoint that receives the company's notifications."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "slack", "teams" or "generic"
+    url: Mapped[str] = mapped_column(String(2000))
+    # Generic webhooks sign each body with HMAC-SHA256 under this secret.
+    secret: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

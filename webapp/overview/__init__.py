@@ -1,0 +1,1 @@
+"""The overview page and the live poll that keeps every page current."""

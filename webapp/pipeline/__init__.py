@@ -1,0 +1,1 @@
+"""The event pipeline: outbox, publishing to RQ, delivery, relay and recovery, its health."""

@@ -1,0 +1,172 @@
+"""Run an event's listeners, each exactly once in effect however often the job runs.
+
+One RQ job per event, not per listener: RQ's own bookkeeping costs more than a listener's
+work. Measured with one worker on the development machine (300 activations, two listeners
+each, median of three rounds): no-op jobs 127 a second, one job per event 99 deliveries a
+second, one job per delivery 68. Each
+listener still runs in its own transaction with its own ledger row, so one failing listener
+neither undoes nor repeats the others: the job fails after trying them all, RQ retries it,
+and the retry runs only what is not done.
+
+The ledger row (listener_deliveries) is claimed with a conditional UPDATE at the start of the
+listener's transaction and commits together with the effect. A second run of the same delivery,
+concurrent or later, finds it done and changes nothing. On PostgreSQL the UPDATE holds the row
+lock, so a concurrent duplicate waits for the first and then sees it done.
+"""
+
+import importlib
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from rq import get_current_job
+from sqlalchemy import select, update
+
+from webapp.clock import utcnow
+from webapp.extensions import db
+from webapp.lifecycle.registry import all_listeners
+from webapp.lifecycle.statuses import DeliveryStatus
+from webapp.notifications.sending import send_for_event
+from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.pipeline.outbox import unit_of_work
+
+log = logging.getLogger(__name__)
+# Where each kind of listener lives: a listener named "billing.start" in the registry
+# (webapp.lifecycle.registry, the one table of listener names) is the function `start` of
+# webapp.billing.listeners. A listener takes the stored DomainEvent and makes its effect in the
+# current session; it never commits (run_delivery commits it with the ledger row).
+LISTENER_MODULES = {
+    "billing": "webapp.billing.listeners",
+    "alerts": "webapp.sla.listeners",
+    "health": "webapp.health.listeners",
+    "notify": "webapp.notifications.listeners",
+}
+
+
+class ListenersFailed(Exception):
+    """Some listeners of the event failed; their errors are on their ledger rows."""
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What listeners read of an event (it never changes once committed): read once per
+    job, not once per listener."""
+
+    id: int
+    type: str
+    company_id: int
+    service_id: int
+    payload: dict
+
+
+@cache
+def listeners() -> dict[str, Callable]:
+    """Every listener the registry names, with its function: built once per process."""
+    return {listener.name: _function(listener.name) for listener in all_listeners()}
+
+
+def _function(name: str) -> Callable:
+    kind, function = name.split(".", 1)
+    return getattr(importlib.import_module(LISTENER_MODULES[kind]), function)
+
+
+def listener_function(name: str) -> Callable:
+    """The function behind a registry listener name."""
+    return listeners()[name]
+
+
+def deliver_event(event_id: int) -> dict[str, str]:
+    outcome, failures = {}, []
+    event, listeners = unfinished_listeners(event_id)
+    for listener in listeners:
+        try:
+            outcome[listener] = run_delivery(event_id, listener, event)
+        except Exception as exc:
+            outcome[listener] = "failed"
+            failures.append(f"{listener}: {exc}")
+    # Mail the notifications the listeners queued; a failed send retries with the job.
+    failures += [f"email: {error}" for error in send_for_event(event_id)]
+    if failures:
+        raise ListenersFailed(f"event {event_id}: " + "; ".join(failures))
+    return outcome
+
+
+def unfinished_listeners(event_id: int) -> tuple[EventFacts | None, list[str]]:
+    """The event, and its listeners not yet done in registry order (billing first), in one
+    statement."""
+    # A transaction left open in this process would read an old snapshot (SQLite WAL) and
+    # miss the event's rows; start from a fresh one.
+    db.session.rollback()
+    try:
+        rows = db.session.execute(
+            select(
+                DomainEvent.id,
+                DomainEvent.type,
+                DomainEvent.company_id,
+                DomainEvent.service_id,
+                DomainEvent.payload,
+                ListenerDelivery.listener,
+            )
+            .join(ListenerDelivery, ListenerDelivery.event_id == DomainEvent.id)
+            .where(DomainEvent.id == event_id, ListenerDelivery.status != DeliveryStatus.DONE)
+            .order_by(ListenerDelivery.id)
+        ).all()
+    finally:
+        db.session.remove()
+    if not rows:
+        return None, []
+    return EventFacts(*rows[0][:5]), [row.listener for row in rows]
+
+
+def run_delivery(event_id: int, listener: str, event: EventFacts | None = None) -> str:
+    """One listener's effect and its ledger row, in one unit of work; events the listener
+    records are published after that commits."""
+    try:
+        with unit_of_work() as session:
+            claimed = session.execute(
+                update(ListenerDelivery)
+                .where(
+                    ListenerDelivery.event_id == event_id,
+                    ListenerDelivery.listener == listener,
+                    ListenerDelivery.status != DeliveryStatus.DONE,
+                )
+                .values(
+                    status=DeliveryStatus.DONE,
+                    finished_at=utcnow(),
+                    attempts=ListenerDelivery.attempts + 1,
+                    last_error=None,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not claimed:
+                return "already done"
+            listener_function(listener)(event or session.get(DomainEvent, event_id))
+        return "done"
+    except Exception as exc:
+        _record_failure(event_id, listener, exc)
+        raise
+    finally:
+        db.session.remove()
+
+
+def _record_failure(event_id: int, listener: str, exc: Exception) -> None:
+    job = get_current_job()
+    retries_left = job.retries_left if job is not None and job.retries_left else 0
+    status = DeliveryStatus.RETRYING if retries_left > 0 else DeliveryStatus.FAILED
+    error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+    try:
+        with unit_of_work():
+            db.session.execute(
+                update(ListenerDelivery)
+                .where(
+                    ListenerDelivery.event_id == event_id,
+                    ListenerDelivery.listener == listener,
+                    ListenerDelivery.status != DeliveryStatus.DONE,
+                )
+                .values(status=status, attempts=ListenerDelivery.attempts + 1, last_error=error)
+                .execution_options(synchronize_session=False)
+            )
+    except Exception:  # the database itself may be what failed; RQ keeps the job's record
+        log.exception("could not record the failure of %s for event %s", listener, event_id)

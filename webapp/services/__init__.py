@@ -1,0 +1,1 @@
+"""Clients' recurring services: provisioning, the lifecycle actions, lists, expiry."""

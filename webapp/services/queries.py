@@ -1,0 +1,145 @@
+"""What the dashboards show: plain queries over the same tables, scoped to one company."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
+
+from webapp.billing.models import RecurringBilling
+from webapp.database import first_ids_across
+from webapp.date_range import DateRange
+from webapp.extensions import db
+from webapp.lifecycle.health import BAND_RANGES
+from webapp.lifecycle.statuses import RUNNING, ServiceStatus
+from webapp.pipeline.models import DomainEvent
+from webapp.services.models import Client, ClientService
+
+SORTS = {
+    "name": ClientService.name,
+    "client": Client.name,
+    "status": ClientService.status,
+    "price": ClientService.price,
+    "term_end": ClientService.term_end,
+    "health": ClientService.health_score,
+}
+
+
+def running_in_order(filters, order, limit: int, offset: int = 0):
+    """The first running services in `order` (columns of ClientService, ending with its id),
+    each with its client: read per status along the (company_id, status, first order column)
+    index and merged (first_ids_across)."""
+    parts = [
+        select(ClientService.id, *order)
+        .where(ClientService.status == status, *filters)
+        .order_by(*order)
+        .limit(offset + limit)
+        for status in RUNNING
+    ]
+    first = first_ids_across(parts, [column.key for column in order], limit, offset)
+    return db.session.scalars(
+        select(ClientService)
+        .options(joinedload(ClientService.client, innerjoin=True))
+        .where(ClientService.id.in_(first))
+        .order_by(*order)
+    ).all()
+
+
+@dataclass(frozen=True)
+class ServiceQuery:
+    q: str = ""
+    status: str = ""
+    client: int | None = None
+    health: str = ""
+    sort: str = "name"
+    desc: bool = False
+    page: int = 1
+    started: DateRange = DateRange()  # on start_date: when the service (its contract) starts
+
+    @property
+    def args(self) -> dict:
+        """The filters as the query string carries them (sort and page left out)."""
+        return {
+            "q": self.q or None,
+            "status": self.status or None,
+            "client": self.client,
+            "health": self.health or None,
+            **self.started.args,
+        }
+
+
+@dataclass(frozen=True)
+class ServicePage:
+    rows: list
+    total: int
+    page: int
+    pages: int
+
+
+def service_filters(company_id: int, query: ServiceQuery) -> list:
+    """The list's filters, the same for the page and its CSV export."""
+    filters = [
+        ClientService.company_id == company_id,
+        *query.started.on_dates(ClientService.start_date),
+    ]
+    if query.status in {s.value for s in ServiceStatus}:
+        filters.append(ClientService.status == ServiceStatus(query.status))
+    if query.client:
+        filters.append(ClientService.client_id == query.client)
+    if query.health in BAND_RANGES:
+        low, high = BAND_RANGES[query.health]
+        filters.append(ClientService.health_score.between(low, high))
+    if query.q:
+        like = f"%{query.q.strip()}%"
+        clients_named = select(Client.id).where(
+            Client.company_id == company_id, Client.name.ilike(like)
+        )
+        filters.append(
+            or_(ClientService.name.ilike(like), ClientService.client_id.in_(clients_named))
+        )
+    return filters
+
+
+def services(company_id: int, query: ServiceQuery, page_size: int) -> ServicePage:
+    filters = service_filters(company_id, query)
+    # Counted on client_services alone, from the (company_id, name, client_id) index: each
+    # service has one client and at most one billing, so joins would not change the count.
+    total = db.session.scalar(select(func.count()).where(*filters))
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, query.page), pages)
+    column = SORTS.get(query.sort, ClientService.name)
+    # Ties broken in the order of the (company, column) index, so it serves the page either
+    # way: many services share a name, and the name index holds the client after it.
+    order = [column, ClientService.id]
+    if column is ClientService.name:
+        order.insert(1, ClientService.client_id)
+    rows = db.session.execute(
+        select(ClientService, Client.name, RecurringBilling.status)
+        .join(Client, ClientService.client_id == Client.id)
+        .outerjoin(RecurringBilling, RecurringBilling.service_id == ClientService.id)
+        .where(*filters)
+        .order_by(*(c.desc() for c in order) if query.desc else order)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    return ServicePage(rows=rows, total=total, page=page, pages=pages)
+
+
+def clients(company_id: int):
+    return db.session.execute(
+        select(Client.id, Client.name).where(Client.company_id == company_id).order_by(Client.name)
+    ).all()
+
+
+def service_timeline(service_id: int):
+    """The service's events, newest first, each with its deliveries: one statement however
+    many events (selectinload would add one per 500)."""
+    return (
+        db.session.scalars(
+            select(DomainEvent)
+            .options(joinedload(DomainEvent.deliveries))
+            .where(DomainEvent.service_id == service_id)
+            .order_by(DomainEvent.id.desc())
+        )
+        .unique()
+        .all()
+    )

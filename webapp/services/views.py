@@ -1,0 +1,230 @@
+"""Services: the list, one service, provisioning, and the lifecycle buttons."""
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_login import current_user
+from jinja2_fragments.flask import render_block
+
+from webapp.accounts.access import actor, company_id, requires
+from webapp.accounts.permissions import Can
+from webapp.date_range import DateRange
+from webapp.forms import ActionForm, options
+from webapp.health import queries as health_queries
+from webapp.incidents import queries as incidents_queries
+from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
+from webapp.lifecycle.transitions import Action, TransitionRefused, allowed_actions
+from webapp.rendering import page
+from webapp.reports import revenue as revenue_reports
+from webapp.services import actions as lc
+from webapp.services import queries as services_queries
+from webapp.services.forms import CancelForm, PriceForm, ProvisionForm, RenewForm, SuspendForm
+from webapp.services.models import ClientService
+from webapp.sla import policy as service_sla
+from webapp.sla import queries as sla_queries
+from webapp.sla.forms import SlaForm
+from webapp.sla.tracking import TRACKED
+from webapp.tenancy import get_or_404
+
+bp = Blueprint("services", __name__, url_prefix="/services")
+
+
+FORMS = {
+    Action.ACTIVATE: ActionForm,
+    Action.RESUME: ActionForm,
+    Action.SUSPEND: SuspendForm,
+    Action.CANCEL: CancelForm,
+    Action.RENEW: RenewForm,
+    Action.CHANGE_PRICE: PriceForm,
+}
+
+
+def _perform(action: Action, service_id: int, form):
+    version = form.version.data or None
+    args = (company_id(), service_id, actor())
+    if action == Action.ACTIVATE:
+        return lc.activate(*args, expected_version=version)
+    if action == Action.RESUME:
+        return lc.resume(*args, expected_version=version)
+    if action == Action.SUSPEND:
+        return lc.suspend(*args, reason=form.reason.data.strip(), expected_version=version)
+    if action == Action.CANCEL:
+        at_end = form.when.data == "term_end"
+        return lc.cancel(
+            *args, reason=form.reason.data.strip(), at_term_end=at_end, expected_version=version
+        )
+    if action == Action.CHANGE_PRICE:
+        note = (form.note.data or "").strip()
+        return lc.change_price(*args, form.price.data, note=note, expected_version=version)
+    return lc.renew(*args, months=form.months.data, expected_version=version)
+
+
+def _query() -> services_queries.ServiceQuery:
+    args = request.args
+    return services_queries.ServiceQuery(
+        q=args.get("q", "")[:100],
+        status=args.get("status", ""),
+        client=args.get("client", type=int),
+        health=args.get("health", ""),
+        sort=args.get("sort", "name") if args.get("sort") in services_queries.SORTS else "name",
+        desc=args.get("desc") == "1",
+        page=args.get("page", 1, type=int),
+        started=DateRange.from_args(args),
+    )
+
+
+@bp.get("")
+@requires(Can.VIEW)
+def index():
+    """Search, filter, sort and page through services."""
+    query = _query()
+    cid = company_id()
+    result = services_queries.services(cid, query, current_app.config["PAGE_SIZE"])
+    return page(
+        "services/list.html",
+        fragments=("services_table",),
+        query=query,
+        result=result,
+        sparklines=health_queries.health_sparklines([row[0].id for row in result.rows]),
+        clients=services_queries.clients(cid),
+    )
+
+
+def _sla_form(service: ClientService) -> SlaForm:
+    """The edit form filled with the service's own values (empty where it uses the default)."""
+    clock = service.sla_around_the_clock
+    return SlaForm(
+        formdata=None,
+        data={
+            "response_minutes": service.sla_response_minutes,
+            "resolution_minutes": service.sla_resolution_minutes,
+            "availability_target": service.sla_availability_target,
+            "warning_percent": service.sla_warning_percent,
+            "clock": "" if clock is None else ("24x7" if clock else "business"),
+        },
+    )
+
+
+def _detail_context(service_id: int, forms=None, sla_form=None):
+    cid = company_id()
+    service = get_or_404(ClientService, cid, service_id)
+    actions = allowed_actions(service.status)
+    forms = forms or {}
+    return {
+        "service": service,
+        "actions": actions,
+        "forms": {
+            a: forms.get(a) or FORMS[a](formdata=None, version=service.version) for a in actions
+        },
+        "timeline": services_queries.service_timeline(service.id),
+        "sla": sla_queries.sla_summary(service),
+        "sla_form": sla_form or _sla_form(service),
+        "incidents": incidents_queries.service_incidents(cid, service.id),
+        "recordable": service.status in TRACKED,
+        "trend": health_queries.health_trend(service.id),
+        "adjustments": revenue_reports.service_adjustments(cid, service.id),
+    }
+
+
+@bp.get("/<int:service_id>")
+@requires(Can.VIEW)
+def detail(service_id):
+    """One service: fields, allowed actions, health, SLA, incidents, billing and timeline."""
+    return page(
+        "services/detail.html",
+        fragments=("service_main", "service_live", "service_sla", "service_activity"),
+        **_detail_context(service_id),
+    )
+
+
+@bp.post("/<int:service_id>/sla")
+@requires(Can.EDIT_SLA)
+def edit_sla(service_id):
+    """Save the service's own SLA policy (empty: the level's default); open incidents'
+    clocks are worked out again in the same transaction."""
+    form = SlaForm()
+    if form.validate():
+        policy = service_sla.SlaPolicy(
+            response_minutes=form.response_minutes.data,
+            resolution_minutes=form.resolution_minutes.data,
+            availability_target=form.availability_target.data,
+            warning_percent=form.warning_percent.data,
+            around_the_clock={"": None, "24x7": True, "business": False}[form.clock.data],
+        )
+        try:
+            rescheduled = service_sla.save(company_id(), service_id, policy, actor())
+        except service_sla.PolicyRefused as exc:
+            getattr(form, exc.field).errors.append(str(exc))
+        else:
+            message = "SLA policy saved."
+            if rescheduled:
+                message += f" {rescheduled} open incidents follow it now."
+            flash(message)
+            if not request.headers.get("HX-Request"):
+                return redirect(url_for(".detail", service_id=service_id), 303)
+            return (
+                render_block("services/detail.html", "service_sla", **_detail_context(service_id)),
+                200,
+                {"HX-Trigger": "data-changed"},
+            )
+    context = _detail_context(service_id, sla_form=form)
+    context["sla_open"] = True
+    return page("services/detail.html", fragments=("service_sla",), **context), 422
+
+
+@bp.post("/<int:service_id>/<action>")
+@requires(Can.TRANSITION)
+def transition(service_id, action):
+    """Take one lifecycle action; a stale or illegal one is a 409 with nothing changed."""
+    try:
+        action = Action(action)
+        form_class = FORMS[action]
+    except (ValueError, KeyError):
+        return redirect(url_for(".detail", service_id=service_id)), 303
+    form = form_class()
+    if isinstance(form, PriceForm):  # a "change" to the price it has is refused beside the field
+        form.current_price = get_or_404(ClientService, company_id(), service_id).price
+    if not form.validate():
+        if form.version.errors:  # a hidden field: said in the page's message area, as a 409
+            raise TransitionRefused(form.version.errors[0])
+        context = _detail_context(service_id, forms={action: form})
+        context["open_action"] = action
+        return page("services/detail.html", fragments=("service_main",), **context), 422
+    _perform(action, service_id, form)
+    flash(f"Done: {action.value}.")
+    if request.headers.get("HX-Request"):
+        body = render_block("services/detail.html", "service_main", **_detail_context(service_id))
+        return body, 200, {"HX-Trigger": "data-changed"}  # every live panel on the page refreshes
+    return redirect(url_for(".detail", service_id=service_id), 303)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires(Can.TRANSITION)
+def new():
+    """Provision a service; errors show beside their fields."""
+    form = ProvisionForm()
+    form.client_id.choices = options((c.id, c.name) for c in services_queries.clients(company_id()))
+    if form.validate_on_submit():
+        service = lc.provision(
+            company_id(),
+            lc.NewService(
+                client_id=form.client_id.data,
+                name=form.name.data.strip(),
+                service_type=form.service_type.data,
+                price=form.price.data,
+                currency=form.currency.data,
+                billing_cycle=BillingCycle(form.billing_cycle.data),
+                term_months=form.term_months.data,
+                service_level=ServiceLevel(form.service_level.data),
+                setup_fee=form.setup_fee.data or 0,
+                start_date=form.start_date.data,
+                auto_renew=form.auto_renew.data,
+                account_manager_id=current_user.id,
+            ),
+            actor(),
+        )
+        flash(f"{service.name} is provisioned. Activate it when it goes live.")
+        target = url_for(".detail", service_id=service.id)
+        if request.headers.get("HX-Request"):
+            return "", 200, {"HX-Redirect": target}
+        return redirect(target, 303)
+    status = 422 if form.errors else 200
+    return page("services/new.html", fragments=("provision_form",), form=form), status

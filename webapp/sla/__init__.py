@@ -1,0 +1,1 @@
+"""SLA policies and clocks, breaches and at-risk warnings, alerts and their escalation."""
