@@ -74,10 +74,11 @@ def _extensions(app: Flask) -> None:
 def create_app(config: type[Config] | dict | None = None) -> Flask:
     app = Flask("webapp")
     _configure(app, config)
-    _extensions(app)
-
     from webapp import errors, features, security_headers, templating, url_ids
     from webapp.api import errors as api_errors
+
+    features.load_models()
+    _extensions(app)
 
     for blueprint in features.blueprints():
         app.register_blueprint(blueprint)

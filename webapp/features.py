@@ -3,7 +3,29 @@
 A new feature adds its blueprint and commands here; `create_app` wires what this lists.
 """
 
+import importlib
+
 from flask import Blueprint, Flask
+
+MODELS = [
+    "webapp.company.models",
+    "webapp.accounts.models",
+    "webapp.services.models",
+    "webapp.billing.models",
+    "webapp.pipeline.models",
+    "webapp.notifications.models",
+    "webapp.incidents.models",
+    "webapp.sla.models",
+    "webapp.renewals.models",
+    "webapp.health.models",
+]
+
+
+def load_models() -> None:
+    """Every feature's tables, so the mappers, the metadata and Alembic know all of them,
+    whichever features a process happens to import."""
+    for module in MODELS:
+        importlib.import_module(module)
 
 
 def blueprints() -> list[Blueprint]:
