@@ -26,7 +26,7 @@ endif
 export WEB_PORT REDIS_PORT
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test chaos lint format bench clean
+.PHONY: run test chaos lint format bench clean system-packages
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -50,21 +50,20 @@ run: $(VENV)/.installed
 	@echo
 	$(BIN)/honcho start $(PROCESSES)
 
-test: $(VENV)/.installed lint
-	$(BIN)/python -m pytest
-	@if [ -n "$$CI" ] || $(BIN)/python -c "import sys, tools.postgres_cluster as p; sys.exit(p.bindir() is None)"; then \
-		echo "== the same suite on PostgreSQL (the browser tests ran above) =="; \
-		TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser"; \
-	else \
-		echo "PostgreSQL is not installed here: the PostgreSQL run was left out (CI installs it)."; \
-	fi
+# What pip cannot install (Chromium, PostgreSQL, systemd-analyze): installed when run as root,
+# otherwise the one apt-get command to run is printed and nothing else runs.
+system-packages:
+	@bash tools/system_packages.sh
 
-# The fault tests and fuzzers alone, on SQLite and (when installed) PostgreSQL, with their counts.
-chaos: $(VENV)/.installed
+test: system-packages $(VENV)/.installed lint
+	$(BIN)/python -m pytest
+	@echo "== the same suite on PostgreSQL (the browser tests ran above) =="
+	TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "not browser"
+
+# The fault tests and fuzzers alone, on SQLite and PostgreSQL, with their counts.
+chaos: system-packages $(VENV)/.installed
 	$(BIN)/python -m pytest -m "chaos or fuzz"
-	@if $(BIN)/python -c "import sys, tools.postgres_cluster as p; sys.exit(p.bindir() is None)"; then \
-		TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "chaos or fuzz"; \
-	fi
+	TEST_DATABASE=postgresql $(BIN)/python -m pytest -m "chaos or fuzz"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
