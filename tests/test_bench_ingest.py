@@ -3,7 +3,7 @@
 import pytest
 
 from bench import ingest
-from tests.conftest import BACKEND
+from tests.support.app import BACKEND
 
 pytestmark = [
     pytest.mark.slow,

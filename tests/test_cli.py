@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import fail_listener, make_client, make_service
+from tests.support.factories import fail_listener, make_client, make_service
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.lifecycle.registry import REGISTRY, all_listeners

@@ -20,9 +20,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from tests import fault_report
 from tests.chaos.conftest import wait_until
-from tests.conftest import make_client, make_service, make_user
+from tests.support import fault_report
+from tests.support.factories import make_client, make_service, make_user
 from tools.embedded_redis import free_port
 from webapp.extensions import db
 from webapp.notifications.models import Notification, Webhook

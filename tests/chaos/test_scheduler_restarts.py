@@ -14,8 +14,8 @@ import pytest
 from rq import Queue
 from rq_scheduler import Scheduler
 
-from tests import fault_report
 from tests.chaos.conftest import wait_until
+from tests.support import fault_report
 from webapp.lifecycle.registry import DEFAULT
 from webapp.pipeline import schedule
 from webapp.pipeline.queues import redis_connection

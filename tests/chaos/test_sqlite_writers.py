@@ -18,11 +18,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from tests import fault_report
 from tests.chaos.web_checks import Acknowledged, history_counts
 from tests.chaos.web_processes import Browser, Processes, poll, process_env
-from tests.conftest import active_service, make_client, make_service
-from tests.web.conftest import add_user
+from tests.support import fault_report
+from tests.support.factories import active_service, make_client, make_service
+from tests.support.sessions import add_user
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.forms import LOCAL_INPUT

@@ -19,11 +19,11 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import func, select
 
-from tests import fault_report
 from tests.chaos.web_checks import Acknowledged, billing_off, history_counts
 from tests.chaos.web_processes import CUT_OFF, Browser, Processes, poll, process_env
-from tests.conftest import make_client, make_service
-from tests.web.conftest import add_user
+from tests.support import fault_report
+from tests.support.factories import make_client, make_service
+from tests.support.sessions import add_user
 from tools.embedded_redis import RedisServer
 from webapp.accounts.models import User
 from webapp.clock import utcnow

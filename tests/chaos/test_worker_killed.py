@@ -13,9 +13,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from tests import fault_report
 from tests.chaos.conftest import wait_until
-from tests.conftest import active_service, breach, make_client, make_service, make_user
+from tests.support import fault_report
+from tests.support.factories import active_service, breach, make_client, make_service, make_user
 from webapp.billing.models import RecurringBilling
 from webapp.extensions import db
 from webapp.health.models import HealthSnapshot

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.web.conftest import PASSWORD, csrf_from
+from tests.support.sessions import PASSWORD, csrf_from
 from tools.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

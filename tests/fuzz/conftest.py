@@ -1,9 +1,7 @@
-"""The fuzzers' shared pieces: the web tests' signed-in sessions, and an app whose sign-in is
-not throttled."""
+"""The fuzzers' app, whose sign-in is not throttled (the signed-in sessions, `as_role`, come
+from the root conftest)."""
 
 import pytest
-
-from tests.web.conftest import as_role  # noqa: F401  (the web tests' signed-in sessions)
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests import fault_report
-from tests.conftest import active_service, make_client
-from tests.db_snapshot import changed_tables, snapshot
 from tests.fuzz import strategies as fz
+from tests.support import fault_report
+from tests.support.db_snapshot import changed_tables, snapshot
+from tests.support.factories import active_service, make_client
 from webapp.accounts import api_tokens
 from webapp.extensions import db
 from webapp.incidents import actions as incidents
@@ -84,7 +84,7 @@ def assert_clear_error(content_type: str, body: bytes, status: int):
 def test_the_api_never_fails_and_keeps_to_its_document(app, api, mode):
     schema = schemathesis.openapi.from_wsgi(f"{API}/openapi.json", fresh_context(app))
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 5  # the document lists every route (tests/test_api.py checks it)
+    assert len(operations) >= 5  # the document lists every route (tests/api/test_api.py checks it)
     strategy = st.one_of(op.as_strategy(generation_mode=mode) for op in operations)
     # Real ids beside generated ones, so that some cases reach real rows: the company's
     # service and incident, and another company's service (a 404 like any unknown one).

@@ -1,7 +1,7 @@
 """Every form of the app, fuzzed with hypothesis: never a 5xx, a refusal says why and writes
 nothing, a success writes only what that form may write, and only once.
 
-The routes are found by walking the URL map (as tests/web/test_csrf_everywhere.py does), and a
+The routes are found by walking the URL map (as tests/contracts/test_csrf_everywhere.py does), and a
 POST route without an entry in FORMS fails `test_every_post_route_has_a_fuzz_strategy`, so a new
 form is fuzzed from the day it is added. Each request is signed in with a role allowed to send
 it and carries a valid CSRF token: the fuzz reaches the form's own validation, not the guards.
@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests import fault_report
-from tests.conftest import active_service, make_client, make_service
-from tests.db_snapshot import changed_tables, grown, snapshot
 from tests.fuzz import strategies as fz
-from tests.web.conftest import PASSWORD, csrf_from
+from tests.support import fault_report
+from tests.support.db_snapshot import changed_tables, grown, snapshot
+from tests.support.factories import active_service, make_client, make_service
+from tests.support.sessions import PASSWORD, csrf_from
 from webapp import create_app
 from webapp.accounts import api_tokens
 from webapp.company.models import Company

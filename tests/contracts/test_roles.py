@@ -1,0 +1,228 @@
+"""Every role against every route: who may look, who may act, and what others are told."""
+
+import pytest
+from sqlalchemy import select
+
+from tests.support.factories import breach, make_service
+from webapp.accounts import api_tokens
+from webapp.extensions import db
+from webapp.lifecycle.statuses import UserRole
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
+
+R = UserRole
+
+ALL = tuple(R)
+
+
+@pytest.fixture
+def world(company, work):
+    active = make_service(company, name="Active one")
+    lc.activate(company, active, "test")
+    pending = make_service(company, name="Pending one")
+    incident = breach(company, active)
+    work()
+    from webapp.sla.models import SlaAlert
+
+    alert = db.session.scalars(select(SlaAlert.id)).one()
+    token = api_tokens.create(company, "monitoring", "test")[0].id
+    return {
+        "active": active,
+        "pending": pending,
+        "alert": alert,
+        "incident": incident,
+        "token": token,
+    }
+
+
+READS = [
+    "/",
+    "/services",
+    "/services/{active}",
+    "/incidents",
+    "/incidents/{incident}",
+    "/renewals",
+    "/alerts",
+    "/live",
+    "/activity",
+    "/reports",
+    "/reports/mrr.csv",
+    "/services.csv",
+    "/incidents.csv",
+    "/activity.csv",
+]
+
+
+ADMIN_READS = ["/operations", "/rq/", "/settings"]
+
+# Pages with a form, for the roles that may submit it.
+FORM_READS = {
+    "/services/new": {R.ADMIN, R.ACCOUNT_MANAGER},
+    "/incidents/new": {R.ADMIN, R.TECHNICIAN},
+    "/incidents/new?service_id={active}": {R.ADMIN, R.TECHNICIAN},
+}
+
+
+WRITES = {
+    # route: (roles allowed, form data)
+    "/services/{pending}/activate": ({R.ADMIN, R.ACCOUNT_MANAGER}, {}),
+    "/services/{active}/suspend": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"reason": "unpaid"}),
+    "/services/{active}/renew": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"months": "12"}),
+    "/services/{active}/change_price": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"price": "150.00"}),
+    "/services/{active}/sla": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"warning_percent": "70"}),
+    "/services/new": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"name": ""}),
+    "/incidents/new": ({R.ADMIN, R.TECHNICIAN}, {"title": ""}),
+    "/incidents/{incident}/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
+    "/incidents/{incident}/resolve": ({R.ADMIN, R.TECHNICIAN}, {}),
+    "/alerts/{alert}/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
+    "/operations/retry": ({R.ADMIN}, {}),
+    "/operations/resend": ({R.ADMIN}, {}),
+    "/settings": ({R.ADMIN}, {"timezone": ""}),
+    "/settings/api-tokens": ({R.ADMIN}, {"name": ""}),
+    "/settings/api-tokens/{token}/revoke": ({R.ADMIN}, {}),
+}
+
+
+@pytest.mark.parametrize("role", ALL)
+@pytest.mark.parametrize("route", READS)
+def test_every_role_can_read_every_page(as_role, world, role, route):
+    assert as_role(role).get(route.format(**world)).status_code in (200, 204)
+
+
+@pytest.mark.parametrize("role", ALL)
+@pytest.mark.parametrize("route", ADMIN_READS)
+def test_only_admins_open_operations_and_settings(as_role, world, role, route):
+    response = as_role(role).get(route.format(**world))
+    assert response.status_code == (200 if role == R.ADMIN else 403)
+
+
+@pytest.mark.parametrize("role", ALL)
+@pytest.mark.parametrize("route", list(FORM_READS))
+def test_forms_open_for_the_roles_that_may_submit_them(as_role, world, role, route):
+    response = as_role(role).get(route.format(**world))
+    assert response.status_code == (200 if role in FORM_READS[route] else 403)
+
+
+@pytest.mark.parametrize("role", ALL)
+@pytest.mark.parametrize("route", list(WRITES))
+def test_each_action_is_allowed_to_its_roles_and_a_clear_403_for_others(
+    as_role, world, role, route
+):
+    allowed, data = WRITES[route]
+    response = as_role(role).post(route.format(**world), data=data)
+    if role in allowed:
+        assert response.status_code in (200, 422), response.get_data(as_text=True)[:300]
+    else:
+        assert response.status_code == 403
+        assert "Your role cannot" in response.get_data(as_text=True)
+
+
+def test_a_forbidden_action_changes_nothing(as_role, world):
+    as_role(R.VIEWER).post(f"/services/{world['pending']}/activate")
+    assert db.session.get(ClientService, world["pending"]).status.value == "pending"
+
+
+@pytest.mark.parametrize("role", [R.VIEWER, R.TECHNICIAN])
+def test_roles_that_cannot_transition_see_no_action_buttons(as_role, world, role):
+    html = as_role(role).get(f"/services/{world['active']}").get_data(as_text=True)
+    assert 'data-action="' not in html
+    assert "Provision a service" not in as_role(role).get("/services").get_data(as_text=True)
+
+
+def test_account_manager_sees_exactly_the_allowed_actions(as_role, world):
+    html = as_role(R.ACCOUNT_MANAGER).get(f"/services/{world['active']}").get_data(as_text=True)
+    shown = {
+        a
+        for a in ("activate", "suspend", "resume", "renew", "change_price", "cancel")
+        if f'data-action="{a}"' in html
+    }
+    assert shown == {"suspend", "renew", "change_price", "cancel"}
+
+
+def test_viewer_sees_no_acknowledge_button(as_role, world):
+    button = "/acknowledge"
+    assert button not in as_role(R.VIEWER).get("/alerts").get_data(as_text=True)
+    assert button in as_role(R.TECHNICIAN).get("/alerts").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ALL)
+def test_the_nav_offers_what_the_role_can_use(as_role, world, role):
+    html = as_role(role).get("/").get_data(as_text=True)
+    assert 'href="/incidents"' in html
+    assert ('href="/incidents/new"' in html) == (role in {R.ADMIN, R.TECHNICIAN})
+    assert ('href="/settings"' in html) == (role == R.ADMIN)
+
+
+@pytest.mark.parametrize("role", ALL)
+def test_only_account_managers_and_admins_see_the_sla_form(as_role, world, role):
+    html = as_role(role).get(f"/services/{world['active']}").get_data(as_text=True)
+    assert "SLA policy" in html
+    assert (f'action="/services/{world["active"]}/sla"' in html) == (
+        role in {R.ADMIN, R.ACCOUNT_MANAGER}
+    )
+
+
+def test_another_companys_service_is_a_404_for_reading_and_acting(
+    as_role, world, app, other_company
+):
+    theirs = make_service(other_company, name="Not yours")
+    me = as_role(R.ADMIN)
+    assert me.get(f"/services/{theirs}").status_code == 404
+    response = me.post(f"/services/{theirs}/activate")
+    assert response.status_code == 404
+    assert db.session.get(ClientService, theirs).status.value == "pending"
+    assert "Not yours" not in me.get("/services").get_data(as_text=True)
+    assert me.post(f"/services/{theirs}/sla", {"response_minutes": "5"}).status_code == 404
+    assert db.session.get(ClientService, theirs).sla_response_minutes is None
+
+
+# Routes outside the matrix, each for a reason; everything else in the URL map must be in it.
+OUTSIDE_THE_MATRIX = {
+    "static": "files, public",
+    "health.healthz": "public, for load balancers",
+    "metrics.metrics": "no session: METRICS_TOKEN or the network guards it; tests/pipeline/test_metrics.py",
+    "auth.login": "public; tests/accounts/test_auth.py",
+    "auth.logout": "any signed-in user; tests/accounts/test_auth.py",
+    "mailbox.index": "only with the local mail catcher; tests/notifications/test_mail.py",
+}
+
+
+OUTSIDE_THE_MATRIX_PREFIXES = (
+    "api.",  # bearer tokens per company, no roles: tests/api/test_api.py, tests/accounts/test_api_tokens.py
+    "rq_dashboard.",  # behind the /operations admin check: ADMIN_READS has /rq/
+)
+
+
+def test_the_matrix_covers_every_route_in_the_url_map(app):
+    """A route added later fails here until it is given its roles above."""
+    adapter = app.url_map.bind("localhost")
+    world = {"active": 1, "pending": 2, "alert": 3, "incident": 4, "token": 5}
+    covered = set()
+    for route in READS + ADMIN_READS + list(FORM_READS):
+        covered.add((adapter.match(route.format(**world).split("?")[0], "GET")[0], "GET"))
+    for route in WRITES:
+        covered.add((adapter.match(route.format(**world), "POST")[0], "POST"))
+    missing = sorted(
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+        if rule.endpoint not in OUTSIDE_THE_MATRIX
+        and not rule.endpoint.startswith(OUTSIDE_THE_MATRIX_PREFIXES)
+        and (rule.endpoint, method) not in covered
+    )
+    assert missing == []
+
+
+def test_with_a_second_company_the_queue_dashboard_is_for_listed_operators_only(
+    app, as_role, world, other_company
+):
+    admin = as_role(R.ADMIN)
+    refused = admin.get("/rq/")
+    assert refused.status_code == 403
+    assert "QUEUE_DASHBOARD_OPERATORS" in refused.get_data(as_text=True)
+    assert 'href="/rq/"' not in admin.get("/operations").get_data(as_text=True)
+
+    app.config["QUEUE_DASHBOARD_OPERATORS"] = frozenset({"admin@msp.example", "viewer@msp.example"})
+    assert admin.get("/rq/").status_code == 200
+    assert 'href="/rq/"' in admin.get("/operations").get_data(as_text=True)
+    assert as_role(R.VIEWER).get("/rq/").status_code == 403  # the list does not lift the role

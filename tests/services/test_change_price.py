@@ -1,0 +1,104 @@
+"""The service page's "Change price" action: the form, its refusals, and what it leaves behind
+(the billing panel's adjustment, the activity line, the revenue movement)."""
+
+import datetime as dt
+from decimal import Decimal
+
+import time_machine
+from sqlalchemy import select
+
+from tests.activity.test_activity import rows
+from tests.support.factories import make_service
+from webapp.billing.models import BillingAdjustment, RevenueMovement
+from webapp.extensions import db
+from webapp.lifecycle.statuses import UserRole as R
+from webapp.services import actions as lc
+from webapp.services.models import ClientService
+
+
+def _version(service_id):
+    db.session.rollback()
+    return db.session.get(ClientService, service_id).version
+
+
+def test_an_upgrade_from_the_page_bills_the_rest_of_the_cycle_on_the_next_bill(
+    as_role, company, work
+):
+    with time_machine.travel(dt.datetime(2027, 1, 10, 9, tzinfo=dt.UTC), tick=False) as clock:
+        service_id = make_service(company, price="300.00", currency="EUR")
+        lc.activate(company, service_id, "test")
+        work()
+        clock.move_to(dt.datetime(2027, 2, 15, 9, tzinfo=dt.UTC))
+        manager = as_role(R.ACCOUNT_MANAGER)  # signed in then: sessions expire
+        page = manager.get(f"/services/{service_id}").get_data(as_text=True)
+        assert 'data-action="change_price"' in page and "Change price" in page
+        response = manager.post(
+            f"/services/{service_id}/change_price",
+            {"version": _version(service_id), "price": "450.00", "note": "25 → 30 seats"},
+            target="service_main",
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        work()
+        html = manager.get(f"/services/{service_id}").get_data(as_text=True)
+        trail = rows(as_role(R.VIEWER).get("/activity").get_data(as_text=True))
+    assert "450.00 EUR monthly" in html  # the service and its billing amount
+    assert "+123.21 EUR on the next bill: 23 of 28 days at the new price from 2027-02-15" in html
+    adjustment = db.session.scalars(select(BillingAdjustment)).one()
+    assert adjustment.amount == Decimal("123.21")
+    movement = db.session.scalars(
+        select(RevenueMovement).where(RevenueMovement.kind == "expansion")
+    ).one()
+    assert (movement.amount, movement.effective_on) == (Decimal("150.00"), dt.date(2027, 2, 15))
+
+    assert trail[0].split(" | ")[2:5] == [
+        "price changed",
+        "Managed Backup",
+        "300.00 → 450.00 EUR, +123.21 on the next bill (25 → 30 seats)",
+    ]
+
+
+def test_the_same_price_or_a_bad_amount_is_refused_beside_the_field(as_role, company):
+    manager = as_role(R.ACCOUNT_MANAGER)
+    service_id = make_service(company, price="300.00")
+    for price, message in [
+        ("300", "The price is already 300.00."),
+        ("12.345", "Use at most two decimal places."),
+        ("-1", "Enter a price from 0 to 9999999999.99."),
+        ("", "Enter the new price, such as 450.00."),
+    ]:
+        response = manager.post(
+            f"/services/{service_id}/change_price",
+            {"version": _version(service_id), "price": price},
+        )
+        assert response.status_code == 422
+        assert message in response.get_data(as_text=True)
+    db.session.rollback()
+    assert db.session.get(ClientService, service_id).price == Decimal("300.00")
+
+
+def test_a_pending_services_new_price_moves_no_revenue_until_it_goes_live(company, work):
+    service_id = make_service(company, price="300.00")
+    lc.change_price(company, service_id, "test", Decimal("250.00"))
+    work()
+    assert db.session.scalars(select(RevenueMovement)).all() == []
+    assert db.session.scalars(select(BillingAdjustment)).all() == []
+    lc.activate(company, service_id, "test")
+    work()
+    new = db.session.scalars(select(RevenueMovement)).one()
+    assert (new.kind, new.amount, new.services) == ("new", Decimal("250.00"), 1)
+    assert db.session.get(ClientService, service_id).billing.amount == Decimal("250.00")
+
+
+def test_a_suspended_service_cannot_change_price(as_role, company):
+    service_id = make_service(company)
+    lc.activate(company, service_id, "test")
+    lc.suspend(company, service_id, "test", reason="unpaid")
+    manager = as_role(R.ACCOUNT_MANAGER)
+    assert 'data-action="change_price"' not in manager.get(f"/services/{service_id}").get_data(
+        as_text=True
+    )
+    response = manager.post(
+        f"/services/{service_id}/change_price", {"version": _version(service_id), "price": "1"}
+    )
+    assert response.status_code == 409
+    assert "change_price is allowed from active, pending" in response.get_data(as_text=True)
