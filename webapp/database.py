@@ -1,4 +1,6 @@
-"""Engine settings that make SQLite behave under concurrent writers."""
+"""Database plumbing every feature shares: the engine settings that make SQLite behave under
+concurrent writers (begin_write), chunking and insert-if-new for sweeps, first_ids_across,
+and the column helpers of the models (TenantMixin, the enum column _enum, Money)."""
 
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import (

@@ -1,4 +1,6 @@
-"""Forms. ActionForm is empty: it gives a state-changing button its CSRF check."""
+"""What every feature's forms build on: TextForm (no NUL in any field), ActionForm (a button's
+CSRF check and the record's version), money and percent fields, currencies, cycle labels and
+limits."""
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation

@@ -1,4 +1,5 @@
-"""Template filters and globals: money, local time, permissions, and the Vary header."""
+"""Template filters and globals: money, local time, actors, badges, sparklines, and the Vary
+header."""
 
 import datetime as dt
 from decimal import Decimal

@@ -15,7 +15,6 @@ from webapp.extensions import db, login_manager
 # A hash to compare against when the email is unknown, so both cases take the same time.
 _NO_USER_HASH = generate_password_hash("no such user")
 
-
 # The method and cost werkzeug uses now ("scrypt:32768:8:1"); a stored hash with any other
 # (an older pbkdf2, or scrypt at a lower cost) is replaced at the next successful sign-in.
 CURRENT_HASH_METHOD = _NO_USER_HASH.split("$", 1)[0]

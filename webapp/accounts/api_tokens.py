@@ -22,16 +22,12 @@ from webapp.tenancy import get_or_404, scoped
 
 log = logging.getLogger(__name__)
 
-
 # Recognisable in logs, configs and by secret scanners; says nothing about the secret part.
 PREFIX = "mspd_"
 
-
 SHOWN_PREFIX = len(PREFIX) + 6  # what lists show to tell tokens apart (fits ApiToken.prefix)
 
-
 MAX_TOKEN_LENGTH = 200  # anything longer is not one of ours: refused without a query
-
 
 # last_used_at is a hint for people ("is this token still in use?"), not an audit log: writing
 # it at most once a minute keeps a burst of alerts from queueing on the database's write lock.

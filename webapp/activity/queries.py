@@ -16,9 +16,9 @@ from webapp.extensions import db
 from webapp.lifecycle.registry import EVENT_TYPES
 from webapp.pipeline.models import DomainEvent
 from webapp.services.models import ClientService
+from webapp.services.queries import of_client
 
 PER_PAGE = 50
-
 
 # What the scheduler and the workers record as actor, as a person reads it.
 AUTOMATIC = {
@@ -109,13 +109,7 @@ def event_filters(company_id: int, trail: TrailQuery, zone: str = "UTC") -> list
     if trail.what in EVENT_TYPES:
         filters.append(DomainEvent.type == trail.what)
     if trail.client:
-        filters.append(
-            DomainEvent.service_id.in_(
-                select(ClientService.id).where(
-                    ClientService.company_id == company_id, ClientService.client_id == trail.client
-                )
-            )
-        )
+        filters.append(of_client(DomainEvent.service_id, company_id, trail.client))
     return filters + trail.occurred.on_times(DomainEvent.occurred_at, zone)
 
 

@@ -4,7 +4,7 @@ A firing alert opens an incident (source "alertmanager", keyed by the alert's fi
 the repeats Alertmanager sends while it keeps firing find it open and change nothing. A resolved
 alert resolves the open incident with its fingerprint at the alert's end. Each alert stands on
 its own: one that cannot be used is reported back, and the others are recorded all the same.
-Every change goes through webapp.incidents, so deduplication and SLA rules live there.
+Every change goes through webapp.incidents.actions, so deduplication and SLA rules live there.
 """
 
 import logging

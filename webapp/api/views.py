@@ -1,4 +1,4 @@
-"""The API's routes: read the token and the body, call webapp.incidents, answer JSON."""
+"""The API's routes: read the token and the body, call webapp.incidents.actions, answer JSON."""
 
 import logging
 from contextlib import contextmanager

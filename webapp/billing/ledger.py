@@ -1,7 +1,7 @@
 """Revenue facts of stored services, and the revenue-movement ledger written with each change.
 
-record_movements() runs inside service_lifecycle._transition, in the transaction of the change
-and its event: no revenue change without its movement, and never one twice (UNIQUE event_id).
+record_movements() runs inside webapp.services.actions._transition, in the transaction of the
+change and its event: no revenue change without its movement, and never one twice (UNIQUE event_id).
 """
 
 import datetime as dt

@@ -20,7 +20,6 @@ from webapp.sla import tracking as sla_tracking
 
 MAX_REMINDERS = 8  # "365,180,..." still fits the column
 
-
 MAX_REMINDER_DAYS = 365
 
 

@@ -20,7 +20,6 @@ from webapp.sla.queries import DAY_NAMES, describe_week
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
-
 DEFAULT_DAY = (dt.time(8), dt.time(18))  # shown for a closed day, ready to be ticked open
 
 

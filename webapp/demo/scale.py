@@ -39,7 +39,6 @@ from webapp.sla.models import SlaAlert
 
 BATCH = 10_000
 
-
 STATUS_WEIGHTS = {
     ServiceStatus.ACTIVE: 70,
     ServiceStatus.SUSPENDED: 8,
@@ -51,15 +50,11 @@ STATUS_WEIGHTS = {
 
 SEVERITY_WEIGHTS = {Severity.CRITICAL: 3, Severity.HIGH: 12, Severity.MEDIUM: 40, Severity.LOW: 45}
 
-
 EVENT_TYPES = ["ServiceProvisioned", "ServiceActivated", "ServiceRenewed", "ServiceDueForRenewal"]
-
 
 OPEN_INCIDENTS_PER_MILLE = 5
 
-
 ALERTS_PER_MILLE = 5  # of incidents: breach alerts, some acknowledged
-
 
 PASSWORD = "scale-admin"  # the admin's, for benchmarks that sign in
 

@@ -39,7 +39,6 @@ from webapp.services.models import Client, ClientService
 
 ACTOR = "seed"
 
-
 # Demo sign-ins, printed by `make run` on first start. Demo data only: never in production.
 DEMO_USERS = [
     ("admin@example.com", "Ada Admin", UserRole.ADMIN, "demo-admin"),

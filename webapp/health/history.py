@@ -30,7 +30,7 @@ def local_today(company_id: int) -> dt.date:
 
 def live_counts(company_id: int, client_id: int | None = None) -> dict[int, dict[str, int]]:
     """{client_id: {band or "unscored": running services}} from the services' own scores:
-    one grouped read, banded here (as read_models.service_counts does)."""
+    one grouped read, banded here (as webapp.overview.queries.service_counts does)."""
     query = (
         select(ClientService.client_id, ClientService.health_score, func.count())
         .where(ClientService.company_id == company_id, ClientService.status.in_(RUNNING))

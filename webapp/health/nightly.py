@@ -14,8 +14,9 @@ from webapp.services.models import ClientService
 
 def recalculate_health() -> int:
     """Nightly: every running service's score, so reviews going overdue count too; a chunk of
-    services per transaction (see health_scores.recalculate_many). Then each company's bands
-    as its row for this month (health_history): the month's last run is the one that stays."""
+    services per transaction (see webapp.health.scores.recalculate_many). Then each company's
+    bands as its row for this month (webapp.health.history.record_month): the month's last run
+    is the one that stays."""
     ids = db.session.scalars(
         select(ClientService.id).where(ClientService.status.in_(RUNNING)).order_by(ClientService.id)
     ).all()

@@ -31,7 +31,6 @@ from webapp.sla.tracking import policy_for
 
 SERVICES = ClientService.__table__
 
-
 # What scoring reads from the service itself (policy_for reads the SLA columns).
 SERVICE_COLUMNS = (
     ClientService.id,

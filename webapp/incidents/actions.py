@@ -2,7 +2,8 @@
 
 The UI, the JSON API and the Alertmanager endpoint all come through here. Each change is one
 write transaction that also marks the service's health for recalculation and records any SLA
-warning or breach the change reveals (sla_tracking.check); events are published after commit.
+warning or breach the change reveals (webapp.sla.tracking.check); events are published after
+commit.
 """
 
 import datetime as dt
@@ -120,7 +121,7 @@ def _times(new: NewIncident, now: dt.datetime):
 
 
 def _lock_services(company_id: int, service_ids) -> dict[int, ClientService]:
-    """The company's services among these, locked in id order (sla_tracking.lock_service's
+    """The company's services among these, locked in id order (webapp.sla.tracking.lock_service's
     rule, for several services at once)."""
     return {
         service.id: service

@@ -1,9 +1,6 @@
-"""What the incident, SLA and settings pages show: plain queries, and the words for SLA clocks.
-
-An incident's SLA state per target comes from its stored marks (set once, with their events)
-and, while a clock still runs, from the same pure function that sets them
-(`lifecycle.sla.marks`), so the page and the alerts never disagree about a deadline.
-"""
+"""Incidents as the pages show them: the list and its filters (page and CSV), one incident, a
+service's incidents, an incident's alerts, and the services an incident can be recorded on.
+Each row carries its SLA states (webapp.sla.queries.sla_states)."""
 
 from dataclasses import dataclass
 
@@ -21,18 +18,16 @@ from webapp.lifecycle.sla import (
 )
 from webapp.lifecycle.statuses import Severity
 from webapp.services.models import Client, ClientService
+from webapp.services.queries import of_client
 from webapp.sla.models import SlaAlert
 from webapp.sla.queries import SlaState, sla_states
 from webapp.sla.tracking import TRACKED, hours_for, pauses_by_service, policy_for
 
 STATES = ("open", "resolved", "all")
 
-
 SEVERITIES = tuple(s.value for s in Severity)  # most severe first
 
-
 COUNT_CAP = 10_000  # lists count up to this many rows and then say "over"
-
 
 # Rows on the incidents page: each costs about half a millisecond to render (SLA clocks,
 # links, buttons), and past the first fifty a technician searches or filters anyway.
@@ -163,13 +158,7 @@ def incident_filters(company_id: int, query: IncidentQuery) -> list:
     if query.service:
         filters.append(Incident.service_id == query.service)
     if query.client:
-        filters.append(
-            Incident.service_id.in_(
-                select(ClientService.id).where(
-                    ClientService.company_id == company_id, ClientService.client_id == query.client
-                )
-            )
-        )
+        filters.append(of_client(Incident.service_id, company_id, query.client))
     if query.opened.first or query.opened.last:
         zone = db.session.get(Company, company_id).timezone or "UTC"
         filters += query.opened.on_times(Incident.opened_at, zone)
@@ -203,7 +192,7 @@ def _most_severe_first(company_id: int, where: list, text: bool, limit: int):
 
     Ordering by a severity rank makes the database read and sort every open incident, and
     a monitoring storm leaves thousands open: read per severity along the (company_id,
-    severity, resolved_at, opened_at) index and merged (read_models.first_ids_across)."""
+    severity, resolved_at, opened_at) index and merged (webapp.database.first_ids_across)."""
     parts = []
     for rank, severity in enumerate(Severity):
         part = select(Incident.id, literal(rank).label("rank"), Incident.opened_at).where(

@@ -1,8 +1,8 @@
 """The one table of which listeners act on which event, and on which queue.
 
-Listeners are named here, not imported: the names are resolved to functions by jobs.listeners,
-which keeps this package free of the database. Queues order the work a worker takes first:
-billing before alerts before notifications.
+Listeners are named here, not imported: the names are resolved to functions by
+webapp.pipeline.delivery, which keeps this package free of the database. Queues order the work
+a worker takes first: billing before alerts before notifications.
 """
 
 from dataclasses import dataclass

@@ -3,7 +3,7 @@
 A service contributes its price per cycle on a day when its recurring billing runs that day and
 is not paused; one-time services never contribute. movements() compares the service's facts
 before and after one action and names the step in that contribution, so every change is filed
-the moment it is made, in its own transaction (webapp.revenue writes the row).
+the moment it is made, in its own transaction (webapp.billing.ledger writes the row).
 
 Suspension is a contraction, not churn: the client still holds the contract, and resuming it
 is its own bucket (resumed). Churn means the service ended. So cancelling a suspended service

@@ -38,8 +38,8 @@ def send(message: EmailMessage, before_data: Callable[[], None] = lambda: None) 
 
     Until the message's final "." the server keeps nothing, so a sender that dies before
     `before_data` returns has provably sent nothing and may be replaced (see
-    jobs.notifications). If `before_data` raises, the connection is dropped mid-DATA, which
-    discards the message, and the exception propagates.
+    webapp.notifications.sending). If `before_data` raises, the connection is dropped mid-DATA,
+    which discards the message, and the exception propagates.
     """
     cfg = current_app.config
     smtp_class = smtplib.SMTP_SSL if cfg["MAIL_USE_SSL"] else smtplib.SMTP

@@ -32,7 +32,8 @@ class Notification(TenantMixin, db.Model):
     status: Mapped[str] = mapped_column(String(20), default="queued")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # When sent; while "sending" or "transmitting", when its sender claimed it (jobs.notifications).
+    # When sent; while "sending" or "transmitting", when its sender claimed it
+    # (webapp.notifications.sending).
     sent_at: Mapped[dt.datetime | None]
 
 

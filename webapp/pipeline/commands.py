@@ -6,7 +6,7 @@ import click
 
 from webapp.lifecycle.registry import QUEUES, REGISTRY
 from webapp.pipeline import deliveries
-from webapp.pipeline import relay as outbox
+from webapp.pipeline import relay as pipeline_relay
 
 
 @click.group("events", help="Domain events and their listeners.")
@@ -60,7 +60,7 @@ def relay():
     """Enqueue outbox events that never reached Redis, and mail a dead worker left unsent."""
     from webapp.notifications.sending import requeue_stalled
 
-    click.echo(f"{outbox.relay() + requeue_stalled()} deliveries sent.")
+    click.echo(f"{pipeline_relay.relay() + requeue_stalled()} deliveries sent.")
 
 
 @click.command("worker")

@@ -4,7 +4,7 @@ Request latency is counted by a hook around every request. gunicorn runs several
 processes, each with its own counters: when PROMETHEUS_MULTIPROC_DIR is set (deploy/ sets it
 for the web processes) prometheus_client keeps them in files there and a scrape adds up every
 process's; otherwise (`make run`, tests) one process's registry is read. The pipeline's
-figures are read at scrape time (webapp.pipeline_metrics), so any process can answer.
+figures are read at scrape time (webapp.pipeline.metric_families), so any process can answer.
 
 No sign-in (Prometheus has no session) and nothing per tenant. With METRICS_TOKEN set a
 scrape needs `Authorization: Bearer <token>`; without it, keep /metrics reachable only from
@@ -27,7 +27,6 @@ from prometheus_client import (
 from webapp.pipeline.metric_families import PipelineCollector
 
 bp = Blueprint("metrics", __name__)
-
 
 # Registered on no registry at import: each scrape builds its own (see _registry).
 REQUEST_SECONDS = Histogram(

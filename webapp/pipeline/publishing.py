@@ -27,8 +27,8 @@ def job_id(event_id: int) -> str:
 def unfinished_work(event_ids) -> list[tuple[int, str]]:
     """(event id, queue) for each event with listeners still to run.
 
-    One job runs all of an event's listeners (see jobs.deliver for why); it goes on the most
-    urgent queue among the listeners still to run, so billing work is taken before mail.
+    One job runs all of an event's listeners (see webapp.pipeline.delivery for why); it goes on
+    the most urgent queue among the listeners still to run, so billing work is taken before mail.
     """
     rows = db.session.execute(
         select(ListenerDelivery.event_id, ListenerDelivery.queue).where(

@@ -1,4 +1,7 @@
-"""Jobs the scheduler runs on a clock. Each is safe to run twice or to skip a run."""
+"""The relay: committed events that never reached RQ (or whose job Redis lost) enqueued again,
+with the jobs a dead worker abandoned and stalled notifications, and the scheduler's heartbeat.
+The scheduler runs relay_outbox on a clock, a worker runs relay at start; both are safe to
+run twice or to skip."""
 
 import logging
 

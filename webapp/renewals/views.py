@@ -10,7 +10,6 @@ from webapp.services.forms import RenewForm
 
 bp = Blueprint("renewals", __name__, url_prefix="/renewals")
 
-
 WINDOWS = (30, 60, 90, 180)
 
 

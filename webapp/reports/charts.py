@@ -9,7 +9,6 @@ from webapp import charts
 
 GROWTH = ("new", "expansion", "resumed")
 
-
 LOSS = ("contraction", "churned")
 
 

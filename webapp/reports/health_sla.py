@@ -22,38 +22,28 @@ from webapp.health.history import live_totals
 from webapp.health.models import HealthBandMonth
 from webapp.incidents.models import Incident
 from webapp.lifecycle.billing import monthly_equivalent
+from webapp.lifecycle.sla import BREACH
 from webapp.lifecycle.statuses import RUNNING, ServiceStatus
+from webapp.reports.revenue import months_between
 from webapp.services.models import Client, ClientService
+from webapp.sla.tracking import MARK_COLUMNS
 
 RISK_DAYS = 90
 
-
 POOR_BELOW = 60  # poor and critical health (lifecycle.health.BAND_RANGES)
-
 
 TERM_ENDING = "term ending"
 
-
 POOR_HEALTH = "poor health"
-
 
 CANCELLATION = "cancellation scheduled"
 
-
+# Kind -> the incident's breach column (response first, then resolution).
 BREACH_COLUMNS = {
-    "response": Incident.response_breached_at,
-    "resolution": Incident.resolution_breached_at,
+    kind: getattr(Incident, column)
+    for (kind, level), column in MARK_COLUMNS.items()
+    if level == BREACH
 }
-
-
-def months_between(first: dt.date, last: dt.date) -> list[dt.date]:
-    """The first days of the months from `first`'s to `last`'s, both included."""
-    month, end = first.replace(day=1), last.replace(day=1)
-    months = []
-    while month <= end:
-        months.append(month)
-        month += relativedelta(months=1)
-    return months
 
 
 def _timezone(company_id: int) -> str:

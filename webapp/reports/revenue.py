@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import func, select
 
 from webapp.billing.models import BillingAdjustment, RevenueMovement
@@ -24,7 +25,7 @@ from webapp.clock import today as clock_today
 from webapp.extensions import db
 from webapp.lifecycle.billing import CENT, mrr
 from webapp.lifecycle.revenue import MovementKind as K
-from webapp.services.models import ClientService
+from webapp.services.queries import of_client
 
 ZERO = Decimal("0.00")
 
@@ -63,11 +64,14 @@ class Ledger:
 
 
 def months_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The first days of the months from `first`'s to `last`'s, both included (the days of
+    `first` and `last` do not count; none when `first`'s month is after `last`'s). Every
+    report's months, the health and SLA figures' too."""
     month, end = first.replace(day=1), last.replace(day=1)
     months = []
     while month <= end:
         months.append(month)
-        month = _next_month(month)
+        month += relativedelta(months=1)
     return months
 
 
@@ -172,13 +176,7 @@ def _adjustments(company_id, months, today, client_id) -> dict[tuple[str, dt.dat
         a.effective_on <= min(_month_end(months[-1]), today),
     )
     if client_id is not None:
-        query = query.where(
-            a.service_id.in_(
-                select(ClientService.id).where(
-                    ClientService.company_id == company_id, ClientService.client_id == client_id
-                )
-            )
-        )
+        query = query.where(of_client(a.service_id, company_id, client_id))
     totals: dict[tuple[str, dt.date], Decimal] = defaultdict(lambda: ZERO)
     for day, currency, amount in db.session.execute(
         query.group_by(a.effective_on, a.currency)

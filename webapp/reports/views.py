@@ -1,6 +1,7 @@
 """Reports: MRR and its movements, churn, health bands, SLA breaches and revenue at risk, by
-month, with charts and CSV exports. Thin views: the figures come from revenue_reports and
-health_sla_reports, the charts from report_charts."""
+month, with charts and CSV exports. Thin views: the figures come from webapp.reports.revenue and
+webapp.reports.health_sla, the charts from webapp.reports.charts, the CSV rows from
+webapp.reports.tables."""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -25,9 +26,7 @@ from webapp.tenancy import get_or_404, parse_id
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
-
 DEFAULT_MONTHS = 6
-
 
 MAX_MONTHS = 36
 
@@ -41,7 +40,7 @@ class ReportQuery:
 
     @property
     def months(self) -> list[dt.date]:
-        return hs.months_between(self.first, self.last)
+        return revenue_reports.months_between(self.first, self.last)
 
     def args(self) -> dict:
         return {
@@ -78,7 +77,7 @@ def _query() -> ReportQuery:
         client = get_or_404(Client, company.id, parse_id(args["client"])).id
     if first > last:
         raise FilterError("From must be the same month as To or before it.")
-    if len(hs.months_between(first, last)) > MAX_MONTHS:
+    if len(revenue_reports.months_between(first, last)) > MAX_MONTHS:
         raise FilterError(f"Choose at most {MAX_MONTHS} months at a time.")
     if first > this_month:
         raise FilterError("From is in the future: there are no figures yet.")

@@ -42,7 +42,8 @@ class ClientService(TenantMixin, db.Model):
     __table_args__ = (
         # The overview's health bands and lowest scores, read from the index alone.
         Index("ix_client_services_company_status_health", "company_id", "status", "health_score"),
-        # Renewals: running services by term end, per status (read_models.running_in_order).
+        # Renewals: running services by term end, per status
+        # (webapp.services.queries.running_in_order).
         Index("ix_client_services_company_status_term", "company_id", "status", "term_end"),
         # Revenue at risk: cancellations taking effect later (few, among many past ones).
         Index("ix_client_services_company_cancel_on", "company_id", "cancellation_effective_on"),

@@ -1,4 +1,5 @@
-"""What the dashboards show: plain queries over the same tables, scoped to one company."""
+"""Reads of services: the services list and its filters (page and CSV), one client's services,
+running services in order, clients, and a service's event timeline."""
 
 from dataclasses import dataclass
 
@@ -73,6 +74,16 @@ class ServicePage:
     total: int
     page: int
     pages: int
+
+
+def of_client(service_id, company_id: int, client_id: int):
+    """The condition that `service_id` (a column holding a service's id: an incident's, an
+    event's, an adjustment's) is one of the client's services in the company."""
+    return service_id.in_(
+        select(ClientService.id).where(
+            ClientService.company_id == company_id, ClientService.client_id == client_id
+        )
+    )
 
 
 def service_filters(company_id: int, query: ServiceQuery) -> list:

@@ -26,7 +26,6 @@ from webapp.tenancy import get_or_404
 
 bp = Blueprint("services", __name__, url_prefix="/services")
 
-
 FORMS = {
     Action.ACTIVATE: ActionForm,
     Action.RESUME: ActionForm,

@@ -1,4 +1,9 @@
-"""SLA alerts, clock states and policy descriptions as the pages show them."""
+"""SLA alerts, clock states and policy descriptions as the pages show them.
+
+An incident's SLA state per target comes from its stored marks (set once, with their events)
+and, while a clock still runs, from the same pure function that sets them
+(`lifecycle.sla.marks`), so the page and the alerts never disagree about a deadline.
+"""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -24,7 +29,7 @@ from webapp.lifecycle.sla import (
 )
 from webapp.services.models import Client, ClientService
 from webapp.sla.models import SlaAlert
-from webapp.sla.tracking import hours_for, policy_for
+from webapp.sla.tracking import MARK_COLUMNS, hours_for, policy_for
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,7 @@ def sla_states(
     points = None  # the deadlines, computed only while a clock still runs
     states = []
     for kind in (RESPONSE, RESOLUTION):
-        breached = getattr(incident, f"{kind}_breached_at") is not None
+        breached = getattr(incident, MARK_COLUMNS[(kind, BREACH)]) is not None
         stopped = times.stopped(kind)
         if stopped is not None:
             states.append(_stopped_state(kind, stopped - incident.opened_at, breached))
@@ -140,7 +145,7 @@ def sla_states(
         elif due is None:
             states.append(SlaState(kind, "paused", f"{kind} clock paused (service suspended)"))
         else:
-            warned = getattr(incident, f"{kind}_warned_at") is not None or (
+            warned = getattr(incident, MARK_COLUMNS[(kind, WARNING)]) is not None or (
                 warn_at is not None and warn_at <= now
             )
             text = f"{kind} due in {human_minutes((due - now).total_seconds() / 60)}"

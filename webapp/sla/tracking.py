@@ -22,6 +22,7 @@ from webapp.lifecycle import events as ev
 from webapp.lifecycle.sla import (
     BREACH,
     DEFAULTS,
+    RESOLUTION,
     RESPONSE,
     WARNING,
     BusinessHours,
@@ -37,12 +38,13 @@ from webapp.services.models import ClientService, ServicePause
 # Services whose SLA runs: incidents are recorded on these only, and only their clocks count.
 TRACKED = RUNNING
 
-
+# The incident's column for each mark (kind, level): the one list of them (the reports and the
+# SLA states read theirs from here).
 MARK_COLUMNS = {
     (RESPONSE, WARNING): "response_warned_at",
     (RESPONSE, BREACH): "response_breached_at",
-    ("resolution", WARNING): "resolution_warned_at",
-    ("resolution", BREACH): "resolution_breached_at",
+    (RESOLUTION, WARNING): "resolution_warned_at",
+    (RESOLUTION, BREACH): "resolution_breached_at",
 }
 
 
@@ -96,7 +98,8 @@ def pauses_for(service_id: int) -> list[Pause]:
 
 def lock_service(service_id: int) -> None:
     """The service's row lock: the first lock every writer of a service or its incidents
-    takes, before any incident's (see incidents.lock), so none waits on another in a circle."""
+    takes, before any incident's (see webapp.incidents.actions.lock), so none waits on another
+    in a circle."""
     db.session.execute(
         select(ClientService.id).where(ClientService.id == service_id).with_for_update()
     )
@@ -129,9 +132,9 @@ def stop(service: ClientService, now: dt.datetime) -> list[int]:
 def reschedule(service_id: int) -> list[int]:
     """Recompute when each open incident of the service is next due (after its clock changed).
 
-    Locks the service's row, then its open incidents (the order incidents.lock keeps). Returns
-    the ids of the events recorded meanwhile (a shorter target can be reached at once), for
-    the caller to publish after its commit."""
+    Locks the service's row, then its open incidents (the order webapp.incidents.actions.lock
+    keeps). Returns the ids of the events recorded meanwhile (a shorter target can be reached
+    at once); the caller's unit of work publishes them after its commit."""
     lock_service(service_id)
     event_ids = []
     for incident in db.session.scalars(
@@ -155,8 +158,8 @@ def check(
     """Record the marks the incident has reached; return the ids of the events recorded.
 
     Each mark keeps the time the incident passed it (its deadline), not when it was noticed.
-    Runs inside the caller's write transaction, which holds the incident's row (the caller
-    commits and publishes), or which is adding the incident: a new one is written with its
+    Runs inside the caller's write transaction, which holds the incident's row (its unit of
+    work commits and publishes), or which is adding the incident: a new one is written with its
     marks in one INSERT. A service that has ended keeps no clocks. `pauses`: the service's, when
     the caller has read them already (for many services at once)."""
     now = now or utcnow()

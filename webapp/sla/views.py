@@ -17,9 +17,7 @@ from webapp.tenancy import get_or_404
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
-
 STATES = ("open", "acknowledged", "all")
-
 
 KIND_LABELS = {
     "": "Any kind",
