@@ -56,6 +56,16 @@ class TrailQuery:
     client: int | None = None
     occurred: DateRange = DateRange()  # on occurred_at, as days in the company's time zone
 
+    @classmethod
+    def from_args(cls, args) -> "TrailQuery":
+        """The filters from a query string (the page's, or its CSV download's)."""
+        return cls(
+            who=args.get("who", "")[:20],
+            what=args.get("what", "")[:60],
+            client=args.get("client", type=int),
+            occurred=DateRange.from_args(args),
+        )
+
     @property
     def args(self) -> dict:
         """The filters as the query string carries them."""

@@ -8,7 +8,6 @@ from webapp.accounts.access import company_id, requires
 from webapp.accounts.models import User
 from webapp.accounts.permissions import Can
 from webapp.activity import queries as audit_trail
-from webapp.date_range import DateRange
 from webapp.extensions import db
 from webapp.rendering import page
 from webapp.services import queries as rm
@@ -16,22 +15,12 @@ from webapp.services import queries as rm
 bp = Blueprint("activity", __name__, url_prefix="/activity")
 
 
-def _query() -> audit_trail.TrailQuery:
-    args = request.args
-    return audit_trail.TrailQuery(
-        who=args.get("who", "")[:20],
-        what=args.get("what", "")[:60],
-        client=args.get("client", type=int),
-        occurred=DateRange.from_args(args),
-    )
-
-
 @bp.get("")
 @requires(Can.VIEW)
 def index():
     """Events with their actor, filtered by who, what, client and day; "Older" pages back by
     event id."""
-    query = _query()
+    query = audit_trail.TrailQuery.from_args(request.args)
     cid = company_id()
     people = db.session.execute(
         select(User.id, User.name).where(User.company_id == cid).order_by(User.name)

@@ -1,23 +1,23 @@
 """CSV downloads of the lists: /services.csv, /incidents.csv, /activity.csv.
 
-Each reads its page's own query string parser, so a page's "Download CSV" link, which
+Each reads its page's own query string parser (`from_args` of the list's query), so a page's "Download CSV" link, which
 carries the page's filters, exports exactly what the page lists (every row of it, not one
 page). They live in their own blueprint because the pages' blueprints are mounted under
 /services, /incidents and /activity, where "/services.csv" cannot be spelled.
 """
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask_login import current_user
 
 from webapp.accounts.access import company_id, requires
 from webapp.accounts.permissions import Can
-from webapp.activity import views as activity
+from webapp.activity.queries import TrailQuery
 from webapp.clock import to_local, utcnow
 from webapp.downloads import tables as export_tables
 from webapp.exports import csv_response, dated_filename
 from webapp.incidents import views as incident_pages
-from webapp.services import views as services
 from webapp.services.models import ClientService
+from webapp.services.queries import ServiceQuery
 from webapp.tenancy import get_or_404
 
 bp = Blueprint("exports", __name__)
@@ -37,7 +37,9 @@ def _zone() -> str:
 def services_csv():
     """The services list as CSV: its filters, plus `from`/`to` on the start date."""
     zone = _zone()
-    return _download(export_tables.services(company_id(), services._query(), zone), zone)
+    return _download(
+        export_tables.services(company_id(), ServiceQuery.from_args(request.args), zone), zone
+    )
 
 
 @bp.get("/incidents.csv")
@@ -56,4 +58,6 @@ def incidents_csv():
 def activity_csv():
     """The activity trail as CSV: who and what, plus client and `from`/`to` on occurred_at."""
     zone = _zone()
-    return _download(export_tables.events(company_id(), activity._query(), zone), zone)
+    return _download(
+        export_tables.events(company_id(), TrailQuery.from_args(request.args), zone), zone
+    )

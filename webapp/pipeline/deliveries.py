@@ -1,15 +1,12 @@
-"""Failed deliveries and failed notifications: listing them and sending them again."""
+"""Failed deliveries: listing them and running them again."""
 
 from sqlalchemy import select, update
 
 from webapp.extensions import db
-from webapp.lifecycle.registry import NOTIFICATIONS
 from webapp.lifecycle.statuses import DeliveryStatus
-from webapp.notifications.models import Notification
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
 from webapp.pipeline.outbox import unit_of_work
-from webapp.pipeline.publishing import enqueue_events, publish
-from webapp.services.models import ClientService
+from webapp.pipeline.publishing import publish
 
 
 def failed(company_id: int | None = None) -> list[ListenerDelivery]:
@@ -42,34 +39,4 @@ def retry(ids: list[int] | None, company_id: int | None = None) -> int:
             update(DomainEvent).where(DomainEvent.id.in_(event_ids)).values(enqueued_at=None)
         )
     publish(event_ids)
-    return len(rows)
-
-
-def failed_notifications(company_id: int, limit: int = 50):
-    """Mails and webhook calls that failed, newest first, with their service's name: RQ's
-    retries may have run out, and then only a person sends them again."""
-    return db.session.execute(
-        select(Notification, ClientService.name)
-        .join(ClientService, Notification.service_id == ClientService.id)
-        .where(Notification.company_id == company_id, Notification.status == "failed")
-        .order_by(Notification.id.desc())
-        .limit(limit)
-    ).all()
-
-
-def resend_notifications(company_id: int, ids: list[int] | None = None) -> int:
-    """Send failed notifications again (all of the company's when ids is None) by enqueueing
-    their events' jobs, which send every unsent notification of the event once. Returns how
-    many; if Redis is down nothing changes and the error says so."""
-    query = select(Notification.id, Notification.event_id).where(
-        Notification.company_id == company_id, Notification.status == "failed"
-    )
-    if ids is not None:
-        query = query.where(Notification.id.in_(ids))
-    rows = db.session.execute(query).all()
-    db.session.rollback()
-    if rows:
-        enqueue_events(
-            [(event_id, NOTIFICATIONS) for event_id in sorted({r.event_id for r in rows})]
-        )
     return len(rows)

@@ -10,6 +10,8 @@ from webapp.accounts.permissions import Can, allows
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.forms import ActionForm
+from webapp.notifications import actions as notification_actions
+from webapp.notifications import queries as notification_queries
 from webapp.pipeline import deliveries
 from webapp.pipeline import queries as rm
 from webapp.pipeline.state import pipeline_state
@@ -22,7 +24,7 @@ bp = Blueprint("operations", __name__, url_prefix="/operations")
 def _context():
     return {
         "failed": rm.failed_deliveries(company_id()),
-        "failed_notifications": deliveries.failed_notifications(company_id()),
+        "failed_notifications": notification_queries.failed(company_id()),
         "pipeline": pipeline_state(),
         "form": ActionForm(formdata=None),
         "may_open_queue_dashboard": may_open_queue_dashboard,
@@ -61,7 +63,7 @@ def resend():
     sent = request.form.get("notification")
     ids = None if sent is None else [parse_id(sent)]
     try:
-        count = deliveries.resend_notifications(company_id(), ids)
+        count = notification_actions.resend(company_id(), ids)
     except RedisError:
         flash("The queue (Redis) is unreachable: nothing was sent. Try again when it is back.")
     else:

@@ -117,18 +117,6 @@ def mrr_on(company_id: int, day: dt.date, client_id: int | None = None) -> dict[
     return {currency: total for currency, total in totals.items() if total}
 
 
-def service_adjustments(company_id: int, service_id: int, limit: int = 10):
-    """A service's latest price-change adjustments, for its billing panel."""
-    return db.session.scalars(
-        select(BillingAdjustment)
-        .where(
-            BillingAdjustment.company_id == company_id, BillingAdjustment.service_id == service_id
-        )
-        .order_by(BillingAdjustment.id.desc())
-        .limit(limit)
-    ).all()
-
-
 def read_ledger(
     company_id: int, months: list[dt.date], today: dt.date, client_id: int | None = None
 ) -> Ledger:

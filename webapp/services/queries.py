@@ -56,6 +56,20 @@ class ServiceQuery:
     page: int = 1
     started: DateRange = DateRange()  # on start_date: when the service (its contract) starts
 
+    @classmethod
+    def from_args(cls, args) -> "ServiceQuery":
+        """The filters from a query string (the page's, or its CSV download's)."""
+        return cls(
+            q=args.get("q", "")[:100],
+            status=args.get("status", ""),
+            client=args.get("client", type=int),
+            health=args.get("health", ""),
+            sort=args.get("sort", "name") if args.get("sort") in SORTS else "name",
+            desc=args.get("desc") == "1",
+            page=args.get("page", 1, type=int),
+            started=DateRange.from_args(args),
+        )
+
     @property
     def args(self) -> dict:
         """The filters as the query string carries them (sort and page left out)."""

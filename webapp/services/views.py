@@ -6,14 +6,13 @@ from jinja2_fragments.flask import render_block
 
 from webapp.accounts.access import actor, company_id, requires
 from webapp.accounts.permissions import Can
-from webapp.date_range import DateRange
+from webapp.billing import queries as billing_queries
 from webapp.forms import ActionForm, options
 from webapp.health import queries as health_queries
 from webapp.incidents import queries as incidents_queries
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
 from webapp.lifecycle.transitions import Action, TransitionRefused, allowed_actions
 from webapp.rendering import page
-from webapp.reports import revenue as revenue_reports
 from webapp.services import actions as lc
 from webapp.services import queries as services_queries
 from webapp.services.forms import CancelForm, PriceForm, ProvisionForm, RenewForm, SuspendForm
@@ -56,25 +55,11 @@ def _perform(action: Action, service_id: int, form):
     return lc.renew(*args, months=form.months.data, expected_version=version)
 
 
-def _query() -> services_queries.ServiceQuery:
-    args = request.args
-    return services_queries.ServiceQuery(
-        q=args.get("q", "")[:100],
-        status=args.get("status", ""),
-        client=args.get("client", type=int),
-        health=args.get("health", ""),
-        sort=args.get("sort", "name") if args.get("sort") in services_queries.SORTS else "name",
-        desc=args.get("desc") == "1",
-        page=args.get("page", 1, type=int),
-        started=DateRange.from_args(args),
-    )
-
-
 @bp.get("")
 @requires(Can.VIEW)
 def index():
     """Search, filter, sort and page through services."""
-    query = _query()
+    query = services_queries.ServiceQuery.from_args(request.args)
     cid = company_id()
     result = services_queries.services(cid, query, current_app.config["PAGE_SIZE"])
     return page(
@@ -119,7 +104,7 @@ def _detail_context(service_id: int, forms=None, sla_form=None):
         "incidents": incidents_queries.service_incidents(cid, service.id),
         "recordable": service.status in TRACKED,
         "trend": health_queries.health_trend(service.id),
-        "adjustments": revenue_reports.service_adjustments(cid, service.id),
+        "adjustments": billing_queries.service_adjustments(cid, service.id),
     }
 
 
