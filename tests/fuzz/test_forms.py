@@ -214,8 +214,17 @@ def week_fields() -> Fields:
     return result
 
 
+# A transition that moves recurring revenue (an active service cancelled, suspended, ...)
+# writes its revenue_movements row in the same transaction (webapp.billing.ledger).
 LIFECYCLE_WRITES = frozenset(
-    {"client_services", "domain_events", "listener_deliveries", "incidents", "service_pauses"}
+    {
+        "client_services",
+        "domain_events",
+        "listener_deliveries",
+        "incidents",
+        "service_pauses",
+        "revenue_movements",
+    }
 )
 # An incident's change also moves its service's health and SLA figures, and may record events.
 INCIDENT_WRITES = frozenset(
@@ -275,8 +284,14 @@ FORMS: dict[str, Form] = {
             "months": (minutes(1, 120), fz.numbers),
         },
         writes=LIFECYCLE_WRITES,
-        # One transition, one event (and its SLA pause or stop); never a new service.
-        adds={"domain_events": 2, "listener_deliveries": 20, "service_pauses": 1},
+        # One transition, one event (and its SLA pause or stop, and at most one revenue
+        # movement); never a new service.
+        adds={
+            "domain_events": 2,
+            "listener_deliveries": 20,
+            "service_pauses": 1,
+            "revenue_movements": 1,
+        },
         examples=40,
     ),
     "services.edit_sla": Form(
