@@ -97,7 +97,7 @@ def mount(app: Flask) -> None:
 
 def refusals() -> tuple[type[Exception], ...]:
     """Refusals shown as a 409 with their message: the change was not made."""
-    from webapp.incidents.actions import IncidentRefused
+    from webapp.incidents.checks import IncidentRefused
     from webapp.lifecycle.transitions import TransitionRefused
 
     return (TransitionRefused, IncidentRefused)

@@ -17,6 +17,8 @@ from webapp.api.openapi import api_rules, methods, openapi_path
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.incidents import actions as incidents
+from webapp.incidents import recording
+from webapp.incidents.checks import IncidentRefused
 from webapp.incidents.models import Incident
 from webapp.pipeline.models import DomainEvent
 from webapp.services import actions as lc
@@ -213,9 +215,9 @@ def test_a_retry_with_the_same_external_id_returns_the_open_incident(
     assert reopened.status_code == 201
     assert reopened.get_json()["id"] != first.get_json()["id"]
     # An incident recorded in the UI with that key is not the API's.
-    ui, _ = incidents.record(
+    ui, _ = recording.record(
         company,
-        incidents.NewIncident(service, "From the UI", "low", external_key="ui-1"),
+        recording.NewIncident(service, "From the UI", "low", external_key="ui-1"),
         "tech",
     )
     assert (
@@ -268,8 +270,8 @@ def test_an_incident_opened_long_enough_ago_breaches_and_raises_an_sla_alert(
 
 def test_another_companys_service_or_incident_is_a_404(client, company, other_company, token):
     theirs = active_service(other_company)
-    their_incident, _ = incidents.record(
-        other_company, incidents.NewIncident(theirs, "Theirs", "low"), "test"
+    their_incident, _ = recording.record(
+        other_company, recording.NewIncident(theirs, "Theirs", "low"), "test"
     )
     response = post(client, "/incidents", incident_body(theirs), token)
     assert_error(response, 404, f"no service {theirs}")
@@ -450,7 +452,7 @@ def test_a_fault_on_our_side_is_a_json_500_that_says_to_retry(
 
     logged = []
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
-    monkeypatch.setattr(incidents, "record", broken)
+    monkeypatch.setattr(recording, "record", broken)
     monkeypatch.setattr(api_errors.log, "exception", lambda *a: logged.append(sys.exc_info()))
     response = post(client, "/incidents", incident_body(service), token)
     assert_error(response, 500, "Try again")
@@ -630,19 +632,19 @@ def test_a_refused_incident_in_a_batch_leaves_the_others_recorded(company, other
     )
     lc.cancel(company, cancelled, "test", reason="ended")
     news = [
-        incidents.NewIncident(mine, "First", "high", external_key="a"),
-        incidents.NewIncident(cancelled, "On a cancelled service", "high"),
-        incidents.NewIncident(theirs, "Another company's", "high"),
-        incidents.NewIncident(mine, "Future", "high", opened_at=utcnow() + dt.timedelta(hours=1)),
-        incidents.NewIncident(mine, "Second", "low", external_key="b"),
-        incidents.NewIncident(mine, "First again", "high", external_key="a"),
+        recording.NewIncident(mine, "First", "high", external_key="a"),
+        recording.NewIncident(cancelled, "On a cancelled service", "high"),
+        recording.NewIncident(theirs, "Another company's", "high"),
+        recording.NewIncident(mine, "Future", "high", opened_at=utcnow() + dt.timedelta(hours=1)),
+        recording.NewIncident(mine, "Second", "low", external_key="b"),
+        recording.NewIncident(mine, "First again", "high", external_key="a"),
     ]
-    first, refused, unknown, future, second, again = incidents.record_many(company, news, "t")
+    first, refused, unknown, future, second, again = recording.record_many(company, news, "t")
     assert first[1] is True and second[1] is True
     assert again == (first[0], False)
-    assert isinstance(refused, incidents.IncidentRefused) and refused.field == "service_id"
+    assert isinstance(refused, IncidentRefused) and refused.field == "service_id"
     assert isinstance(unknown, NotFound)
-    assert isinstance(future, incidents.IncidentRefused) and "future" in str(future)
+    assert isinstance(future, IncidentRefused) and "future" in str(future)
     titles = db.session.scalars(select(Incident.title).order_by(Incident.id)).all()
     assert titles == ["First", "Second"]
 
@@ -660,20 +662,20 @@ def test_storms_and_single_writers_on_the_same_services_at_once_neither_deadlock
         def send():
             for round_ in range(5):
                 news = [
-                    incidents.NewIncident(
+                    recording.NewIncident(
                         s, "Storm", "high", source="alertmanager", external_key=f"{round_}-{s}"
                     )
                     for s in order
                 ]
-                incidents.record_many(company, news, "storm")
+                recording.record_many(company, news, "storm")
 
         return send
 
     def single():
         for round_ in range(5):
             for s in reversed(services):
-                new = incidents.NewIncident(s, "One", "low", external_key=f"{round_}-{s}")
-                incident, _ = incidents.record(company, new, "api")
+                new = recording.NewIncident(s, "One", "low", external_key=f"{round_}-{s}")
+                incident, _ = recording.record(company, new, "api")
                 incidents.acknowledge(company, incident.id, "api")
 
     assert run_at_once(app, storm(services), storm(services[::-1]), single) == []

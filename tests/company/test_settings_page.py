@@ -9,7 +9,7 @@ from tests.support.factories import make_service
 from webapp.clock import utcnow
 from webapp.company.models import Company
 from webapp.extensions import db
-from webapp.incidents import actions as incidents
+from webapp.incidents import recording
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity, UserRole
 from webapp.services import actions as lc
@@ -132,8 +132,8 @@ def business_hours_incident(company):
     )
     db.session.commit()
     opened = utcnow() - dt.timedelta(hours=1)
-    incident, _ = incidents.record(
-        company, incidents.NewIncident(service_id, "Slow", Severity.LOW, opened_at=opened), "t"
+    incident, _ = recording.record(
+        company, recording.NewIncident(service_id, "Slow", Severity.LOW, opened_at=opened), "t"
     )
     return incident.id
 

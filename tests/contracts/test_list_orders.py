@@ -14,7 +14,7 @@ from webapp.clock import today, utcnow
 from webapp.extensions import db
 from webapp.health import queries as health_queries
 from webapp.incidents import queries as srm
-from webapp.incidents.actions import NewIncident, record
+from webapp.incidents.recording import NewIncident, record
 from webapp.lifecycle.statuses import ServiceStatus
 from webapp.overview import queries as overview_queries
 from webapp.renewals import queries as renewals_queries

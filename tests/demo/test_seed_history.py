@@ -9,7 +9,8 @@ from webapp.company.models import Company
 from webapp.demo.seed import seed_demo_data
 from webapp.extensions import db
 from webapp.health.models import HealthSnapshot
-from webapp.reports import health_sla as health_sla_reports
+from webapp.reports import breaches as breach_reports
+from webapp.reports import health_bands as health_reports
 from webapp.reports import revenue as revenue_reports
 
 
@@ -31,9 +32,9 @@ def test_the_reports_have_a_year_of_months_with_every_kind_of_movement(app, work
     assert kinds == {"new", "expansion", "contraction", "resumed", "churned"}
     assert sum(1 for m in mrr["USD"] if m.new) >= 5  # activations spread over the months
 
-    bands = health_sla_reports.band_months(company, first, last)
+    bands = health_reports.band_months(company, first, last)
     assert sum(1 for b in bands if b.healthy + b.fair + b.poor + b.critical) >= 10
-    breaches = health_sla_reports.breach_months(company, first, last)
+    breaches = breach_reports.breach_months(company, first, last)
     assert sum(1 for b in breaches if b.total) >= 3
     per_service = db.session.execute(
         select(func.count()).select_from(HealthSnapshot).group_by(HealthSnapshot.service_id)

@@ -19,6 +19,7 @@ from webapp.date_range import DateRange, local_midnight_utc
 from webapp.exports import cell, csv_response
 from webapp.extensions import db
 from webapp.incidents import actions as incidents
+from webapp.incidents import recording
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus, UserRole
 from webapp.services import actions as lc
 from webapp.services.models import ClientService
@@ -92,8 +93,8 @@ def world(app, company, other_company, clock):
 
 
 def _incident(company_id, service_id, title, opened_at) -> int:
-    new = incidents.NewIncident(service_id, title, "high", opened_at=opened_at)
-    return incidents.record(company_id, new, "test")[0].id
+    new = recording.NewIncident(service_id, title, "high", opened_at=opened_at)
+    return recording.record(company_id, new, "test")[0].id
 
 
 def test_text_that_a_spreadsheet_would_run_is_quoted_and_numbers_stay_numbers():

@@ -27,7 +27,7 @@ from tests.support.db_snapshot import changed_tables, snapshot
 from tests.support.factories import active_service, make_client
 from webapp.accounts import api_tokens
 from webapp.extensions import db
-from webapp.incidents import actions as incidents
+from webapp.incidents import recording
 
 pytestmark = pytest.mark.fuzz
 
@@ -58,8 +58,8 @@ def api(app, company, other_company):
     client = make_client(company)
     service = active_service(company, client)
     other = active_service(other_company, make_client(other_company, name="Other client"))
-    new = incidents.NewIncident(service, "Disk full", "high", external_key="disk-1")
-    incident = incidents.record(company, new, "test")[0].id
+    new = recording.NewIncident(service, "Disk full", "high", external_key="disk-1")
+    incident = recording.record(company, new, "test")[0].id
     token = api_tokens.create(company, "fuzz", "test")[1]
     db.session.commit()
     return {"token": token, "service": service, "other": other, "incident": incident}

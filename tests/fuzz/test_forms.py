@@ -29,7 +29,7 @@ from webapp.accounts import api_tokens
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.forms import CURRENCIES, CYCLE_LABELS
-from webapp.incidents import actions as incidents
+from webapp.incidents import recording
 from webapp.incidents.forms import SEVERITY_LABELS
 from webapp.lifecycle.statuses import DeliveryStatus, ServiceLevel, UserRole
 from webapp.lifecycle.transitions import Action
@@ -73,8 +73,8 @@ class World:
 
 
 def _incident(company_id, service_id) -> int:
-    new = incidents.NewIncident(service_id, "Backup failed", "high")
-    return incidents.record(company_id, new, "test")[0].id
+    new = recording.NewIncident(service_id, "Backup failed", "high")
+    return recording.record(company_id, new, "test")[0].id
 
 
 def _alert_and_failed_delivery(company_id, service_id, incident_id) -> tuple[int, int]:

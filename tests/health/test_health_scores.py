@@ -13,7 +13,7 @@ from webapp.extensions import db
 from webapp.health import nightly as periodic
 from webapp.health import scores as health_scores
 from webapp.health.models import HealthSnapshot
-from webapp.incidents import actions as incidents
+from webapp.incidents import recording
 from webapp.lifecycle.registry import listeners_for
 from webapp.notifications.models import Notification
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
@@ -102,9 +102,9 @@ def test_the_nightly_sweep_scores_as_the_single_service_path_does(app, company, 
         ]
         breach(company, ids[3], severity="low")
         breach(company, ids[3], kind="resolution", severity="medium")
-        incidents.record(
+        recording.record(
             company,
-            incidents.NewIncident(
+            recording.NewIncident(
                 ids[4], "down", "critical", opened_at=utcnow() - dt.timedelta(hours=20)
             ),
             "test",

@@ -14,6 +14,8 @@ from webapp.clock import utcnow
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.incidents import actions as incidents
+from webapp.incidents import recording
+from webapp.incidents.checks import IncidentRefused
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity, UserRole
 from webapp.services import actions as lc
@@ -46,9 +48,9 @@ def running(company, name="Managed Backup", client=None, response=60, resolution
 
 
 def opened(company, service_id, minutes_ago, title="Backups failing", severity="high", **kw):
-    incident, _ = incidents.record(
+    incident, _ = recording.record(
         company,
-        incidents.NewIncident(
+        recording.NewIncident(
             service_id,
             title,
             Severity(severity),
@@ -345,7 +347,7 @@ def test_a_refused_change_is_a_409_shown_in_place(tech, company, monkeypatch):
     incident_id = opened(company, running(company), 5)
 
     def refuse(*args, **kwargs):
-        raise incidents.IncidentRefused("It cannot be answered before it opened.")
+        raise IncidentRefused("It cannot be answered before it opened.")
 
     monkeypatch.setattr(incidents, "acknowledge", refuse)
     response = tech.post(f"/incidents/{incident_id}/acknowledge", target="incidents_table")

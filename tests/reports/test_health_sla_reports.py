@@ -17,18 +17,11 @@ from webapp.health import history as health_history
 from webapp.health import nightly as periodic
 from webapp.health.models import HealthBandMonth
 from webapp.incidents import actions as incidents
+from webapp.incidents import recording
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, Severity
-from webapp.reports.health_sla import (
-    CANCELLATION,
-    POOR_HEALTH,
-    TERM_ENDING,
-    BandMonth,
-    BreachMonth,
-    band_months,
-    breach_months,
-    breaches_by_client,
-    revenue_at_risk,
-)
+from webapp.reports.at_risk import CANCELLATION, POOR_HEALTH, TERM_ENDING, revenue_at_risk
+from webapp.reports.breaches import BreachMonth, breach_months, breaches_by_client
+from webapp.reports.health_bands import BandMonth, band_months
 from webapp.services import actions as lc
 from webapp.services.models import ClientService
 from webapp.sla import sweep as sla_jobs
@@ -83,9 +76,9 @@ class Fixture:
         return sid
 
     def incident(self, name, service, severity, opened_at=None):
-        incident, _ = incidents.record(
+        incident, _ = recording.record(
             self.company,
-            incidents.NewIncident(self.services[service], name, severity, opened_at=opened_at),
+            recording.NewIncident(self.services[service], name, severity, opened_at=opened_at),
             "test",
         )
         self.incidents[name] = incident.id

@@ -10,7 +10,7 @@ from tests.support.factories import make_service
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.health.models import HealthSnapshot
-from webapp.incidents import actions as incidents
+from webapp.incidents import recording
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import ServiceLevel, Severity, UserRole
 from webapp.pipeline.models import DomainEvent
@@ -143,9 +143,9 @@ def test_a_shorter_target_reschedules_open_incidents_in_the_same_save(
         .values(sla_around_the_clock=True, sla_response_minutes=10_000)
     )
     db.session.commit()
-    incident, _ = incidents.record(
+    incident, _ = recording.record(
         company,
-        incidents.NewIncident(
+        recording.NewIncident(
             service_id, "Slow", Severity.LOW, opened_at=utcnow() - dt.timedelta(minutes=90)
         ),
         "t",
@@ -176,8 +176,8 @@ def test_without_javascript_the_save_comes_back_to_the_page(manager, service_id)
 
 
 def test_the_service_page_lists_its_incidents_and_links_to_record_one(as_role, company, service_id):
-    incidents.record(
-        company, incidents.NewIncident(service_id, "Backups failing", Severity.HIGH), "t"
+    recording.record(
+        company, recording.NewIncident(service_id, "Backups failing", Severity.HIGH), "t"
     )
     tech = as_role(R.TECHNICIAN)
     html = tech.get(f"/services/{service_id}").get_data(as_text=True)

@@ -14,6 +14,8 @@ from webapp.database import begin_write
 from webapp.extensions import db
 from webapp.health import scores as health_scores
 from webapp.incidents import actions as incidents
+from webapp.incidents import recording
+from webapp.incidents.checks import IncidentRefused
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import UserRole
 from webapp.notifications.models import Notification
@@ -49,8 +51,8 @@ def _service(company, **policy):
 
 
 def _open(company, service_id, severity="high", **kwargs):
-    new = incidents.NewIncident(service_id, "Mail server down", severity, **kwargs)
-    return incidents.record(company, new, "test")[0].id
+    new = recording.NewIncident(service_id, "Mail server down", severity, **kwargs)
+    return recording.record(company, new, "test")[0].id
 
 
 def test_an_untouched_clock_warns_at_80_percent_then_breaches_once(app, company, work):
@@ -310,7 +312,7 @@ def test_a_cancelled_service_keeps_no_clocks_and_takes_no_new_incidents(app, com
         assert db.session.get(Incident, incident_id).next_check_at is None
         clock.shift(dt.timedelta(hours=3))
         sla.sweep()
-        with pytest.raises(incidents.IncidentRefused, match="cancelled"):
+        with pytest.raises(IncidentRefused, match="cancelled"):
             _open(company, service_id)
     assert events() == []
 
@@ -327,7 +329,7 @@ def test_each_mark_keeps_the_time_the_incident_passed_it(app, company, work):
 def test_an_incident_recorded_after_the_fact_breaches_only_if_it_was_late(app, company, work):
     service_id = _service(company)
     opened = utcnow() - dt.timedelta(hours=5)
-    in_time = incidents.NewIncident(
+    in_time = recording.NewIncident(
         service_id,
         "Handled by phone",
         "low",
@@ -335,15 +337,15 @@ def test_an_incident_recorded_after_the_fact_breaches_only_if_it_was_late(app, c
         acknowledged_at=opened + dt.timedelta(minutes=20),
         resolved_at=opened + dt.timedelta(hours=1),
     )
-    incidents.record(company, in_time, "tech")
-    late = incidents.NewIncident(
+    recording.record(company, in_time, "tech")
+    late = recording.NewIncident(
         service_id,
         "Answered late",
         "low",
         opened_at=opened,
         acknowledged_at=opened + dt.timedelta(minutes=90),
     )
-    incidents.record(company, late, "tech")
+    recording.record(company, late, "tech")
     assert events() == [("ServiceSLABreached", "response")]
 
 

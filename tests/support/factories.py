@@ -10,7 +10,7 @@ from sqlalchemy import update
 from webapp.accounts.models import User
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.incidents import actions as incidents
+from webapp.incidents import recording
 from webapp.lifecycle.statuses import BillingCycle, UserRole
 from webapp.pipeline import delivery
 from webapp.services import actions as lc
@@ -95,9 +95,9 @@ def breach(company_id, service_id, kind="response", severity="high", target=60) 
         )
     )
     db.session.commit()
-    incident, _ = incidents.record(
+    incident, _ = recording.record(
         company_id,
-        incidents.NewIncident(
+        recording.NewIncident(
             service_id, f"{kind} breach", severity, opened_at=utcnow() - dt.timedelta(minutes=90)
         ),
         "test",

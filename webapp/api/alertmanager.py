@@ -4,7 +4,8 @@ A firing alert opens an incident (source "alertmanager", keyed by the alert's fi
 the repeats Alertmanager sends while it keeps firing find it open and change nothing. A resolved
 alert resolves the open incident with its fingerprint at the alert's end. Each alert stands on
 its own: one that cannot be used is reported back, and the others are recorded all the same.
-Every change goes through webapp.incidents.actions, so deduplication and SLA rules live there.
+Every incident is recorded and changed through webapp.incidents.recording and
+webapp.incidents.actions, so deduplication and SLA rules live there.
 """
 
 import logging
@@ -24,6 +25,8 @@ from webapp.api.schemas import (
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.incidents import actions as incidents
+from webapp.incidents import recording
+from webapp.incidents.checks import CLOCK_SKEW, IncidentRefused
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity
 from webapp.tenancy import NotFound
@@ -61,7 +64,7 @@ def receive(
 ) -> AlertmanagerSummary:
     """Apply each alert of one notification; say what became of each.
 
-    The firing alerts are recorded together, BATCH to a transaction (incidents.record_many):
+    The firing alerts are recorded together, BATCH to a transaction (recording.record_many):
     a storm's notification is one commit and one publish rather than one per alert."""
     counts: Counter[str] = Counter()
     rejected = []
@@ -79,16 +82,16 @@ def receive(
             firing.append((index, raw, _new_incident(service_id, alert)))
         except ValidationError as exc:
             rejected.append(_rejected(index, raw, describe(problems(exc))))
-        except (AlertRefused, incidents.IncidentRefused) as exc:
+        except (AlertRefused, IncidentRefused) as exc:
             rejected.append(_rejected(index, raw, str(exc)))
     for start in range(0, len(firing), BATCH):
         batch = firing[start : start + BATCH]
-        outcomes = incidents.record_many(company_id, [new for _, _, new in batch], actor)
+        outcomes = recording.record_many(company_id, [new for _, _, new in batch], actor)
         for (index, raw, new), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, NotFound):
                 error = f"There is no service {new.service_id} in this company."
                 rejected.append(_rejected(index, raw, error))
-            elif isinstance(outcome, incidents.IncidentRefused):
+            elif isinstance(outcome, IncidentRefused):
                 rejected.append(_rejected(index, raw, str(outcome)))
             else:
                 counts["opened" if outcome[1] else "already_open"] += 1
@@ -114,8 +117,8 @@ def _resolve(company_id: int, alert: AlertmanagerAlert, actor: str) -> str:
     return "resolved" if resolved else "not_open"
 
 
-def _new_incident(service_id: int, alert: AlertmanagerAlert) -> incidents.NewIncident:
-    return incidents.NewIncident(
+def _new_incident(service_id: int, alert: AlertmanagerAlert) -> recording.NewIncident:
+    return recording.NewIncident(
         service_id=service_id,
         title=_title(alert),
         severity=severity_of(alert.labels),
@@ -148,8 +151,8 @@ def _resolved_already(company_id: int, service_id: int, alert: AlertmanagerAlert
         select(Incident.id).where(
             Incident.company_id == company_id,
             Incident.service_id == service_id,
-            # A start a little ahead of our clock was stored as our "now" (incidents.CLOCK_SKEW).
-            Incident.opened_at.between(alert.startsAt - incidents.CLOCK_SKEW, alert.startsAt),
+            # A start a little ahead of our clock was stored as our "now" (CLOCK_SKEW).
+            Incident.opened_at.between(alert.startsAt - CLOCK_SKEW, alert.startsAt),
             Incident.source == SOURCE,
             Incident.external_key == alert.fingerprint,
             Incident.resolved_at.is_not(None),

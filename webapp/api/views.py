@@ -1,4 +1,5 @@
-"""The API's routes: read the token and the body, call webapp.incidents.actions, answer JSON."""
+"""The API's routes: read the token and the body, call webapp.incidents.recording or
+webapp.incidents.actions, answer JSON."""
 
 import logging
 from contextlib import contextmanager
@@ -34,6 +35,8 @@ from webapp.api.schemas import (
 )
 from webapp.extensions import csrf
 from webapp.incidents import actions as incidents
+from webapp.incidents import recording
+from webapp.incidents.checks import IncidentRefused
 from webapp.incidents.models import Incident
 from webapp.tenancy import NotFound, get_or_404
 
@@ -109,7 +112,7 @@ def _refused_as(field: str):
     unless the domain names another input."""
     try:
         yield
-    except incidents.IncidentRefused as exc:
+    except IncidentRefused as exc:
         at_fault = API_FIELDS.get(exc.field, exc.field) if exc.field else field
         raise _invalid([FieldProblem(field=at_fault, message=str(exc))]) from None
 
@@ -143,7 +146,7 @@ def _incident_id(incident_id: int) -> int:
 )
 def create_incident():
     data = _body(IncidentCreate)
-    new = incidents.NewIncident(
+    new = recording.NewIncident(
         service_id=data.service_id,
         title=data.title,
         severity=data.severity,
@@ -156,7 +159,7 @@ def create_incident():
         _refused_as("opened_at"),
         _missing(f"There is no service {data.service_id} in this company."),
     ):
-        incident, is_new = incidents.record(g.api_company_id, new, g.api_actor)
+        incident, is_new = recording.record(g.api_company_id, new, g.api_actor)
     return json_response(
         201 if is_new else 200,
         IncidentOut.of(incident),

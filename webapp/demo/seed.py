@@ -22,7 +22,7 @@ from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.health import history as health_history
 from webapp.health import scores as health_scores
-from webapp.incidents import actions as incidents
+from webapp.incidents import recording
 from webapp.lifecycle.statuses import (
     RUNNING,
     BillingCycle,
@@ -243,7 +243,7 @@ def _past_incident(company_id, rng) -> None:
         return
     severity, title, answer, fix = rng.choice(PAST_INCIDENTS)
     opened = utcnow() - dt.timedelta(hours=fix + 1)
-    new = incidents.NewIncident(
+    new = recording.NewIncident(
         rng.choice(list(active)),
         title,
         Severity(severity),
@@ -251,7 +251,7 @@ def _past_incident(company_id, rng) -> None:
         acknowledged_at=opened + dt.timedelta(minutes=answer * rng.uniform(0.5, 3)),
         resolved_at=opened + dt.timedelta(hours=fix),
     )
-    incidents.record(company_id, new, ACTOR)
+    recording.record(company_id, new, ACTOR)
 
 
 # (severity, title, opened hours ago, acknowledged after hours, resolved after hours)
@@ -279,7 +279,7 @@ def _record_demo_incidents(company_id: int, rng: random.Random) -> None:
         DEMO_INCIDENTS, rng.sample(list(active), k=len(active)), strict=False
     ):
         opened = now - dt.timedelta(hours=ago)
-        new = incidents.NewIncident(
+        new = recording.NewIncident(
             service_id,
             title,
             Severity(severity),
@@ -287,7 +287,7 @@ def _record_demo_incidents(company_id: int, rng: random.Random) -> None:
             acknowledged_at=None if ack is None else opened + dt.timedelta(hours=ack),
             resolved_at=None if fix is None else opened + dt.timedelta(hours=fix),
         )
-        incidents.record(company_id, new, ACTOR)
+        recording.record(company_id, new, ACTOR)
 
 
 def _bring_terms_near(company_id: int) -> None:

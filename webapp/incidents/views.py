@@ -12,6 +12,8 @@ from webapp.extensions import htmx
 from webapp.forms import ActionForm, options
 from webapp.incidents import actions as incidents
 from webapp.incidents import queries as srm
+from webapp.incidents import recording
+from webapp.incidents.checks import IncidentRefused
 from webapp.incidents.forms import IncidentForm
 from webapp.lifecycle.statuses import Severity
 from webapp.rendering import page
@@ -96,9 +98,9 @@ def new():
                 unavailable = service
     if form.validate_on_submit() and (opened_at := _opened_at_utc(form, zone)):
         try:
-            incident, _ = incidents.record(
+            incident, _ = recording.record(
                 cid,
-                incidents.NewIncident(
+                recording.NewIncident(
                     service_id=form.service_id.data,
                     title=form.title.data.strip(),
                     severity=Severity(form.severity.data),
@@ -108,7 +110,7 @@ def new():
                 ),
                 actor(),
             )
-        except incidents.IncidentRefused as exc:
+        except IncidentRefused as exc:
             now = to_local(utcnow(), zone)
             form.opened_at.errors.append(f"{exc} It is {now:%Y-%m-%d %H:%M} in {zone} now.")
         else:

@@ -1,7 +1,7 @@
 """Reports: MRR and its movements, churn, health bands, SLA breaches and revenue at risk, by
-month, with charts and CSV exports. Thin views: the figures come from webapp.reports.revenue and
-webapp.reports.health_sla, the charts from webapp.reports.charts, the CSV rows from
-webapp.reports.tables."""
+month, with charts and CSV exports. Thin views: the figures come from webapp.reports.revenue,
+.health_bands, .breaches and .at_risk, the charts from webapp.reports.charts, the CSV rows
+from webapp.reports.tables."""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -17,8 +17,8 @@ from webapp.clock import to_local, utcnow
 from webapp.company.models import Company
 from webapp.exports import csv_response
 from webapp.extensions import db, htmx
+from webapp.reports import at_risk, breaches, health_bands
 from webapp.reports import charts as report_charts
-from webapp.reports import health_sla as hs
 from webapp.reports import revenue as revenue_reports
 from webapp.reports import tables as report_tables
 from webapp.services.models import Client
@@ -89,12 +89,12 @@ def _figures(q: ReportQuery, every_client: bool = False) -> dict:
     return {
         "mrr": revenue_reports.mrr_months(cid, q.first, q.last, q.client, q.today),
         "churn": revenue_reports.churn_months(cid, q.first, q.last, q.client, q.today),
-        "bands": hs.band_months(cid, q.first, q.last, q.client, q.today),
-        "breaches": hs.breach_months(cid, q.first, q.last, q.client),
-        "by_client": hs.breaches_by_client(
+        "bands": health_bands.band_months(cid, q.first, q.last, q.client, q.today),
+        "breaches": breaches.breach_months(cid, q.first, q.last, q.client),
+        "by_client": breaches.breaches_by_client(
             cid, q.first, q.last, q.client, limit=None if every_client else 10
         ),
-        "risk": hs.revenue_at_risk(cid, q.client, q.today),
+        "risk": at_risk.revenue_at_risk(cid, q.client, q.today),
     }
 
 

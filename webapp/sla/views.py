@@ -2,18 +2,13 @@
 
 from flask import Blueprint, abort, request
 from flask_login import current_user
-from sqlalchemy import update
 
 from webapp.accounts.access import company_id, requires
 from webapp.accounts.permissions import Can
-from webapp.clock import utcnow
-from webapp.extensions import db
 from webapp.forms import ActionForm
-from webapp.pipeline.outbox import unit_of_work
 from webapp.rendering import page
+from webapp.sla import actions as alert_actions
 from webapp.sla import queries as rm
-from webapp.sla.models import SlaAlert
-from webapp.tenancy import get_or_404
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
@@ -60,12 +55,5 @@ def acknowledge(alert_id):
     """Record who acknowledged the alert and when; the first acknowledgement stands."""
     if not ActionForm().validate():
         abort(400)
-    with unit_of_work():
-        alert = get_or_404(SlaAlert, company_id(), alert_id)
-        db.session.execute(
-            update(SlaAlert)
-            .where(SlaAlert.id == alert.id, SlaAlert.acknowledged_at.is_(None))
-            .values(acknowledged_at=utcnow(), acknowledged_by_id=current_user.id)
-            .execution_options(synchronize_session=False)
-        )
+    alert_actions.acknowledge(company_id(), alert_id, current_user.id)
     return page("alerts/list.html", fragments=("alerts_table",), **_context())

@@ -1,0 +1,202 @@
+"""Recording incidents on stored services, one (record) or several in one transaction
+(record_many), deduplicated by the monitoring tool's key; changing them is
+webapp.incidents.actions.
+
+The UI, the JSON API and the Alertmanager endpoint all come through here. Each recording is one
+write transaction that also marks the service's health for recalculation and records any SLA
+warning or breach the incident already reveals (webapp.incidents.checks.after_write); events
+are published after commit.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.accounts.models import User
+from webapp.clock import utcnow
+from webapp.extensions import db
+from webapp.incidents.checks import IncidentRefused, after_write, between, not_after
+from webapp.incidents.models import Incident
+from webapp.lifecycle.statuses import Severity
+from webapp.pipeline.outbox import unit_of_work
+from webapp.services.models import ClientService
+from webapp.sla import tracking as sla_tracking
+from webapp.tenancy import NotFound, get_or_404, scoped
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    service_id: int
+    title: str
+    severity: Severity
+    opened_at: dt.datetime | None = None  # naive UTC; None: now
+    description: str | None = None
+    source: str = "ui"
+    external_key: str | None = None  # the monitoring tool's id or fingerprint, for deduplication
+    assignee_id: int | None = None
+    # Recorded after the fact: when it was answered and resolved, if it already was.
+    acknowledged_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
+
+
+def record(company_id: int, new: NewIncident, actor: str) -> tuple[Incident, bool]:
+    """Record an incident; returns it and whether it is new.
+
+    With an external key that matches an open incident from the same source, that incident is
+    returned unchanged: a monitoring tool repeating itself does not open a second one."""
+    outcome = record_many(company_id, [new], actor)[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+Recorded = tuple[Incident, bool] | NotFound | IncidentRefused
+
+
+def record_many(
+    company_id: int, news: list[NewIncident], actor: str, attempts: int = 3
+) -> list[Recorded]:
+    """Record several incidents in one transaction, one commit and one publish (an
+    Alertmanager notification's alerts); for each, what record() returns or the refusal.
+
+    Each incident stands alone: one refused (an unknown service, a time in the future) is
+    reported in its place and the others are recorded. Refusals are found before anything of
+    that incident is written. The services are locked first, all of them and in id order, so
+    two batches, or a batch and a single writer (which holds one service, then its incidents),
+    never wait on each other in a circle."""
+    now = utcnow()
+    outcomes: list[Recorded | None] = [None] * len(news)
+    times = {}
+    for i, new in enumerate(news):
+        try:
+            times[i] = _times(new, now)
+        except IncidentRefused as exc:
+            outcomes[i] = exc
+    if not times:
+        return outcomes
+    for attempt in range(attempts):
+        try:
+            with unit_of_work():
+                services = _lock_services(company_id, {news[i].service_id for i in times})
+                batch = _Batch(
+                    services,
+                    _open_with_keys(company_id, [news[i] for i in times]),
+                    sla_tracking.pauses_by_service(list(services)),
+                )
+                for i, when in times.items():
+                    try:
+                        outcomes[i] = _record_one(company_id, batch, news[i], when, actor, now)
+                    except (NotFound, IncidentRefused) as exc:
+                        outcomes[i] = exc
+                db.session.flush()
+        except IntegrityError:
+            # Another transaction opened one of these keyed incidents between our look and our
+            # insert: start again, and find it this time.
+            if attempt + 1 == attempts:
+                raise
+            continue
+        return outcomes
+    raise AssertionError("unreachable")
+
+
+def _times(new: NewIncident, now: dt.datetime):
+    opened_at = not_after(new.opened_at or now, now, "opened")
+    acknowledged_at, resolved_at = (
+        between(t, opened_at, now, what) if t is not None else None
+        for t, what in ((new.acknowledged_at, "answered"), (new.resolved_at, "resolved"))
+    )
+    return opened_at, acknowledged_at, resolved_at
+
+
+def _lock_services(company_id: int, service_ids) -> dict[int, ClientService]:
+    """The company's services among these, locked in id order (webapp.sla.tracking.lock_service's
+    rule, for several services at once)."""
+    return {
+        service.id: service
+        for service in db.session.scalars(
+            scoped(ClientService, company_id)
+            .where(ClientService.id.in_(sorted(service_ids)))
+            .order_by(ClientService.id)
+            .with_for_update()
+        )
+    }
+
+
+@dataclass
+class _Batch:
+    """What record_many reads once for all its incidents, in its transaction."""
+
+    services: dict[int, ClientService]  # locked
+    open_by_key: dict[tuple[str, str], Incident]  # kept up to date as incidents are added
+    pauses: dict[int, list]
+
+
+def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incident, bool]:
+    """One incident of record_many, in its transaction: the incident, and whether it is new."""
+    opened_at, acknowledged_at, resolved_at = when
+    service = batch.services.get(new.service_id)
+    if service is None:
+        raise NotFound(f"No ClientService {new.service_id} in this company.")
+    if service.status not in sla_tracking.TRACKED:
+        raise IncidentRefused(
+            f"{service.name} is {service.status.value}; incidents are recorded on active "
+            "or suspended services only.",
+            field="service_id",
+        )
+    if new.assignee_id is not None:
+        get_or_404(User, company_id, new.assignee_id)
+    key = (new.source, new.external_key)
+    if new.external_key and (existing := batch.open_by_key.get(key)):
+        return _same_service(existing, service.id), False
+    incident = Incident(
+        company_id=company_id,
+        service_id=service.id,
+        title=new.title.strip(),
+        description=(new.description or "").strip() or None,
+        severity=Severity(new.severity),
+        source=new.source,
+        external_key=new.external_key,
+        opened_at=opened_at,
+        recorded_by=actor,
+        assignee_id=new.assignee_id,
+        acknowledged_at=acknowledged_at,
+        acknowledged_by=actor if acknowledged_at else None,
+        resolved_at=resolved_at,
+        resolved_by=actor if resolved_at else None,
+    )
+    db.session.add(incident)
+    if new.external_key:
+        batch.open_by_key[key] = incident
+    # Not flushed yet: the SLA check sets the marks already passed on the new row, so it is
+    # written with one INSERT (check flushes it).
+    after_write(incident, actor, now, batch.pauses[service.id])
+    return incident, True
+
+
+def _same_service(existing: Incident, service_id: int) -> Incident:
+    if existing.service_id != service_id:
+        raise IncidentRefused(
+            f"{existing.external_key!r} is the key of incident {existing.id}, open on another "
+            "service; resolve that one first or use another key.",
+            field="external_key",
+        )
+    return existing
+
+
+def _open_with_keys(company_id: int, news: list[NewIncident]) -> dict[tuple[str, str], Incident]:
+    """The open incident each keyed one among these would repeat, by (source, key), in one
+    query (webapp.incidents.actions._open_with_key's look, for several keys at once)."""
+    keys = {(n.source, n.external_key) for n in news if n.external_key}
+    if not keys:
+        return {}
+    found = db.session.scalars(
+        select(Incident).where(
+            Incident.company_id == company_id,
+            Incident.source.in_({source for source, _ in keys}),
+            Incident.external_key.in_({key for _, key in keys}),
+            Incident.resolved_at.is_(None),
+        )
+    )
+    return {(i.source, i.external_key): i for i in found if (i.source, i.external_key) in keys}
