@@ -102,3 +102,17 @@ def test_a_suspended_service_cannot_change_price(as_role, company):
     )
     assert response.status_code == 409
     assert "change_price is allowed from active, pending" in response.get_data(as_text=True)
+
+
+def test_an_action_the_status_no_longer_offers_is_a_409_even_with_an_invalid_form(as_role, company):
+    # A stale page posting a form whose action is gone: its field errors could not be shown
+    # (the form is not on the page), so the refusal names the action and the status instead.
+    service_id = make_service(company)
+    lc.activate(company, service_id, "test")
+    lc.suspend(company, service_id, "test", reason="unpaid")
+    manager = as_role(R.ACCOUNT_MANAGER)
+    for action, data in (("change_price", {"price": "not money"}), ("suspend", {})):
+        response = manager.post(f"/services/{service_id}/{action}", data, htmx=False)
+        assert response.status_code == 409, (action, response.status_code)
+        assert f"{action} is allowed from" in response.get_data(as_text=True)
+    assert _version(service_id) == 3  # provisioned, activated, suspended: nothing since

@@ -11,7 +11,7 @@ from webapp.forms import ActionForm, options
 from webapp.health import queries as health_queries
 from webapp.incidents import queries as incidents_queries
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
-from webapp.lifecycle.transitions import Action, TransitionRefused, allowed_actions
+from webapp.lifecycle.transitions import Action, TransitionRefused, allowed_actions, next_status
 from webapp.rendering import page
 from webapp.services import actions as lc
 from webapp.services import queries as services_queries
@@ -163,9 +163,13 @@ def transition(service_id, action):
         form_class = FORMS[action]
     except (ValueError, KeyError):
         return redirect(url_for(".detail", service_id=service_id)), 303
+    service = get_or_404(ClientService, company_id(), service_id)
+    # An action the page no longer offers (the status changed) is refused as such, before its
+    # form: the form is not on the page, so its field errors could not be shown.
+    next_status(action, service.status, service.id)
     form = form_class()
     if isinstance(form, PriceForm):  # a "change" to the price it has is refused beside the field
-        form.current_price = get_or_404(ClientService, company_id(), service_id).price
+        form.current_price = service.price
     if not form.validate():
         if form.version.errors:  # a hidden field: said in the page's message area, as a 409
             raise TransitionRefused(form.version.errors[0])
