@@ -53,7 +53,7 @@ def redis_server():
 
 def _code_key() -> str:
     """Changes whenever the seed's shape does; a newer schema is migrated onto the cache."""
-    return hashlib.sha256((ROOT / "webapp" / "scale_seed.py").read_bytes()).hexdigest()[:12]
+    return hashlib.sha256((ROOT / "webapp" / "demo" / "scale.py").read_bytes()).hexdigest()[:12]
 
 
 def scale_database(services: int, workdir: str, **seed_args) -> ScaleDatabase:

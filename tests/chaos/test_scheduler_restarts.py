@@ -1,6 +1,6 @@
 """`flask scheduler` started ten times, each ended by SIGTERM or SIGKILL at a random moment.
 
-Each start registers the periodic jobs again (jobs.schedule.register, under fixed ids). At the
+Each start registers the periodic jobs again (webapp.pipeline.schedule.register, under fixed ids). At the
 end rq-scheduler's registry must hold each periodic job exactly once: lost is one missing,
 doubled one registered more than once (or one nobody wants any more).
 """

@@ -221,7 +221,7 @@ def delivered_once(ids, smtp, redis_url, timeout) -> dict:
 
 
 def notification_mailed(message) -> int | None:
-    """The notification a mail was sent for: its Message-ID names it (see webapp.mailer)."""
+    """The notification a mail was sent for: its Message-ID names it (see webapp.notifications.mailer)."""
     found = MESSAGE_ID.search(message["Message-ID"] or "")
     return int(found.group(1)) if found else None
 
