@@ -71,6 +71,8 @@ def months_between(first: dt.date, last: dt.date) -> list[dt.date]:
     months = []
     while month <= end:
         months.append(month)
+        if month == end:
+            break  # not one month further: after December 9999 there is none
         month += relativedelta(months=1)
     return months
 
