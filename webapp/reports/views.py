@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from dateutil.relativedelta import relativedelta
 from flask import Blueprint, abort, render_template, request, url_for
 from jinja2_fragments.flask import render_block
-from sqlalchemy import select
 
 from webapp.accounts.access import company_id, requires
 from webapp.accounts.permissions import Can
@@ -21,6 +20,7 @@ from webapp.reports import at_risk, breaches, health_bands
 from webapp.reports import charts as report_charts
 from webapp.reports import revenue as revenue_reports
 from webapp.reports import tables as report_tables
+from webapp.services import queries as services_queries
 from webapp.services.models import Client
 from webapp.tenancy import get_or_404, parse_id
 
@@ -98,14 +98,6 @@ def _figures(q: ReportQuery, every_client: bool = False) -> dict:
     }
 
 
-def _clients():
-    return db.session.execute(
-        select(Client.id, Client.name)
-        .where(Client.company_id == company_id())
-        .order_by(Client.name)
-    ).all()
-
-
 @bp.get("")
 @requires(Can.VIEW)
 def index():
@@ -113,7 +105,12 @@ def index():
     try:
         q = _query()
     except FilterError as exc:
-        context = {"error": str(exc), "clients": _clients(), "args": request.args, "q": None}
+        context = {
+            "error": str(exc),
+            "clients": services_queries.clients(company_id()),
+            "args": request.args,
+            "q": None,
+        }
         if htmx and request.headers.get("HX-Target") == "reports_body":
             return render_block("reports/index.html", "reports_body", **context), 422
         return render_template("reports/index.html", **context), 422
@@ -121,7 +118,7 @@ def index():
     context = {
         "q": q,
         "args": q.args(),
-        "clients": _clients(),
+        "clients": services_queries.clients(company_id()),
         "error": None,
         "charts": report_charts.build(figures, q.months),
         "csv": {
