@@ -15,7 +15,7 @@ from webapp.activity.queries import TrailQuery
 from webapp.clock import to_local, utcnow
 from webapp.downloads import tables as export_tables
 from webapp.exports import csv_response, dated_filename
-from webapp.incidents import views as incident_pages
+from webapp.incidents.queries import IncidentQuery
 from webapp.services.models import ClientService
 from webapp.services.queries import ServiceQuery
 from webapp.tenancy import get_or_404
@@ -46,7 +46,7 @@ def services_csv():
 @requires(Can.VIEW)
 def incidents_csv():
     """The incidents list as CSV: its filters, plus client and `from`/`to` on opened_at."""
-    query = incident_pages._query()
+    query = IncidentQuery.from_args(request.args)
     if query.service:  # as on the page: another company's service is not found
         get_or_404(ClientService, company_id(), query.service)
     zone = _zone()

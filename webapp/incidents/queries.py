@@ -43,6 +43,20 @@ class IncidentQuery:
     client: int | None = None
     opened: DateRange = DateRange()  # on opened_at, as days in the company's time zone
 
+    @classmethod
+    def from_args(cls, args) -> "IncidentQuery":
+        """The filters from a query string (the page's, or its CSV download's)."""
+        state = args.get("state", "open")
+        severity = args.get("severity", "")
+        return cls(
+            state=state if state in STATES else "open",
+            severity=severity if severity in SEVERITIES else "",
+            q=args.get("q", "")[:100],
+            service=args.get("service", type=int),
+            client=args.get("client", type=int),
+            opened=DateRange.from_args(args),
+        )
+
     @property
     def args(self) -> dict:
         """The filters as the query string carries them."""

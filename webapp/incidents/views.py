@@ -7,7 +7,6 @@ from jinja2_fragments.flask import render_block
 from webapp.accounts.access import actor, company_id, requires, safe_next
 from webapp.accounts.permissions import Can
 from webapp.clock import from_local, to_local, utcnow
-from webapp.date_range import DateRange
 from webapp.extensions import htmx
 from webapp.forms import ActionForm, options
 from webapp.incidents import actions as incidents
@@ -24,22 +23,8 @@ from webapp.tenancy import NotFound, get_or_404
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 
 
-def _query() -> srm.IncidentQuery:
-    args = request.args
-    state = args.get("state", "open")
-    severity = args.get("severity", "")
-    return srm.IncidentQuery(
-        state=state if state in srm.STATES else "open",
-        severity=severity if severity in srm.SEVERITIES else "",
-        q=args.get("q", "")[:100],
-        service=args.get("service", type=int),
-        client=args.get("client", type=int),
-        opened=DateRange.from_args(args),
-    )
-
-
 def _list_context():
-    query = _query()
+    query = srm.IncidentQuery.from_args(request.args)
     cid = company_id()
     return {
         "query": query,
