@@ -7,10 +7,10 @@ from sqlalchemy import select
 from webapp.accounts.access import company_id, requires
 from webapp.accounts.models import User
 from webapp.accounts.permissions import Can
-from webapp.activity import queries as audit_trail
+from webapp.activity import queries
 from webapp.extensions import db
 from webapp.rendering import page
-from webapp.services import queries as rm
+from webapp.services import queries as services_queries
 
 bp = Blueprint("activity", __name__, url_prefix="/activity")
 
@@ -20,7 +20,7 @@ bp = Blueprint("activity", __name__, url_prefix="/activity")
 def index():
     """Events with their actor, filtered by who, what, client and day; "Older" pages back by
     event id."""
-    query = audit_trail.TrailQuery.from_args(request.args)
+    query = queries.TrailQuery.from_args(request.args)
     cid = company_id()
     people = db.session.execute(
         select(User.id, User.name).where(User.company_id == cid).order_by(User.name)
@@ -32,10 +32,10 @@ def index():
         who=query.who,
         what=query.what,
         people=people,
-        clients=rm.clients(cid),
-        who_choices=audit_trail.WHO_CHOICES,
-        labels=audit_trail.LABELS,
-        trail=audit_trail.page(
+        clients=services_queries.clients(cid),
+        who_choices=queries.WHO_CHOICES,
+        labels=queries.LABELS,
+        trail=queries.page(
             cid,
             query,
             request.args.get("older_than", type=int),

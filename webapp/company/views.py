@@ -9,7 +9,7 @@ from webapp.accounts import api_tokens
 from webapp.accounts.access import actor, company_id, requires
 from webapp.accounts.forms import ApiTokenForm
 from webapp.accounts.permissions import Can
-from webapp.company import settings as cs
+from webapp.company import settings as company_settings
 from webapp.company.forms import SettingsForm
 from webapp.company.models import Company
 from webapp.extensions import db, htmx
@@ -23,7 +23,7 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 DEFAULT_DAY = (dt.time(8), dt.time(18))  # shown for a closed day, ready to be ticked open
 
 
-def _form_data(current: cs.CompanySettings) -> dict:
+def _form_data(current: company_settings.CompanySettings) -> dict:
     return {
         "timezone": current.timezone,
         "days": [
@@ -40,8 +40,8 @@ def _form_data(current: cs.CompanySettings) -> dict:
     }
 
 
-def _from_form(form: SettingsForm) -> cs.CompanySettings:
-    return cs.CompanySettings(
+def _from_form(form: SettingsForm) -> company_settings.CompanySettings:
+    return company_settings.CompanySettings(
         timezone=form.timezone.data.strip(),
         week={
             day: (entry.form.opens.data, entry.form.closes.data)
@@ -50,12 +50,12 @@ def _from_form(form: SettingsForm) -> cs.CompanySettings:
         },
         escalate_after_minutes=form.escalate_after_minutes.data,
         escalation_email=(form.escalation_email.data or "").strip() or None,
-        reminder_days=cs.parse_reminder_days(form.reminder_days.data),
+        reminder_days=company_settings.parse_reminder_days(form.reminder_days.data),
     )
 
 
 def _context(form: SettingsForm, token_form: ApiTokenForm | None = None, new_token=None) -> dict:
-    current = cs.current(db.session.get(Company, company_id()))
+    current = company_settings.current(db.session.get(Company, company_id()))
     return {
         "form": form,
         "token_form": token_form or ApiTokenForm(formdata=None),
@@ -65,7 +65,7 @@ def _context(form: SettingsForm, token_form: ApiTokenForm | None = None, new_tok
         "current": current,
         "hours_text": describe_week(current.week),
         "day_names": DAY_NAMES,
-        "zones": cs.zone_names(),
+        "zones": company_settings.zone_names(),
     }
 
 
@@ -76,9 +76,11 @@ def index():
     if request.method == "POST":
         form = SettingsForm()
     else:
-        form = SettingsForm(data=_form_data(cs.current(db.session.get(Company, company_id()))))
+        form = SettingsForm(
+            data=_form_data(company_settings.current(db.session.get(Company, company_id())))
+        )
     if form.validate_on_submit():
-        saved = cs.save(company_id(), _from_form(form))
+        saved = company_settings.save(company_id(), _from_form(form))
         message = "Settings saved."
         if saved.clock_changed and saved.rescheduled:
             message += (
@@ -88,7 +90,8 @@ def index():
         if not htmx:
             return redirect(url_for(".index"), 303)
         fresh = SettingsForm(
-            formdata=None, data=_form_data(cs.current(db.session.get(Company, company_id())))
+            formdata=None,
+            data=_form_data(company_settings.current(db.session.get(Company, company_id()))),
         )
         return render_block("settings/index.html", "settings_form", **_context(fresh))
     status = 422 if form.errors else 200
@@ -99,7 +102,8 @@ def _tokens_panel(token_form: ApiTokenForm | None = None, new_token=None, status
     """The API tokens panel after a change; without htmx, the whole page (the new token is
     shown once, so it cannot go through a redirect and a flash message in the cookie)."""
     form = SettingsForm(
-        formdata=None, data=_form_data(cs.current(db.session.get(Company, company_id())))
+        formdata=None,
+        data=_form_data(company_settings.current(db.session.get(Company, company_id()))),
     )
     context = _context(form, token_form, new_token)
     if htmx:

@@ -33,8 +33,8 @@ from webapp.lifecycle.statuses import (
 )
 from webapp.lifecycle.transitions import TransitionRefused
 from webapp.pipeline.outbox import unit_of_work
-from webapp.services import actions as lc
-from webapp.services import expiry as periodic
+from webapp.services import actions as service_actions
+from webapp.services import expiry
 from webapp.services.models import Client, ClientService
 
 ACTOR = "seed"
@@ -125,7 +125,7 @@ def _at(began: dt.datetime, now: dt.datetime, rng: random.Random, lo: float, hi:
 
 def _plan(rng, client_id, name, kind, price, cycle, manager_id, began, now) -> list:
     """One service's life as (when, step) pairs; a step is a callable of (company, service)."""
-    new = lc.NewService(
+    new = service_actions.NewService(
         client_id=client_id,
         name=name,
         service_type=kind,
@@ -192,24 +192,24 @@ def _incident_times(began, now, rng) -> list[dt.datetime]:
 def _step(company_id, ids, i, step, rng) -> None:
     kind = step[0]
     if kind == "provision":
-        ids[i] = lc.provision(company_id, step[1], ACTOR).id
+        ids[i] = service_actions.provision(company_id, step[1], ACTOR).id
     elif kind == "activate":
-        lc.activate(company_id, ids[i], ACTOR)
+        service_actions.activate(company_id, ids[i], ACTOR)
     elif kind == "price":
-        lc.change_price(company_id, ids[i], ACTOR, step[1], note="seats changed")
+        service_actions.change_price(company_id, ids[i], ACTOR, step[1], note="seats changed")
     elif kind == "suspend":
-        lc.suspend(company_id, ids[i], ACTOR, reason="Invoice 90 days overdue")
+        service_actions.suspend(company_id, ids[i], ACTOR, reason="Invoice 90 days overdue")
     elif kind == "resume":
-        lc.resume(company_id, ids[i], ACTOR)
+        service_actions.resume(company_id, ids[i], ACTOR)
     elif kind == "renew":
-        lc.renew(company_id, ids[i], ACTOR, months=12)
+        service_actions.renew(company_id, ids[i], ACTOR, months=12)
     elif kind == "cancel":
         reason = "Client moved to in-house IT"
-        lc.cancel(company_id, ids[i], ACTOR, reason=reason, at_term_end=step[1])
+        service_actions.cancel(company_id, ids[i], ACTOR, reason=reason, at_term_end=step[1])
     elif kind == "incident":
         _past_incident(company_id, rng)
     elif kind == "month end":
-        periodic.expire_due_services()
+        expiry.expire_due_services()
         running = db.session.scalars(
             select(ClientService.id).where(
                 ClientService.company_id == company_id, ClientService.status.in_(RUNNING)

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from webapp.accounts.models import User
-from webapp.activity import queries as audit_trail
+from webapp.activity import queries as activity_queries
 from webapp.billing.models import RecurringBilling
 from webapp.clock import to_local
 from webapp.exports import keyset_chunks
-from webapp.incidents import queries as srm
+from webapp.incidents import queries as incident_queries
 from webapp.incidents.models import Incident
 from webapp.lifecycle.billing import monthly_equivalent
 from webapp.pipeline.models import DomainEvent
@@ -106,7 +106,7 @@ def services(company_id: int, query: ServiceQuery, zone: str) -> Table:
     return Table("services", header, rows())
 
 
-def incidents(company_id: int, query: srm.IncidentQuery, zone: str) -> Table:
+def incidents(company_id: int, query: incident_queries.IncidentQuery, zone: str) -> Table:
     """The incidents list's filters (state, severity, service, search) plus client and
     `from`/`to` on the day it was opened; all matching incidents, not the 50 shown."""
     assignee = aliased(User)
@@ -131,9 +131,12 @@ def incidents(company_id: int, query: srm.IncidentQuery, zone: str) -> Table:
         .join(ClientService, Incident.service_id == ClientService.id)
         .join(Client, ClientService.client_id == Client.id)
         .outerjoin(assignee, Incident.assignee_id == assignee.id)
-        .where(*srm.incident_filters(company_id, query))
+        .where(*incident_queries.incident_filters(company_id, query))
     )
-    for condition in (srm.incident_state_filter(query.state), srm.incident_text_filter(query)):
+    for condition in (
+        incident_queries.incident_state_filter(query.state),
+        incident_queries.incident_text_filter(query),
+    ):
         if condition is not None:
             read = read.where(condition)
     header = [
@@ -156,7 +159,7 @@ def incidents(company_id: int, query: srm.IncidentQuery, zone: str) -> Table:
     ]
 
     def rows():
-        names = audit_trail.people(company_id)
+        names = activity_queries.people(company_id)
         for chunk in keyset_chunks(read, Incident.id):
             for r in chunk:
                 yield (
@@ -170,9 +173,9 @@ def incidents(company_id: int, query: srm.IncidentQuery, zone: str) -> Table:
                     r.source,
                     _local(r.opened_at, zone),
                     _local(r.acknowledged_at, zone),
-                    r.acknowledged_by and audit_trail.describe_actor(r.acknowledged_by, names),
+                    r.acknowledged_by and activity_queries.describe_actor(r.acknowledged_by, names),
                     _local(r.resolved_at, zone),
-                    r.resolved_by and audit_trail.describe_actor(r.resolved_by, names),
+                    r.resolved_by and activity_queries.describe_actor(r.resolved_by, names),
                     _local(r.response_breached_at, zone),
                     _local(r.resolution_breached_at, zone),
                     r.assignee,
@@ -181,7 +184,7 @@ def incidents(company_id: int, query: srm.IncidentQuery, zone: str) -> Table:
     return Table("incidents", header, rows())
 
 
-def events(company_id: int, query: audit_trail.TrailQuery, zone: str) -> Table:
+def events(company_id: int, query: activity_queries.TrailQuery, zone: str) -> Table:
     """The activity page's filters (who, what) plus client and `from`/`to` on the day it
     happened, oldest first (the page shows newest first)."""
     read = (
@@ -197,7 +200,7 @@ def events(company_id: int, query: audit_trail.TrailQuery, zone: str) -> Table:
         )
         .join(ClientService, DomainEvent.service_id == ClientService.id)
         .join(Client, ClientService.client_id == Client.id)
-        .where(*audit_trail.event_filters(company_id, query, zone))
+        .where(*activity_queries.event_filters(company_id, query, zone))
     )
     header = [
         "id",
@@ -213,20 +216,20 @@ def events(company_id: int, query: audit_trail.TrailQuery, zone: str) -> Table:
     ]
 
     def rows():
-        names = audit_trail.people(company_id)
+        names = activity_queries.people(company_id)
         for chunk in keyset_chunks(read, DomainEvent.id):
             for r in chunk:
                 yield (
                     r.id,
                     _local(r.occurred_at, zone),
-                    audit_trail.describe_actor(r.actor, names),
+                    activity_queries.describe_actor(r.actor, names),
                     r.actor,
-                    audit_trail.LABELS.get(r.type, r.type),
+                    activity_queries.LABELS.get(r.type, r.type),
                     r.type,
                     r.service_id,
                     r.service,
                     r.client,
-                    audit_trail.detail(r),
+                    activity_queries.detail(r),
                 )
 
     return Table("activity", header, rows())

@@ -13,7 +13,7 @@ from webapp.accounts.access import company_id, requires
 from webapp.accounts.permissions import Can
 from webapp.activity.queries import TrailQuery
 from webapp.clock import to_local, utcnow
-from webapp.downloads import tables as export_tables
+from webapp.downloads import tables
 from webapp.exports import csv_response, dated_filename
 from webapp.incidents.queries import IncidentQuery
 from webapp.services.models import ClientService
@@ -23,7 +23,7 @@ from webapp.tenancy import get_or_404
 bp = Blueprint("exports", __name__)
 
 
-def _download(table: export_tables.Table, zone: str):
+def _download(table: tables.Table, zone: str):
     day = to_local(utcnow(), zone).date()
     return csv_response(dated_filename(table.stem, day), table.header, table.rows)
 
@@ -38,7 +38,7 @@ def services_csv():
     """The services list as CSV: its filters, plus `from`/`to` on the start date."""
     zone = _zone()
     return _download(
-        export_tables.services(company_id(), ServiceQuery.from_args(request.args), zone), zone
+        tables.services(company_id(), ServiceQuery.from_args(request.args), zone), zone
     )
 
 
@@ -50,7 +50,7 @@ def incidents_csv():
     if query.service:  # as on the page: another company's service is not found
         get_or_404(ClientService, company_id(), query.service)
     zone = _zone()
-    return _download(export_tables.incidents(company_id(), query, zone), zone)
+    return _download(tables.incidents(company_id(), query, zone), zone)
 
 
 @bp.get("/activity.csv")
@@ -58,6 +58,4 @@ def incidents_csv():
 def activity_csv():
     """The activity trail as CSV: who and what, plus client and `from`/`to` on occurred_at."""
     zone = _zone()
-    return _download(
-        export_tables.events(company_id(), TrailQuery.from_args(request.args), zone), zone
-    )
+    return _download(tables.events(company_id(), TrailQuery.from_args(request.args), zone), zone)

@@ -10,13 +10,12 @@ from webapp.clock import from_local, to_local, utcnow
 from webapp.extensions import htmx
 from webapp.forms import ActionForm, options
 from webapp.incidents import actions as incidents
-from webapp.incidents import queries as srm
-from webapp.incidents import recording
+from webapp.incidents import queries, recording
 from webapp.incidents.checks import IncidentRefused
 from webapp.incidents.forms import IncidentForm
 from webapp.lifecycle.statuses import Severity
 from webapp.rendering import page
-from webapp.services import queries as rm
+from webapp.services import queries as services_queries
 from webapp.services.models import ClientService
 from webapp.tenancy import NotFound, get_or_404
 
@@ -24,14 +23,14 @@ bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 
 
 def _list_context():
-    query = srm.IncidentQuery.from_args(request.args)
+    query = queries.IncidentQuery.from_args(request.args)
     cid = company_id()
     return {
         "query": query,
-        "states": srm.STATES,
-        "severities": srm.SEVERITIES,
-        "result": srm.incidents(cid, query),
-        "clients": rm.clients(cid),
+        "states": queries.STATES,
+        "severities": queries.SEVERITIES,
+        "result": queries.incidents(cid, query),
+        "clients": services_queries.clients(cid),
         "service": get_or_404(ClientService, cid, query.service) if query.service else None,
         "form": ActionForm(formdata=None),
     }
@@ -39,10 +38,10 @@ def _list_context():
 
 def _detail_context(incident_id: int):
     cid = company_id()
-    row = srm.incident(cid, incident_id)
+    row = queries.incident(cid, incident_id)
     if row is None:
         raise NotFound(f"No incident {incident_id} in this company.")
-    alerts = srm.incident_alerts(cid, incident_id)
+    alerts = queries.incident_alerts(cid, incident_id)
     return {"row": row, "alerts": alerts, "form": ActionForm(formdata=None)}
 
 
@@ -69,7 +68,7 @@ def new():
     cid = company_id()
     zone = current_user.company.timezone or "UTC"
     form = IncidentForm()
-    choices = srm.recordable_services(cid)
+    choices = queries.recordable_services(cid)
     form.service_id.choices = options([("", "Choose a service…"), *choices])
     unavailable = None
     if request.method == "GET":

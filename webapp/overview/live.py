@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from webapp.accounts.access import company_id, requires
 from webapp.accounts.permissions import Can
-from webapp.overview import queries as rm
+from webapp.overview import queries
 
 bp = Blueprint("live", __name__)
 
@@ -18,7 +18,7 @@ bp = Blueprint("live", __name__)
 @requires(Can.VIEW)
 def poll():
     """204 while nothing changed; else the new stamp and a data-changed event."""
-    stamp = rm.change_stamp(company_id())
+    stamp = queries.change_stamp(company_id())
     if request.args.get("stamp") == stamp:
         return "", 204
     return render_template("_live.html", stamp=stamp), 200, {"HX-Trigger": "data-changed"}
@@ -29,6 +29,8 @@ def live_stamp():
     """Every page carries the stamp it was drawn with, which its poll of /live sends back."""
 
     def stamp():
-        return rm.change_stamp(current_user.company_id) if current_user.is_authenticated else ""
+        return (
+            queries.change_stamp(current_user.company_id) if current_user.is_authenticated else ""
+        )
 
     return {"live_stamp": stamp}

@@ -12,8 +12,7 @@ from webapp.extensions import db
 from webapp.forms import ActionForm
 from webapp.notifications import actions as notification_actions
 from webapp.notifications import queries as notification_queries
-from webapp.pipeline import deliveries
-from webapp.pipeline import queries as rm
+from webapp.pipeline import deliveries, queries
 from webapp.pipeline.state import pipeline_state
 from webapp.rendering import page
 from webapp.tenancy import parse_id
@@ -23,7 +22,7 @@ bp = Blueprint("operations", __name__, url_prefix="/operations")
 
 def _context():
     return {
-        "failed": rm.failed_deliveries(company_id()),
+        "failed": queries.failed_deliveries(company_id()),
         "failed_notifications": notification_queries.failed(company_id()),
         "pipeline": pipeline_state(),
         "form": ActionForm(formdata=None),

@@ -27,7 +27,7 @@ from webapp.lifecycle.statuses import RUNNING
 from webapp.lifecycle.transitions import Action, TransitionRefused, next_status
 from webapp.pipeline.outbox import record_many, unit_of_work
 from webapp.renewals.models import RenewalReminder
-from webapp.services import actions as lc
+from webapp.services import actions as service_actions
 from webapp.services.models import ClientService
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def _renew(service_ids: list[int]) -> int:
             term = SimpleNamespace(id=s.id, term_end=s.term_end, renewal_count=s.renewal_count)
             terms = 0
             while term.term_end <= on:
-                values, event = lc.renewal(term, s.term_months, now)
+                values, event = service_actions.renewal(term, s.term_months, now)
                 term.term_end, term.renewal_count = values["term_end"], values["renewal_count"]
                 events.append((event, s.company_id))
                 terms += 1

@@ -5,7 +5,7 @@ from flask import Blueprint, request
 from webapp.accounts.access import company_id, requires
 from webapp.accounts.permissions import Can
 from webapp.rendering import page
-from webapp.renewals import queries as rm
+from webapp.renewals import queries
 from webapp.services.forms import RenewForm
 
 bp = Blueprint("renewals", __name__, url_prefix="/renewals")
@@ -24,6 +24,6 @@ def index():
         fragments=("renewals_table",),
         days=days,
         windows=WINDOWS,
-        result=rm.term_ends_page(company_id(), days, request.args.get("page", 1, type=int)),
+        result=queries.term_ends_page(company_id(), days, request.args.get("page", 1, type=int)),
         form=RenewForm(formdata=None),
     )

@@ -13,7 +13,7 @@ from webapp.incidents import queries as incidents_queries
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
 from webapp.lifecycle.transitions import Action, TransitionRefused, allowed_actions, next_status
 from webapp.rendering import page
-from webapp.services import actions as lc
+from webapp.services import actions
 from webapp.services import queries as services_queries
 from webapp.services.forms import CancelForm, PriceForm, ProvisionForm, RenewForm, SuspendForm
 from webapp.services.models import ClientService
@@ -39,20 +39,20 @@ def _perform(action: Action, service_id: int, form):
     version = form.version.data or None
     args = (company_id(), service_id, actor())
     if action == Action.ACTIVATE:
-        return lc.activate(*args, expected_version=version)
+        return actions.activate(*args, expected_version=version)
     if action == Action.RESUME:
-        return lc.resume(*args, expected_version=version)
+        return actions.resume(*args, expected_version=version)
     if action == Action.SUSPEND:
-        return lc.suspend(*args, reason=form.reason.data.strip(), expected_version=version)
+        return actions.suspend(*args, reason=form.reason.data.strip(), expected_version=version)
     if action == Action.CANCEL:
         at_end = form.when.data == "term_end"
-        return lc.cancel(
+        return actions.cancel(
             *args, reason=form.reason.data.strip(), at_term_end=at_end, expected_version=version
         )
     if action == Action.CHANGE_PRICE:
         note = (form.note.data or "").strip()
-        return lc.change_price(*args, form.price.data, note=note, expected_version=version)
-    return lc.renew(*args, months=form.months.data, expected_version=version)
+        return actions.change_price(*args, form.price.data, note=note, expected_version=version)
+    return actions.renew(*args, months=form.months.data, expected_version=version)
 
 
 @bp.get("")
@@ -90,13 +90,13 @@ def _sla_form(service: ClientService) -> SlaForm:
 def _detail_context(service_id: int, forms=None, sla_form=None):
     cid = company_id()
     service = get_or_404(ClientService, cid, service_id)
-    actions = allowed_actions(service.status)
+    offered = allowed_actions(service.status)
     forms = forms or {}
     return {
         "service": service,
-        "actions": actions,
+        "actions": offered,
         "forms": {
-            a: forms.get(a) or FORMS[a](formdata=None, version=service.version) for a in actions
+            a: forms.get(a) or FORMS[a](formdata=None, version=service.version) for a in offered
         },
         "timeline": services_queries.service_timeline(service.id),
         "sla": sla_queries.sla_summary(service),
@@ -191,9 +191,9 @@ def new():
     form = ProvisionForm()
     form.client_id.choices = options((c.id, c.name) for c in services_queries.clients(company_id()))
     if form.validate_on_submit():
-        service = lc.provision(
+        service = actions.provision(
             company_id(),
-            lc.NewService(
+            actions.NewService(
                 client_id=form.client_id.data,
                 name=form.name.data.strip(),
                 service_type=form.service_type.data,

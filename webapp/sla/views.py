@@ -8,7 +8,7 @@ from webapp.accounts.permissions import Can
 from webapp.forms import ActionForm
 from webapp.rendering import page
 from webapp.sla import actions as alert_actions
-from webapp.sla import queries as rm
+from webapp.sla import queries
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
@@ -37,7 +37,7 @@ def _context():
         "states": STATES,
         "kinds": KINDS,
         "kind_labels": KIND_LABELS,
-        "rows": rm.alerts(company_id(), state=state, kind=kind),
+        "rows": queries.alerts(company_id(), state=state, kind=kind),
         "form": ActionForm(formdata=None),
     }
 
