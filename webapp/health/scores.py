@@ -108,18 +108,17 @@ def inputs_by_service(services) -> dict[int, HealthInputs]:
     }
 
 
-def recalculate(service_id: int, actor: str) -> int | None:
-    """One service's score (see recalculate_many); the degraded event's id, if any."""
-    event_ids = recalculate_many([service_id], actor)
-    return event_ids[0] if event_ids else None
+def recalculate(service_id: int, actor: str) -> None:
+    """One service's score (see recalculate_many)."""
+    recalculate_many([service_id], actor)
 
 
-def recalculate_many(service_ids: list[int], actor: str) -> list[int]:
-    """Store new scores and snapshots in the current transaction (the caller commits).
+def recalculate_many(service_ids: list[int], actor: str) -> None:
+    """Store new scores and snapshots in the current transaction (the caller's unit of work
+    commits it and publishes its events).
 
-    Returns the ids of the ServiceHealthDegraded events recorded in the same transaction, one
-    for each service whose score fell by 10 points or more from its baseline: the highest score
-    since the last such event. A fall spread over many recalculations (a point a minute while
+    Records a ServiceHealthDegraded event in the same transaction for each service whose score
+    fell by 10 points or more from its baseline: the highest score since the last such event. A fall spread over many recalculations (a point a minute while
     incidents arrive) counts as much as a sudden one, and each 10-point fall is told once."""
     services = db.session.execute(
         select(*SERVICE_COLUMNS)
@@ -160,7 +159,7 @@ def recalculate_many(service_ids: list[int], actor: str) -> list[int]:
         )
         db.session.execute(insert(HealthSnapshot.__table__), snapshots)
         _expire_loaded(service_ids)
-    return record_many(events, actor)
+    record_many(events, actor)
 
 
 def _expire_loaded(service_ids) -> None:

@@ -191,7 +191,8 @@ def expire(company_id, service_id, actor="scheduler", expected_version=None):
 
 
 def _transition(company_id, service_id, action, actor, expected_version, change, also=None):
-    """`also(service, now)` writes what else belongs to the change, in its transaction."""
+    """`also(service, now)` writes what else belongs to the change, in its transaction (the SLA
+    clocks' pause, resume or stop)."""
     with unit_of_work():
         service = get_or_404(ClientService, company_id, service_id)
         seen_status, seen_version = service.status, service.version

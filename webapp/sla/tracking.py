@@ -105,38 +105,37 @@ def lock_service(service_id: int) -> None:
     )
 
 
-def pause(service: ClientService, now: dt.datetime) -> list[int]:
+def pause(service: ClientService, now: dt.datetime) -> None:
     """The service is suspended from now: its incidents' clocks stop."""
     db.session.add(
         ServicePause(company_id=service.company_id, service_id=service.id, started_at=now)
     )
     db.session.flush()
-    return reschedule(service.id)
+    reschedule(service.id)
 
 
-def unpause(service: ClientService, now: dt.datetime) -> list[int]:
+def unpause(service: ClientService, now: dt.datetime) -> None:
     db.session.execute(
         update(ServicePause)
         .where(ServicePause.service_id == service.id, ServicePause.ended_at.is_(None))
         .values(ended_at=now)
         .execution_options(synchronize_session=False)
     )
-    return reschedule(service.id)
+    reschedule(service.id)
 
 
-def stop(service: ClientService, now: dt.datetime) -> list[int]:
+def stop(service: ClientService, now: dt.datetime) -> None:
     """The service has ended (cancelled or expired): its open incidents' clocks stop for good."""
-    return reschedule(service.id)
+    reschedule(service.id)
 
 
-def reschedule(service_id: int) -> list[int]:
+def reschedule(service_id: int) -> None:
     """Recompute when each open incident of the service is next due (after its clock changed).
 
     Locks the service's row, then its open incidents (the order webapp.incidents.actions.lock
-    keeps). Returns the ids of the events recorded meanwhile (a shorter target can be reached
-    at once); the caller's unit of work publishes them after its commit."""
+    keeps). A shorter target can be reached at once: the events recorded meanwhile are
+    published by the caller's unit of work after its commit."""
     lock_service(service_id)
-    event_ids = []
     for incident in db.session.scalars(
         select(Incident)
         .where(Incident.service_id == service_id, Incident.resolved_at.is_(None))
@@ -144,8 +143,7 @@ def reschedule(service_id: int) -> list[int]:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).all():
-        event_ids += check(incident, actor="sla")
-    return event_ids
+        check(incident, actor="sla")
 
 
 def _recorded(incident: Incident) -> frozenset[tuple[str, str]]:
