@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from bench import harness
 from tools import postgres_cluster
+from webapp.clients.models import Client, Contact
 from webapp.company.models import Company
 from webapp.database import begin_write
 from webapp.extensions import db
@@ -32,7 +33,6 @@ from webapp.lifecycle.statuses import BillingCycle, DeliveryStatus
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
 from webapp.pipeline.queues import queue, redis_connection
 from webapp.services import actions as lc
-from webapp.services.models import Client
 
 EFFECTS_PER_TRANSITION = 2
 PACED_SECONDS = 8
@@ -59,8 +59,18 @@ def _prepare(n: int) -> tuple[int, list[int]]:
     company = Company(name="Bench MSP")
     db.session.add(company)
     db.session.flush()
-    client = Client(company_id=company.id, name="Bench client", contact_email="c@bench.example")
+    client = Client(company_id=company.id, name="Bench client")
     db.session.add(client)
+    db.session.flush()
+    db.session.add(
+        Contact(
+            company_id=company.id,
+            client_id=client.id,
+            name="Bench contact",
+            email="c@bench.example",
+            is_primary=True,
+        )
+    )
     db.session.commit()
     ids = []
     for i in range(n):

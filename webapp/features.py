@@ -9,6 +9,7 @@ from flask import Blueprint, Flask
 
 MODELS = [
     "webapp.company.models",
+    "webapp.clients.models",
     "webapp.accounts.models",
     "webapp.services.models",
     "webapp.billing.models",

@@ -14,6 +14,7 @@ from tests.api.test_api import API, auth
 from tests.support.factories import active_service, breach, make_client, make_user
 from webapp.accounts import api_tokens
 from webapp.accounts.models import ApiToken, User
+from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.company.models import Company
 from webapp.extensions import db
@@ -23,7 +24,6 @@ from webapp.notifications.models import Notification, Webhook
 from webapp.pipeline.models import DomainEvent
 from webapp.renewals import sweep as renewals
 from webapp.services import expiry as services_expiry
-from webapp.services.models import Client
 from webapp.sla import sweep as sla
 from webapp.sla.models import SlaAlert
 

@@ -3,12 +3,13 @@
 from sqlalchemy import func, select
 
 from webapp.billing.models import RecurringBilling
+from webapp.clients.models import Client
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import ServiceStatus
 from webapp.pipeline import relay as outbox
 from webapp.pipeline.models import DomainEvent
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 from webapp.sla import sweep as sla
 from webapp.sla.models import SlaAlert
 

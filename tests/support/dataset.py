@@ -15,6 +15,7 @@ from sqlalchemy import event, insert
 
 from webapp.accounts.models import User
 from webapp.billing.models import RecurringBilling
+from webapp.clients.models import Client, Contact
 from webapp.clock import today, utcnow
 from webapp.company.models import Company
 from webapp.extensions import db
@@ -30,7 +31,7 @@ from webapp.lifecycle.statuses import (
     UserRole,
 )
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
-from webapp.services.models import Client, ClientService, ServicePause
+from webapp.services.models import ClientService, ServicePause
 from webapp.sla.models import SlaAlert
 
 STATUSES = (
@@ -90,9 +91,21 @@ def build(n: int) -> Dataset:
     )
     clients = _ids(
         Client,
+        [dict(company_id=cid, name=f"Client {i:05}") for i in range(n)],
+    )
+    _ids(
+        Contact,
         [
-            dict(company_id=cid, name=f"Client {i:05}", contact_email=f"it{i}@client.example")
-            for i in range(n)
+            dict(
+                company_id=cid,
+                client_id=client_id,
+                name="Office Manager",
+                email=f"it{i}@client.example",
+                is_primary=True,
+                is_billing=True,
+                is_technical=False,
+            )
+            for i, client_id in enumerate(clients)
         ],
     )
     services = []

@@ -8,13 +8,14 @@ from decimal import Decimal
 from sqlalchemy import update
 
 from webapp.accounts.models import User
+from webapp.clients.models import Client, Contact
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.incidents import recording
 from webapp.lifecycle.statuses import BillingCycle, UserRole
 from webapp.pipeline import delivery
 from webapp.services import actions as lc
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 
 
 @contextmanager
@@ -40,8 +41,22 @@ def fail_listener(monkeypatch, name, error):
 
 
 def make_client(company_id, name="Acme Dental", email="it@acme.example"):
-    row = Client(company_id=company_id, name=name, contact_email=email)
+    """A client whose one contact (`email`, when given) holds every role."""
+    row = Client(company_id=company_id, name=name)
     db.session.add(row)
+    db.session.flush()
+    if email:
+        db.session.add(
+            Contact(
+                company_id=company_id,
+                client_id=row.id,
+                name="Office Manager",
+                email=email,
+                is_primary=True,
+                is_billing=True,
+                is_technical=True,
+            )
+        )
     db.session.commit()
     return row.id
 

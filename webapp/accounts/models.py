@@ -3,9 +3,7 @@
 import datetime as dt
 
 from flask_login import UserMixin
-from sqlalchemy import (
-    String,
-)
+from sqlalchemy import String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.clock import utcnow
@@ -23,8 +21,16 @@ class User(UserMixin, TenantMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[UserRole] = mapped_column(_enum(UserRole))
-    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # None until an invite is taken
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # A deactivated person cannot sign in; their name stays on what they did.
+    active: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    # Part of every session and remember-me cookie: bumping it (sign-out, deactivation, a new
+    # password, "sign out everywhere") ends all of them at once, on the server.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    invited_at: Mapped[dt.datetime | None]
+    last_sign_in_at: Mapped[dt.datetime | None]
+    password_changed_at: Mapped[dt.datetime | None]
 
     company: Mapped[Company] = relationship()
 

@@ -22,7 +22,7 @@ def reconcile(event: DomainEvent) -> None:
 # Every billing listener reconciles to the service's current state (see lifecycle.billing), so
 # the registry's names for them all run the one function; reprice reconciles too, then records
 # the adjustment.
-start = pause = resume = stop = extend = reconcile
+start = pause = resume = stop = extend = imported = reconcile
 
 
 def reprice(event: DomainEvent) -> None:

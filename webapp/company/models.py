@@ -2,10 +2,7 @@
 
 import datetime as dt
 
-from sqlalchemy import (
-    JSON,
-    String,
-)
+from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.clock import utcnow
@@ -17,6 +14,9 @@ class Company(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # The currency new services and clients start in.
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    address: Mapped[str | None] = mapped_column(Text)
     # Days before term end at which renewal reminders go out, largest first: "30,14,7".
     renewal_reminder_days: Mapped[str] = mapped_column(
         String(40), default="30,14,7", server_default="30,14,7"

@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from webapp.accounts.access import set_password
 from webapp.accounts.models import User
 from webapp.billing.models import RecurringBilling
+from webapp.clients.models import Client, Contact
 from webapp.clock import utcnow
 from webapp.company.models import Company
 from webapp.demo.seed import CATALOGUE
@@ -34,7 +35,7 @@ from webapp.lifecycle.statuses import (
     UserRole,
 )
 from webapp.pipeline.models import DomainEvent
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 from webapp.sla.models import SlaAlert
 
 BATCH = 10_000
@@ -118,14 +119,28 @@ def seed_scale(
             {
                 "company_id": company.id,
                 "name": f"Client {n:05d}",
-                "contact_name": "Office Manager",
-                "contact_email": f"it@client{n:05d}.example",
                 "created_at": now,
             }
             for n in range(clients)
         ),
     )
     client_ids = _ids(Client, company.id)
+    _bulk(
+        Contact,
+        (
+            {
+                "company_id": company.id,
+                "client_id": client_id,
+                "name": "Office Manager",
+                "email": f"it@client{n:05d}.example",
+                "is_primary": True,
+                "is_billing": True,
+                "is_technical": False,
+                "created_at": now,
+            }
+            for n, client_id in enumerate(client_ids)
+        ),
+    )
     _bulk(
         ClientService,
         (_service(company.id, n, rng, client_ids, manager_id, now) for n in range(services)),

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from webapp.accounts.access import set_password
 from webapp.accounts.models import User
 from webapp.billing.listeners import reconcile_service
+from webapp.clients.models import Client, Contact
 from webapp.clock import frozen, today, utcnow
 from webapp.company.models import Company
 from webapp.extensions import db
@@ -35,7 +36,7 @@ from webapp.lifecycle.transitions import TransitionRefused
 from webapp.pipeline.outbox import unit_of_work
 from webapp.services import actions as service_actions
 from webapp.services import expiry
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 
 ACTOR = "seed"
 
@@ -104,15 +105,33 @@ def _company():
         set_password(user, password)
         users.append(user)
     clients = [
-        Client(
-            company_id=company.id,
-            name=name,
-            contact_name="Office Manager",
-            contact_email=f"it@{name.split()[0].lower()}.example",
-        )
+        Client(company_id=company.id, name=name, address=f"1 High Street, {name.split()[0]}")
         for name in CLIENTS
     ]
     db.session.add_all(users + clients)
+    db.session.flush()
+    for client in clients:
+        domain = client.name.split()[0].lower()
+        db.session.add_all(
+            [
+                Contact(
+                    company_id=company.id,
+                    client_id=client.id,
+                    name="Office Manager",
+                    email=f"it@{domain}.example",
+                    is_primary=True,
+                    is_billing=True,
+                ),
+                Contact(
+                    company_id=company.id,
+                    client_id=client.id,
+                    name="IT Lead",
+                    email=f"tech@{domain}.example",
+                    phone="+44 20 7946 0000",
+                    is_technical=True,
+                ),
+            ]
+        )
     db.session.commit()
     return company, clients, users[1].id, users
 

@@ -15,13 +15,14 @@ from sqlalchemy.orm import aliased
 from webapp.accounts.models import User
 from webapp.activity import queries as activity_queries
 from webapp.billing.models import RecurringBilling
+from webapp.clients.models import Client
 from webapp.clock import to_local
 from webapp.exports import keyset_chunks
 from webapp.incidents import queries as incident_queries
 from webapp.incidents.models import Incident
 from webapp.lifecycle.billing import monthly_equivalent
 from webapp.pipeline.models import DomainEvent
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 from webapp.services.queries import ServiceQuery, service_filters
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, literal, or_, select
 
 from webapp.accounts.models import User
+from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.company.models import Company
 from webapp.database import first_ids_across
@@ -17,7 +18,7 @@ from webapp.lifecycle.sla import (
     SlaTargets,
 )
 from webapp.lifecycle.statuses import Severity
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 from webapp.services.queries import of_client
 from webapp.sla.models import SlaAlert
 from webapp.sla.queries import SlaState, sla_states

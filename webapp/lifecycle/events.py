@@ -13,7 +13,7 @@ from decimal import Decimal
 
 @dataclass(frozen=True)
 class Event:
-    service_id: int
+    service_id: int | None  # None for a change not about one service (see the last section)
 
     @property
     def name(self) -> str:
@@ -88,6 +88,42 @@ class ServicePriceChanged(Event):
 
 
 @dataclass(frozen=True)
+class ServiceCancellationScheduled(Event):
+    """Cancelled at the end of its term: it keeps running, billing and its SLA until then."""
+
+    reason: str
+    effective_on: dt.date
+
+
+@dataclass(frozen=True)
+class ServiceCancellationUndone(Event):
+    effective_on: dt.date  # the date it would have ended
+
+
+@dataclass(frozen=True)
+class ServiceImported(Event):
+    """A service brought from another tool in its present status (pending, active or
+    suspended), with its own dates; its billing starts as it was, and the client is not told."""
+
+    client_id: int
+    status: str
+    price: Decimal
+    quantity: int
+    currency: str
+    billing_cycle: str
+    start_date: dt.date
+    term_end: dt.date
+    next_bill_date: dt.date | None
+    external_id: str | None
+
+
+@dataclass(frozen=True)
+class ServiceAccountManagerChanged(Event):
+    old_manager_id: int | None
+    new_manager_id: int | None
+
+
+@dataclass(frozen=True)
 class ServiceDueForRenewal(Event):
     term_end: dt.date
     days_before: int
@@ -130,6 +166,104 @@ class ServiceSLAChanged(Event):
 class ServiceHealthDegraded(Event):
     previous_score: int
     score: int
+
+
+# Changes to clients and people: not about one service (service_id is None). They are in the
+# outbox for the same reasons as the rest: the activity trail, and mail sent exactly once.
+
+
+@dataclass(frozen=True)
+class ClientCreated(Event):
+    client_id: int
+    client_name: str
+
+
+@dataclass(frozen=True)
+class ClientUpdated(Event):
+    client_id: int
+    changes: dict  # field: [old, new], as text
+
+
+@dataclass(frozen=True)
+class ClientArchived(Event):
+    client_id: int
+
+
+@dataclass(frozen=True)
+class ClientRestored(Event):
+    client_id: int
+
+
+@dataclass(frozen=True)
+class ContactSaved(Event):
+    client_id: int
+    contact_id: int
+    contact_name: str
+    roles: list
+
+
+@dataclass(frozen=True)
+class ContactRemoved(Event):
+    client_id: int
+    contact_id: int
+    contact_name: str
+
+
+@dataclass(frozen=True)
+class ImportCommitted(Event):
+    kind: str  # clients, contacts or services
+    filename: str
+    created: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class UserInvited(Event):
+    user_id: int
+    email: str
+    role: str
+
+
+@dataclass(frozen=True)
+class UserRoleChanged(Event):
+    user_id: int
+    email: str
+    old_role: str
+    new_role: str
+
+
+@dataclass(frozen=True)
+class UserDeactivated(Event):
+    user_id: int
+    email: str
+
+
+@dataclass(frozen=True)
+class UserReactivated(Event):
+    user_id: int
+    email: str
+
+
+@dataclass(frozen=True)
+class PasswordResetRequested(Event):
+    """A reset link is mailed; asked for by the person ("forgot") or by an admin."""
+
+    user_id: int
+    email: str
+
+
+@dataclass(frozen=True)
+class PasswordChanged(Event):
+    user_id: int
+    email: str
+    how: str  # "changed", "reset" or "invitation"
+
+
+@dataclass(frozen=True)
+class SignedOutEverywhere(Event):
+    user_id: int
+    email: str
 
 
 def _to_json(value):

@@ -7,13 +7,14 @@ constraint); sending it over email or chat is the notification sender's work.
 from sqlalchemy import select
 
 from webapp.accounts.models import User
+from webapp.clients.models import Client, Contact
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import UserRole
 from webapp.notifications.models import Notification, Webhook
 from webapp.pipeline.models import DomainEvent
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 
 CLIENT, MANAGER, TECHNICIANS, ESCALATION = "client", "manager", "technicians", "escalation"
 
@@ -30,8 +31,17 @@ def _notify(event: DomainEvent, listener: str, who: tuple[str, ...], subject: st
         else None
     )
     recipients = []
-    if CLIENT in who and client.contact_email:
-        recipients.append(client.contact_email)
+    if CLIENT in who:
+        recipients += [
+            email
+            for (email,) in db.session.execute(
+                select(Contact.email).where(
+                    Contact.client_id == client.id,
+                    Contact.is_primary.is_(True),
+                    Contact.email.is_not(None),
+                )
+            )
+        ]
     if MANAGER in who and manager is not None:
         recipients.append(manager.email)
     if TECHNICIANS in who:
@@ -171,3 +181,33 @@ def health_degraded(event):
         "Health of {service} fell to {score}",
         "The health score of {service} for {client} fell from {previous_score} to {score}.",
     )
+
+
+def cancellation_scheduled(event):
+    _notify(
+        event,
+        "notify.cancellation_scheduled",
+        (CLIENT, MANAGER),
+        "{service} will end on {effective_on}",
+        "{service} for {client} is cancelled at the end of its term: it runs until "
+        "{effective_on}. Reason: {reason}",
+    )
+
+
+def cancellation_undone(event):
+    _notify(
+        event,
+        "notify.cancellation_undone",
+        (CLIENT, MANAGER),
+        "{service} will carry on",
+        "The cancellation of {service} for {client} on {effective_on} has been withdrawn; "
+        "the service carries on.",
+    )
+
+
+def invitation(event):
+    raise NotImplementedError  # the people feature sends it
+
+
+def password_reset(event):
+    raise NotImplementedError  # the people feature sends it

@@ -24,11 +24,14 @@ class Notification(TenantMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("domain_events.id"))
     listener: Mapped[str] = mapped_column(String(80))
-    service_id: Mapped[int] = mapped_column(ForeignKey("client_services.id"), index=True)
+    # None for mail about a person (an invitation, a password reset).
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("client_services.id"), index=True)
     channel: Mapped[str] = mapped_column(String(20), default="email")
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    # queued, sending, transmitting, sent, failed; "no_recipient" when nobody was there to tell
+    # (channel "none"), so a notice with no recipient is shown, not lost.
     status: Mapped[str] = mapped_column(String(20), default="queued")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -33,7 +33,8 @@ class DomainEvent(TenantMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     type: Mapped[str] = mapped_column(String(60))
-    service_id: Mapped[int] = mapped_column(ForeignKey("client_services.id"), index=True)
+    # None for a change that is not about one service (a client, a person, an import).
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("client_services.id"), index=True)
     payload: Mapped[dict] = mapped_column(JSON)
     actor: Mapped[str] = mapped_column(String(120))
     occurred_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -11,11 +11,12 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle.billing import monthly_equivalent
 from webapp.lifecycle.statuses import RUNNING, ServiceStatus
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 
 RISK_DAYS = 90
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import case, func, literal, select
 
+from webapp.clients.models import Client
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.lifecycle.sla import BREACH
 from webapp.reports.local_months import company_timezone, month_start_utc
 from webapp.reports.revenue import months_between
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 from webapp.sla.tracking import MARK_COLUMNS
 
 # Kind -> the incident's breach column (response first, then resolution).

@@ -12,6 +12,7 @@ from jinja2_fragments.flask import render_block
 
 from webapp.accounts.access import company_id, requires
 from webapp.accounts.permissions import Can
+from webapp.clients.models import Client
 from webapp.clock import to_local, utcnow
 from webapp.company.models import Company
 from webapp.exports import csv_response
@@ -21,7 +22,6 @@ from webapp.reports import charts as report_charts
 from webapp.reports import revenue as revenue_reports
 from webapp.reports import tables as report_tables
 from webapp.services import queries as services_queries
-from webapp.services.models import Client
 from webapp.tenancy import get_or_404, parse_id
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")

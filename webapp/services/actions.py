@@ -15,6 +15,7 @@ from sqlalchemy import update
 
 from webapp.billing import ledger as revenue
 from webapp.billing.ledger import facts_of
+from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle import events as ev
@@ -27,7 +28,7 @@ from webapp.lifecycle.transitions import (
     next_status,
 )
 from webapp.pipeline.outbox import record, unit_of_work
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 from webapp.sla import tracking as sla_tracking
 from webapp.tenancy import get_or_404
 

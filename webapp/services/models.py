@@ -1,4 +1,4 @@
-"""Clients, their recurring services, and the spans a service was suspended."""
+"""Clients' recurring services, and the spans a service was suspended."""
 
 import datetime as dt
 from decimal import Decimal
@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.database import Money, TenantMixin, _enum
 from webapp.extensions import db
@@ -26,15 +27,6 @@ from webapp.lifecycle.statuses import (
 
 if TYPE_CHECKING:
     from webapp.billing.models import RecurringBilling
-
-
-class Client(TenantMixin, db.Model):
-    __tablename__ = "clients"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    contact_name: Mapped[str | None] = mapped_column(String(200))
-    contact_email: Mapped[str | None] = mapped_column(String(254))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class ClientService(TenantMixin, db.Model):
@@ -53,16 +45,22 @@ class ClientService(TenantMixin, db.Model):
         Index("ix_client_services_company_price", "company_id", "price"),
         Index("ix_client_services_company_term", "company_id", "term_end"),
         Index("ix_client_services_company_health", "company_id", "health_score"),
+        Index("ux_client_services_company_external_id", "company_id", "external_id", unique=True),
+        # "Mine": a manager's own services.
+        Index("ix_client_services_company_manager", "company_id", "account_manager_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    # The id the service had in the tool it was imported from; import matches on it.
+    external_id: Mapped[str | None] = mapped_column(String(100))
     account_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     name: Mapped[str] = mapped_column(String(200))
     service_type: Mapped[str] = mapped_column(String(60))
     status: Mapped[ServiceStatus] = mapped_column(_enum(ServiceStatus))
     billing_cycle: Mapped[BillingCycle] = mapped_column(_enum(BillingCycle))
-    price: Mapped[Decimal] = mapped_column(Money)
+    price: Mapped[Decimal] = mapped_column(Money)  # per unit and cycle
+    quantity: Mapped[int] = mapped_column(default=1, server_default="1")  # seats, devices
     currency: Mapped[str] = mapped_column(String(3))
     setup_fee: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     start_date: Mapped[dt.date]

@@ -7,13 +7,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from webapp.billing.models import RecurringBilling
+from webapp.clients.models import Client
 from webapp.database import first_ids_across
 from webapp.date_range import DateRange
 from webapp.extensions import db
 from webapp.lifecycle.health import BAND_RANGES
 from webapp.lifecycle.statuses import RUNNING, ServiceStatus
 from webapp.pipeline.models import DomainEvent
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 
 SORTS = {
     "name": ClientService.name,

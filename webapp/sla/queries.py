@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from webapp.accounts.models import User
+from webapp.clients.models import Client
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.humanize import human_minutes
@@ -27,7 +28,7 @@ from webapp.lifecycle.sla import (
     SlaTargets,
     marks,
 )
-from webapp.services.models import Client, ClientService
+from webapp.services.models import ClientService
 from webapp.sla.models import SlaAlert
 from webapp.sla.tracking import MARK_COLUMNS, hours_for, policy_for
 
