@@ -70,6 +70,7 @@ def upgrade():
     with op.batch_alter_table('companies', schema=None) as batch_op:
         batch_op.add_column(sa.Column('currency', sa.String(length=3), server_default='USD', nullable=False))
         batch_op.add_column(sa.Column('address', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('incident_notices_to_clients', sa.Boolean(), server_default=sa.text('false'), nullable=False))
 
     with op.batch_alter_table('domain_events', schema=None) as batch_op:
         batch_op.alter_column('service_id',
@@ -82,7 +83,7 @@ def upgrade():
                nullable=True)
 
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.text('(true)'), nullable=False))
+        batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.text('true'), nullable=False))
         batch_op.add_column(sa.Column('session_generation', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('invited_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('last_sign_in_at', sa.DateTime(), nullable=True))
@@ -111,6 +112,7 @@ def downgrade():
                nullable=False)
 
     with op.batch_alter_table('companies', schema=None) as batch_op:
+        batch_op.drop_column('incident_notices_to_clients')
         batch_op.drop_column('address')
         batch_op.drop_column('currency')
 

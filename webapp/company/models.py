@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from sqlalchemy import JSON, String, Text
+from sqlalchemy import JSON, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.clock import utcnow
@@ -28,6 +28,10 @@ class Company(db.Model):
     # otherwise to the service's account manager.
     escalate_after_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
     escalation_email: Mapped[str | None] = mapped_column(String(254))
+    # Whether the clients' technical contacts are told of incidents on their services.
+    incident_notices_to_clients: Mapped[bool] = mapped_column(
+        default=False, server_default=text("false")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @property
