@@ -23,7 +23,17 @@ endif
 ifndef SECRET_KEY
 run: export SECRET_KEY_FILE := $(CURDIR)/instance/secret_key
 endif
-export WEB_PORT REDIS_PORT
+# DEMO=1 (the default) seeds a demo MSP into an empty database; DEMO=0 starts empty and prints
+# a one-time /setup address, its token kept in instance/setup_token for every web worker.
+DEMO ?= 1
+ifndef SETUP_TOKEN
+run: export SETUP_TOKEN_FILE := $(CURDIR)/instance/setup_token
+endif
+# Invitation and password reset mails link to the address `make run` serves.
+ifndef PUBLIC_URL
+run: export PUBLIC_URL := http://127.0.0.1:$(WEB_PORT)
+endif
+export WEB_PORT REDIS_PORT DEMO
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: run test chaos lint format bench clean system-packages
@@ -44,7 +54,11 @@ run: $(VENV)/.installed
 	$(BIN)/flask db upgrade
 	@echo
 	@echo "  Operations dashboard: http://127.0.0.1:$(WEB_PORT)/   (health: http://127.0.0.1:$(WEB_PORT)/healthz)"
+ifeq ($(DEMO),0)
+	@$(BIN)/flask setup-token --new --base http://127.0.0.1:$(WEB_PORT)
+else
 	@echo "  On the first start the demo sign-ins are printed below (manager@example.com / demo-manager)."
+endif
 	@echo "  Redis: $(REDIS_URL)   Database: $${DATABASE_URL:-SQLite in instance/}"
 	@echo "  Ctrl-C stops everything."
 	@echo

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import psutil
 
-from bench import ingest, memory, pages, pipeline, sweeps
+from bench import imports, ingest, memory, pages, pipeline, sweeps
 
 BENCHMARKS = {
     "pages": pages,
     "pipeline": pipeline,
     "sweeps": sweeps,
     "ingest": ingest,
+    "imports": imports,
     "memory": memory,
 }
 

@@ -24,6 +24,10 @@ def secret_key_from_environment() -> str | None:
 class Config:
     # No default: a known key would let anyone forge sessions (create_app refuses to start).
     SECRET_KEY = secret_key_from_environment()
+    # Opens /setup (creating the first company) while the installation has none: the token
+    # itself, or a file holding it (`make run DEMO=0` writes a random one). Neither: no /setup.
+    SETUP_TOKEN = os.environ.get("SETUP_TOKEN", "")
+    SETUP_TOKEN_FILE = os.environ.get("SETUP_TOKEN_FILE", "")
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE / 'dashboard.db'}"
     )
@@ -75,6 +79,11 @@ class Config:
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     # Per account, whatever the address: guesses spread over many addresses still run out.
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "30 per hour")
+    # "Forgot your password?" per address asked about: nobody's inbox is flooded with links.
+    PASSWORD_RESET_RATE_LIMIT = os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per hour")
+    # The address people open the app at, for the links mailed to them (invitations, password
+    # resets): the workers that write those mails have no request to take it from.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
     # Who may open /rq (rq-dashboard, every company's jobs): emails, comma-separated. Unset: the
     # admins, while the installation has a single company.
     QUEUE_DASHBOARD_OPERATORS = frozenset(

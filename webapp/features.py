@@ -31,10 +31,14 @@ def load_models() -> None:
 
 def blueprints() -> list[Blueprint]:
     from webapp import api
+    from webapp.accounts import people_views as people
     from webapp.accounts import views as accounts
     from webapp.activity import views as activity
+    from webapp.clients import views as clients
+    from webapp.company import setup_page
     from webapp.company import views as company
     from webapp.downloads import views as downloads
+    from webapp.imports import views as imports
     from webapp.incidents import views as incidents
     from webapp.notifications import mailbox
     from webapp.overview import live
@@ -48,8 +52,10 @@ def blueprints() -> list[Blueprint]:
 
     return [
         accounts.bp,
+        people.bp,
         overview.bp,
         services.bp,
+        clients.bp,
         incidents.bp,
         renewals.bp,
         alerts.bp,
@@ -57,6 +63,8 @@ def blueprints() -> list[Blueprint]:
         reports.bp,
         operations.bp,
         company.bp,
+        imports.bp,
+        setup_page.bp,
         live.bp,
         healthz.bp,
         mailbox.bp,
@@ -67,18 +75,26 @@ def blueprints() -> list[Blueprint]:
 
 def commands() -> list:
     from webapp.accounts.commands import tokens_cli, users_cli
+    from webapp.clients.commands import clients_cli
+    from webapp.company.commands import companies_cli, setup_command, setup_token
     from webapp.demo.commands import seed_demo, seed_scale
+    from webapp.imports.commands import import_command
     from webapp.notifications.commands import webhooks_cli
     from webapp.pipeline.commands import deliveries_cli, events_cli, relay, scheduler, worker
     from webapp.services.commands import service_cli
 
     return [
         service_cli,
+        clients_cli,
         events_cli,
         deliveries_cli,
         users_cli,
         webhooks_cli,
         tokens_cli,
+        setup_command,
+        setup_token,
+        companies_cli,
+        import_command,
         seed_demo,
         seed_scale,
         worker,
@@ -98,7 +114,8 @@ def mount(app: Flask) -> None:
 
 def refusals() -> tuple[type[Exception], ...]:
     """Refusals shown as a 409 with their message: the change was not made."""
+    from webapp.clients.actions import ClientRefused
     from webapp.incidents.checks import IncidentRefused
     from webapp.lifecycle.transitions import TransitionRefused
 
-    return (TransitionRefused, IncidentRefused)
+    return (TransitionRefused, IncidentRefused, ClientRefused)

@@ -22,6 +22,7 @@ ACTION_LABELS = {
     Action.RENEW: "Renew",
     Action.CHANGE_PRICE: "Change price",
     Action.CANCEL: "Cancel",
+    Action.UNDO_CANCELLATION: "Undo cancellation",
 }
 
 

@@ -48,13 +48,14 @@ def test_each_change_shows_who_made_it_what_it_was_and_its_facts(as_role, compan
         for line in rows(as_role(R.VIEWER).get("/activity").get_data(as_text=True))
     ]
     mia = "Mia Manager (account_manager@msp.example)"
+    old, new = "Old firewall · Acme Dental", "Backup for Acme · Acme Dental"  # and its client
     assert [line[1:4] for line in lines] == [
-        ["Scheduler", "expired", "Old firewall"],
-        [mia, "suspended", "Backup for Acme"],
-        [mia, "activated", "Backup for Acme"],
-        ["test", "provisioned", "Backup for Acme"],
-        ["test", "activated", "Old firewall"],
-        ["test", "provisioned", "Old firewall"],
+        ["Scheduler", "expired", old],
+        [mia, "suspended", new],
+        [mia, "activated", new],
+        ["test", "provisioned", new],
+        ["test", "activated", old],
+        ["test", "provisioned", old],
     ]
     assert lines[1][4] == "reason: unpaid invoice"
     assert lines[2][4].startswith("term ends 20")
@@ -93,7 +94,7 @@ def test_older_pages_go_back_by_event_id_to_the_first(as_role, company):
     older = re.search(r'href="(/activity\?older_than=\d+)"', html).group(1)
     second = viewer.get(older).get_data(as_text=True)
     assert [line.split(" | ")[3] for line in rows(second)] == [
-        f"Service {i:02}" for i in range(4, -1, -1)
+        f"Service {i:02} · Acme Dental" for i in range(4, -1, -1)
     ]
     assert "Older →" not in second
     assert "← Newest" in second

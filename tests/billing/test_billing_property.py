@@ -19,12 +19,23 @@ from webapp.pipeline.delivery import run_delivery
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
 from webapp.reports.revenue import mrr_on
 from webapp.services import actions as lc
+from webapp.services import cancellations
 from webapp.services import expiry as periodic
 from webapp.services.models import ClientService
 
 START = dt.datetime(2026, 3, 1, 9, 0)
 
-ALL_ACTIONS = ["activate", "suspend", "resume", "cancel", "renew", "expire", "change_price"]
+ALL_ACTIONS = [
+    "activate",
+    "suspend",
+    "resume",
+    "cancel",
+    "renew",
+    "expire",
+    "change_price",
+    "schedule_cancellation",
+    "undo_cancellation",
+]
 
 
 def next_action(data, status):
@@ -68,8 +79,14 @@ def apply(company, service_id, action):
             lc.renew(company, service_id, "prop", months=args[0])
         elif name == "change_price":
             lc.change_price(company, service_id, "prop", args[0])
-        else:
+        elif name == "schedule_cancellation":
+            lc.cancel(company, service_id, "prop", reason="r", at_term_end=True)
+        elif name == "undo_cancellation":
+            lc.undo_cancellation(company, service_id, "prop")
+        elif name == "expire":
             lc.expire(company, service_id, "prop")
+        else:
+            raise AssertionError(f"no such action: {name}")
     except TransitionRefused:
         pass
 
@@ -104,6 +121,7 @@ def test_billing_follows_the_service_whatever_the_delivery_order(
         mock.patch("webapp.services.actions.utcnow", clock.utcnow),
         mock.patch("webapp.billing.listeners.today", clock.today),
         mock.patch("webapp.services.expiry.today", clock.today),
+        mock.patch("webapp.services.cancellations.today", clock.today),
     ):
         service_id = make_service(company, price="120.00", cycle=cycle, term_months=12)
         for _ in range(length):
@@ -130,7 +148,12 @@ def test_billing_follows_the_service_whatever_the_delivery_order(
         )
         for event_id, listener in order:
             run_delivery(event_id, listener)
-        periodic._stop_ended_billing()  # the daily sweep: billing whose end date has come
+        # The daily sweep: cancellations at term end whose day has come, and billing whose
+        # end date has come (its listener runs here, in any order with the others).
+        cancellations.cancel_due_services()
+        for event_id, listener in billing_deliveries(service_id):
+            run_delivery(event_id, listener)
+        periodic._stop_ended_billing()
         db.session.rollback()
         check_consistent(service_id, clock.today())
         # The reports' ledger and the overview agree on MRR once billing has caught up.

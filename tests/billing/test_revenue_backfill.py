@@ -12,6 +12,7 @@ from webapp.billing.models import RevenueMovement
 from webapp.extensions import db
 from webapp.lifecycle.statuses import BillingCycle as C
 from webapp.services import actions as lc
+from webapp.services import cancellations
 
 MIGRATION = Path(__file__).parents[2] / "migrations/versions/62cec14c3590_revenue_ledger.py"
 
@@ -47,7 +48,11 @@ def test_backfill_gives_the_rows_the_transitions_wrote(company):
 
         paused_twice = make_service(company, price="100.00")
         cancelled_suspended = make_service(company, price="55.50", cycle=C.QUARTERLY)
-        at_term_end = make_service(company, price="12.00", cycle=C.WEEKLY, currency="EUR")
+        # Cancelled at the end of its one-month term: its churn is written when the scheduler
+        # cancels it on that day (issue 14), and the backfill dates it the same.
+        at_term_end = make_service(
+            company, price="12.00", cycle=C.WEEKLY, currency="EUR", term_months=1
+        )
         expired = make_service(company, price="2400.00", cycle=C.ANNUAL, term_months=1)
         one_time = make_service(company, price="999.00", cycle=C.ONE_TIME)
         never_live = make_service(company)
@@ -65,6 +70,7 @@ def test_backfill_gives_the_rows_the_transitions_wrote(company):
         lc.suspend(company, paused_twice, "t", reason="unpaid again")
         day(40)
         lc.expire(company, expired)
+        assert cancellations.cancel_due_services() == 1
     written = _ledger()
     assert len(written) == 11  # 4 new, 3 suspensions, 1 resume, 3 ends (none for one-time)
 

@@ -65,6 +65,8 @@ def live_app(redis_server):
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "DELIVERY_RETRY_INTERVALS": "1,1",
         "MAIL_SERVER": "",
+        # /mailbox shows this folder (nothing delivers to it unless a test does).
+        "MAILBOX_DIR": f"{tmp}/mailbox",
     }
     live = LiveApp(env, f"http://127.0.0.1:{port}")
     live.flask("db", "upgrade")

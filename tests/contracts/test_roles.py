@@ -3,8 +3,9 @@
 import pytest
 from sqlalchemy import select
 
-from tests.support.factories import breach, make_service
+from tests.support.factories import breach, make_client, make_service, make_user
 from webapp.accounts import api_tokens
+from webapp.clients.models import Contact
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
 from webapp.services import actions as lc
@@ -26,7 +27,13 @@ def world(company, work):
 
     alert = db.session.scalars(select(SlaAlert.id)).one()
     token = api_tokens.create(company, "monitoring", "test")[0].id
+    user = make_user(company, "someone@msp.example", R.VIEWER)  # invited: no password yet
+    idle = make_client(company, name="Idle client", email="idle@client.example")
+    contact = db.session.scalars(select(Contact.id).filter_by(client_id=idle)).one()
     return {
+        "user": user,
+        "client": idle,  # no services: it can be archived
+        "contact": contact,
         "active": active,
         "pending": pending,
         "alert": alert,
@@ -50,16 +57,29 @@ READS = [
     "/services.csv",
     "/incidents.csv",
     "/activity.csv",
+    "/account",
+    "/clients",
+    "/clients?sort=mrr&desc=1&archived=1",
+    "/clients/{client}",
 ]
 
 
-ADMIN_READS = ["/operations", "/rq/", "/settings"]
+ADMIN_READS = [
+    "/operations",
+    "/rq/",
+    "/settings",
+    "/settings/people",
+    "/settings/import",
+    "/settings/import/template/services.csv",
+]
 
 # Pages with a form, for the roles that may submit it.
 FORM_READS = {
     "/services/new": {R.ADMIN, R.ACCOUNT_MANAGER},
     "/incidents/new": {R.ADMIN, R.TECHNICIAN},
     "/incidents/new?service_id={active}": {R.ADMIN, R.TECHNICIAN},
+    "/clients/new": {R.ADMIN, R.ACCOUNT_MANAGER},
+    "/clients/{client}/edit": {R.ADMIN, R.ACCOUNT_MANAGER},
 }
 
 
@@ -70,16 +90,33 @@ WRITES = {
     "/services/{active}/renew": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"months": "12"}),
     "/services/{active}/change_price": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"price": "150.00"}),
     "/services/{active}/sla": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"warning_percent": "70"}),
+    "/services/{active}/account-manager": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"user_id": "x"}),
+    "/clients/new": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"name": ""}),
+    "/clients/{client}/edit": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"name": ""}),
+    "/clients/{client}/archive": ({R.ADMIN, R.ACCOUNT_MANAGER}, {}),
+    "/clients/{client}/restore": ({R.ADMIN, R.ACCOUNT_MANAGER}, {}),
+    "/clients/{client}/contacts": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"contact-new-name": ""}),
+    "/clients/{client}/contacts/{contact}": ({R.ADMIN, R.ACCOUNT_MANAGER}, {}),
+    "/clients/{client}/contacts/{contact}/remove": ({R.ADMIN, R.ACCOUNT_MANAGER}, {}),
     "/services/new": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"name": ""}),
     "/incidents/new": ({R.ADMIN, R.TECHNICIAN}, {"title": ""}),
     "/incidents/{incident}/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
     "/incidents/{incident}/resolve": ({R.ADMIN, R.TECHNICIAN}, {}),
     "/alerts/{alert}/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
+    "/alerts/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
     "/operations/retry": ({R.ADMIN}, {}),
     "/operations/resend": ({R.ADMIN}, {}),
     "/settings": ({R.ADMIN}, {"timezone": ""}),
     "/settings/api-tokens": ({R.ADMIN}, {"name": ""}),
     "/settings/api-tokens/{token}/revoke": ({R.ADMIN}, {}),
+    "/settings/import/dry-run": ({R.ADMIN}, {"kind": "services"}),
+    "/settings/import/commit": ({R.ADMIN}, {"token": "expired-or-never-given"}),
+    "/settings/people/invite": ({R.ADMIN}, {"email": ""}),
+    "/settings/people/{user}/role": ({R.ADMIN}, {"role": "technician"}),
+    "/settings/people/{user}/deactivate": ({R.ADMIN}, {}),
+    "/settings/people/{user}/reactivate": ({R.ADMIN}, {}),
+    "/settings/people/{user}/password-link": ({R.ADMIN}, {}),
+    "/account/password": (set(ALL), {}),
 }
 
 
@@ -183,6 +220,11 @@ OUTSIDE_THE_MATRIX = {
     "metrics.metrics": "no session: METRICS_TOKEN or the network guards it; tests/pipeline/test_metrics.py",
     "auth.login": "public; tests/accounts/test_auth.py",
     "auth.logout": "any signed-in user; tests/accounts/test_auth.py",
+    "auth.sign_out_everywhere": "any signed-in user; tests/accounts/test_sessions.py",
+    "auth.forgot": "public; tests/accounts/test_passwords.py",
+    "auth.invitation": "public, with a signed link; tests/accounts/test_people.py",
+    "auth.reset": "public, with a signed link; tests/accounts/test_passwords.py",
+    "setup.index": "no sign-in: the setup token, while no company exists; tests/company/test_setup.py",
     "mailbox.index": "only with the local mail catcher; tests/notifications/test_mail.py",
 }
 
@@ -196,7 +238,16 @@ OUTSIDE_THE_MATRIX_PREFIXES = (
 def test_the_matrix_covers_every_route_in_the_url_map(app):
     """A route added later fails here until it is given its roles above."""
     adapter = app.url_map.bind("localhost")
-    world = {"active": 1, "pending": 2, "alert": 3, "incident": 4, "token": 5}
+    world = {
+        "active": 1,
+        "pending": 2,
+        "alert": 3,
+        "incident": 4,
+        "token": 5,
+        "user": 6,
+        "client": 7,
+        "contact": 8,
+    }
     covered = set()
     for route in READS + ADMIN_READS + list(FORM_READS):
         covered.add((adapter.match(route.format(**world).split("?")[0], "GET")[0], "GET"))

@@ -14,7 +14,7 @@ from tests.api.test_api import API, auth
 from tests.support.factories import active_service, breach, make_client, make_user
 from webapp.accounts import api_tokens
 from webapp.accounts.models import ApiToken, User
-from webapp.clients.models import Client
+from webapp.clients.models import Client, Contact
 from webapp.clock import utcnow
 from webapp.company.models import Company
 from webapp.extensions import db
@@ -24,6 +24,7 @@ from webapp.notifications.models import Notification, Webhook
 from webapp.pipeline.models import DomainEvent
 from webapp.renewals import sweep as renewals
 from webapp.services import expiry as services_expiry
+from webapp.services.models import ClientService
 from webapp.sla import sweep as sla
 from webapp.sla.models import SlaAlert
 
@@ -37,7 +38,18 @@ def _their_rows(other_company, work):
     work()
     alert = db.session.scalar(select(SlaAlert.id).where(SlaAlert.incident_id == incident))
     token = api_tokens.create(other_company, "theirs", "test")[0].id
-    return {"service_id": service, "incident_id": incident, "alert_id": alert, "token_id": token}
+    user = make_user(other_company, "them@their.example", UserRole.ADMIN)
+    return {
+        "service_id": service,
+        "incident_id": incident,
+        "alert_id": alert,
+        "token_id": token,
+        "user_id": user,
+        "client_id": db.session.scalar(select(ClientService.client_id).filter_by(id=service)),
+        "contact_id": db.session.scalar(
+            select(Contact.id).filter_by(company_id=other_company).limit(1)
+        ),
+    }
 
 
 def _routes_with_ids(app, api: bool):
@@ -81,6 +93,11 @@ def _their_state(other_company):
             .filter_by(company_id=other_company)
             .where(ApiToken.revoked_at.is_not(None))
         ),
+        db.session.execute(
+            select(User.id, User.role, User.active, User.session_generation)
+            .filter_by(company_id=other_company)
+            .order_by(User.id)
+        ).all(),
     )
 
 

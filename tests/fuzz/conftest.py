@@ -8,4 +8,5 @@ import pytest
 def fuzz_app(app):
     """Thousands of sign-in tries are the point here; the throttle has its own tests."""
     app.config["LOGIN_RATE_LIMIT"] = "100000 per minute"
+    app.config["PASSWORD_RESET_RATE_LIMIT"] = "100000 per hour"
     return app

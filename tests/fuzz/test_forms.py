@@ -22,10 +22,12 @@ from sqlalchemy import select
 from tests.fuzz import strategies as fz
 from tests.support import fault_report
 from tests.support.db_snapshot import changed_tables, grown, snapshot
-from tests.support.factories import active_service, make_client, make_service
+from tests.support.factories import active_service, make_client, make_service, make_user
 from tests.support.sessions import PASSWORD, csrf_from
 from webapp import create_app
-from webapp.accounts import api_tokens
+from webapp.accounts import api_tokens, tokens
+from webapp.accounts.models import User
+from webapp.clients.models import Contact
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.forms import CURRENCIES, CYCLE_LABELS
@@ -66,6 +68,7 @@ class World:
     token: int
     other_token: int
     email: dict[UserRole, str]
+    other_user: int = 0  # a person of the other company
 
     @property
     def own_services(self) -> list[int]:
@@ -146,6 +149,7 @@ def world(fuzz_app, company, other_company, as_role) -> World:
         token=api_tokens.create(company, "monitoring", "test")[0].id,
         other_token=api_tokens.create(other_company, "theirs", "test")[0].id,
         email=email,
+        other_user=make_user(other_company, "them@other.example", UserRole.ADMIN),
     )
 
 
@@ -232,6 +236,87 @@ INCIDENT_WRITES = frozenset(
 )
 NAMES = st.text(min_size=1, max_size=60).filter(lambda s: s.strip() and "\x00" not in s)
 
+
+def people_url(action: str):
+    def url(w: World):
+        own = db.session.scalars(select(User.id).where(User.company_id == w.company)).all()
+        return fz.url_ids(*own, w.other_user).map(lambda i: f"/settings/people/{i}/{action}")
+
+    return url
+
+
+def link_url(purpose: tokens.Purpose):
+    """A link to choose a password that works (for someone invited, or the viewer), and
+    tokens that are none."""
+
+    def url(w: World):
+        if purpose is tokens.INVITATION:
+            person = make_user(w.company, "invited@msp.example", UserRole.VIEWER)
+        else:
+            person = db.session.scalar(select(User.id).filter_by(email=w.email[UserRole.VIEWER]))
+        valid = tokens.make(purpose, db.session.get(User, person))
+        odd = fz.odd_text.map(path_part).filter(bool)
+        return st.one_of(st.just(valid), odd).map(lambda t: f"/{purpose.path}/{t}")
+
+    return url
+
+
+def client_fields(w: World) -> Fields:
+    return {
+        "name": (NAMES, fz.odd_text),
+        "external_id": (st.text(max_size=20).filter(lambda s: "\x00" not in s), fz.odd_text),
+        "address": (st.text(max_size=100).filter(lambda s: "\x00" not in s), fz.odd_text),
+        "payment_terms_days": (minutes(0, 365), fz.numbers),
+        "tax_rate": (st.decimals(0, 100, places=2).map(str), fz.money),
+        "notes": (st.text(max_size=100).filter(lambda s: "\x00" not in s), fz.odd_text),
+    }
+
+
+def contact_fields(prefix: str) -> Fields:
+    return {
+        f"{prefix}-name": (NAMES, fz.odd_text),
+        f"{prefix}-email": (st.sampled_from(["", "jo@client.example"]), fz.odd_text),
+        f"{prefix}-phone": (st.sampled_from(["", "+44 20 7946 0000"]), fz.odd_text),
+        f"{prefix}-is_primary": (st.sampled_from(["y", ""]), fz.odd_text),
+        f"{prefix}-is_billing": (st.sampled_from(["y", ""]), fz.odd_text),
+        f"{prefix}-is_technical": (st.sampled_from(["y", ""]), fz.odd_text),
+    }
+
+
+def contact_of(client_id: int) -> int:
+    return db.session.scalar(select(Contact.id).filter_by(client_id=client_id))
+
+
+def contact_url(suffix: str = ""):
+    """A contact of the world's client, through its own client or another company's."""
+
+    def url(w: World):
+        own, other = contact_of(w.client), contact_of(w.other_client)
+        return st.builds(
+            lambda c, i: f"/clients/{c}/contacts/{i}{suffix}",
+            st.sampled_from([w.client, w.client, w.other_client]),
+            fz.url_ids(own, other),
+        )
+
+    return url
+
+
+def managers(w: World) -> list[str]:
+    return [
+        str(i)
+        for i in db.session.scalars(
+            select(User.id).where(
+                User.company_id == w.company,
+                User.role.in_((UserRole.ACCOUNT_MANAGER, UserRole.ADMIN)),
+            )
+        )
+    ]
+
+
+NEW_PASSWORD = "a brand new passphrase"
+# Signing out has nothing to refuse; after the first, the rest are sent signed out.
+SIGN_OUTS = ("auth.logout", "auth.sign_out_everywhere")
+
 FORMS: dict[str, Form] = {
     "auth.login": Form(
         role=None,
@@ -241,13 +326,81 @@ FORMS: dict[str, Form] = {
             "password": (st.just(PASSWORD), fz.odd_text),
             "remember": (st.sampled_from(["y", ""]), fz.odd_text),
         },
+        writes=frozenset({"users"}),  # the time of the sign-in
         examples=20,
+    ),
+    # The world has companies, so /setup is gone (a 404) whatever is sent; its own checks are
+    # pinned in tests/company/test_setup.py on an empty database.
+    "setup.index": Form(
+        role=None,
+        url=lambda w: st.sampled_from(["/setup", "/setup?token=guess"]),
+        fields=lambda w: {
+            "name": (st.just("Acme IT"), fz.odd_text),
+            "timezone": (st.just("UTC"), fz.odd_text),
+            "currency": (st.just("USD"), fz.currencies),
+            "admin_email": (st.just("new@msp.example"), fz.text_or_odd(st.emails())),
+            "password": (st.just(PASSWORD * 2), fz.odd_text),
+        },
+        examples=8,
     ),
     "auth.logout": Form(
         role=UserRole.VIEWER,
         url=fixed("/logout"),
         fields=lambda w: {"next": (st.just("/"), fz.odd_text)},
+        writes=frozenset({"users"}),  # the session generation moves on
         examples=8,
+    ),
+    "auth.sign_out_everywhere": Form(
+        role=UserRole.VIEWER,
+        url=fixed("/account/sign-out-everywhere"),
+        fields=lambda w: {},
+        writes=frozenset({"users", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=8,
+    ),
+    "auth.change_password": Form(
+        role=UserRole.VIEWER,
+        url=fixed("/account/password"),
+        fields=lambda w: {
+            "current": (st.just(PASSWORD), fz.odd_text),
+            "password": (st.just(NEW_PASSWORD), fz.odd_text),
+            "confirm": (st.just(NEW_PASSWORD), fz.odd_text),
+        },
+        writes=frozenset({"users", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=20,
+    ),
+    "auth.forgot": Form(
+        role=None,
+        url=fixed("/forgot"),
+        fields=lambda w: {
+            "email": (st.sampled_from(list(w.email.values())), fz.text_or_odd(st.emails())),
+        },
+        writes=frozenset({"domain_events", "listener_deliveries"}),
+        adds={"domain_events": 1, "listener_deliveries": 1},
+        examples=15,
+    ),
+    "auth.invitation": Form(
+        role=None,
+        url=link_url(tokens.INVITATION),
+        fields=lambda w: {
+            "password": (st.just(NEW_PASSWORD), fz.odd_text),
+            "confirm": (st.just(NEW_PASSWORD), fz.odd_text),
+        },
+        writes=frozenset({"users", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=15,
+    ),
+    "auth.reset": Form(
+        role=None,
+        url=link_url(tokens.RESET),
+        fields=lambda w: {
+            "password": (st.just(NEW_PASSWORD), fz.odd_text),
+            "confirm": (st.just(NEW_PASSWORD), fz.odd_text),
+        },
+        writes=frozenset({"users", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=15,
     ),
     "services.new": Form(
         role=UserRole.ACCOUNT_MANAGER,
@@ -293,6 +446,74 @@ FORMS: dict[str, Form] = {
             "revenue_movements": 1,
         },
         examples=40,
+    ),
+    "services.change_account_manager": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=services_url(st.just("account-manager")),
+        fields=lambda w: {
+            "user_id": (st.sampled_from(["", *managers(w)]), fz.ids(w.other_user)),
+            "version": (choice(["", "1", "2"]), fz.numbers),
+        },
+        writes=frozenset({"client_services", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=20,
+    ),
+    "clients.new": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=fixed("/clients/new"),
+        fields=client_fields,
+        writes=frozenset({"clients", "domain_events"}),
+        adds={"clients": 1, "domain_events": 1},
+        examples=30,
+    ),
+    "clients.edit": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=item_url("/clients", "client", "edit"),
+        fields=client_fields,
+        writes=frozenset({"clients", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=30,
+    ),
+    # The world's client has running services: archiving it is refused (a 409).
+    "clients.archive": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=item_url("/clients", "client", "archive"),
+        fields=lambda w: {},
+        writes=frozenset({"clients", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=10,
+    ),
+    "clients.restore": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=item_url("/clients", "client", "restore"),
+        fields=lambda w: {},
+        writes=frozenset({"clients", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=10,
+    ),
+    "clients.add_contact": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=item_url("/clients", "client", "contacts"),
+        fields=lambda w: contact_fields("contact-new"),
+        writes=frozenset({"contacts", "domain_events"}),
+        adds={"contacts": 1, "domain_events": 1},
+        examples=30,
+    ),
+    "clients.edit_contact": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=contact_url(),
+        fields=lambda w: contact_fields(f"contact-{contact_of(w.client)}"),
+        writes=frozenset({"contacts", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=30,
+    ),
+    "clients.remove_contact": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=contact_url("/remove"),
+        fields=lambda w: {},
+        writes=frozenset({"contacts", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=10,
     ),
     "services.edit_sla": Form(
         role=UserRole.ACCOUNT_MANAGER,
@@ -401,6 +622,50 @@ FORMS: dict[str, Form] = {
         writes=frozenset({"companies", "incidents", "domain_events", "listener_deliveries"}),
         adds={"domain_events": 10, "listener_deliveries": 50},
         examples=30,
+    ),
+    "people.invite": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/settings/people/invite"),
+        fields=lambda w: {
+            "name": (NAMES, fz.odd_text),
+            "email": (st.emails(), fz.text_or_odd(st.sampled_from(list(w.email.values())))),
+            "role": (choice(r.value for r in UserRole), fz.odd_text),
+        },
+        writes=frozenset({"users", "domain_events", "listener_deliveries"}),
+        adds={"users": 1, "domain_events": 1, "listener_deliveries": 1},
+        examples=30,
+    ),
+    "people.set_role": Form(
+        role=UserRole.ADMIN,
+        url=people_url("role"),
+        fields=lambda w: {"role": (choice(r.value for r in UserRole), fz.odd_text)},
+        writes=frozenset({"users", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=20,
+    ),
+    "people.deactivate": Form(
+        role=UserRole.ADMIN,
+        url=people_url("deactivate"),
+        fields=lambda w: {},
+        writes=frozenset({"users", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=15,
+    ),
+    "people.reactivate": Form(
+        role=UserRole.ADMIN,
+        url=people_url("reactivate"),
+        fields=lambda w: {},
+        writes=frozenset({"users", "domain_events"}),
+        adds={"domain_events": 1},
+        examples=15,
+    ),
+    "people.password_link": Form(
+        role=UserRole.ADMIN,
+        url=people_url("password-link"),
+        fields=lambda w: {},
+        writes=frozenset({"domain_events", "listener_deliveries"}),
+        adds={"domain_events": 1, "listener_deliveries": 1},
+        examples=15,
     ),
 }
 
@@ -531,4 +796,4 @@ def test_a_form_never_fails_and_a_refusal_writes_nothing(fuzz_app, as_role, worl
     assert tally["lost"] == 0 and tally["doubled"] == 0
     assert tally["inputs"] >= form.examples
     # The odd inputs reached the form's checks (signing out has nothing to refuse).
-    assert tally["refused"] or endpoint == "auth.logout", tally
+    assert tally["refused"] or endpoint in SIGN_OUTS, tally

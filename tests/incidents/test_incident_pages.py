@@ -218,9 +218,9 @@ def test_recording_stores_utc_and_makes_the_technician_the_assignee(tech, compan
         target="incident_form",
     )
     assert response.status_code == 200
-    assert response.headers["HX-Redirect"] == "/incidents"
     db.session.rollback()
     incident = db.session.scalars(select(Incident)).one()
+    assert response.headers["HX-Redirect"] == f"/incidents/{incident.id}"  # it lands on it
     technician = db.session.scalars(select(User).filter_by(email="tess@msp.example")).one()
     assert incident.opened_at == dt.datetime(2026, 7, 1, 9, 0)
     assert (incident.title, incident.severity, incident.source) == (
@@ -231,9 +231,23 @@ def test_recording_stores_utc_and_makes_the_technician_the_assignee(tech, compan
     assert incident.assignee_id == technician.id
     assert incident.recorded_by == f"user:{technician.id} tess@msp.example"
     assert incident.description == "Since the storage upgrade."
-    html = tech.get("/incidents").get_data(as_text=True)
+    html = tech.get(f"/incidents/{incident.id}").get_data(as_text=True)
     assert f"Incident #{incident.id} recorded: Backups failing." in html
-    assert "01 Jul 10:00" in html  # shown in the company's time again
+    assert "2026-07-01 10:00" in html  # shown in the company's time again
+
+
+def test_recording_without_htmx_lands_on_the_incident_too(tech, company):
+    service_id = running(company)
+    opened_at = (utcnow() - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
+    form = {"service_id": service_id, "title": "VPN down", "severity": "high"}
+    response = tech.post("/incidents/new", form | {"opened_at": opened_at}, htmx=False)
+    db.session.rollback()
+    incident = db.session.scalars(select(Incident)).one()
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/incidents/{incident.id}"
+    html = tech.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"Incident #{incident.id} recorded: VPN down." in html
+    assert "<h1>VPN down</h1>" in html
 
 
 def test_an_incident_past_its_target_raises_an_sla_alert(tech, company, work):

@@ -26,6 +26,26 @@ EVENTS = {
     "ServiceSLAChanged",
     # A new price per cycle (issue 7): billing follows it, with a prorated adjustment.
     "ServicePriceChanged",
+    # Issue 14: cancellations at term end scheduled and undone, imports, account managers.
+    "ServiceCancellationScheduled",
+    "ServiceCancellationUndone",
+    "ServiceImported",
+    "ServiceAccountManagerChanged",
+    # Issue 14: clients and people, not about one service (service_id None).
+    "ClientCreated",
+    "ClientUpdated",
+    "ClientArchived",
+    "ClientRestored",
+    "ContactSaved",
+    "ContactRemoved",
+    "ImportCommitted",
+    "UserInvited",
+    "UserRoleChanged",
+    "UserDeactivated",
+    "UserReactivated",
+    "PasswordResetRequested",
+    "PasswordChanged",
+    "SignedOutEverywhere",
 }
 
 
@@ -79,10 +99,18 @@ def test_every_registered_listener_has_an_implementation():
         e.ServicePriceChanged(
             1, Decimal(1), Decimal(2), "EUR", "monthly", dt.date(2027, 1, 1), "", None, None, None
         ),
+        e.ServiceCancellationScheduled(1, "budget", dt.date(2027, 1, 25), True),
+        e.ServiceCancellationUndone(1, dt.date(2027, 1, 25)),
     ],
 )
 def test_event_survives_the_json_round_trip(event):
     assert type(event).from_payload(event.payload()) == event
+
+
+def test_a_scheduled_cancellation_recorded_without_auto_renew_reads_as_not_renewing():
+    stored = {"service_id": 1, "reason": "budget", "effective_on": "2027-01-25"}
+    event = e.ServiceCancellationScheduled.from_payload(stored)
+    assert (event.effective_on, event.auto_renew) == (dt.date(2027, 1, 25), False)
 
 
 def test_events_are_frozen():

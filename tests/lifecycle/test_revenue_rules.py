@@ -123,10 +123,22 @@ def m(kind, amount, services, on):
             id="expire-suspended",
         ),
         pytest.param(ACTIVE, replace(ACTIVE, term_end=D(2029, 1, 10)), A.RENEW, [], id="renew"),
+        # A cancellation at term end moves revenue when it takes effect, not when scheduled
+        # or undone: the service bills until then (the reports list it as leaving meanwhile).
+        pytest.param(ACTIVE, ACTIVE, A.SCHEDULE_CANCELLATION, [], id="schedule-cancellation"),
+        pytest.param(ACTIVE, ACTIVE, A.UNDO_CANCELLATION, [], id="undo-cancellation"),
     ],
 )
 def test_each_change_moves_its_bucket(before, after, action, expected):
     assert movements(before, after, action, TODAY) == expected
+
+
+def test_the_schedulers_late_cancellation_at_term_end_churns_on_the_day_it_was_due():
+    ended = replace(ACTIVE, status=S.CANCELLED, stop_on=TERM_END)
+    three_days_late = TERM_END + dt.timedelta(days=3)
+    assert movements(ACTIVE, ended, A.CANCEL, three_days_late) == m(
+        K.CHURNED, "-300", -1, TERM_END
+    )
 
 
 @pytest.mark.parametrize(

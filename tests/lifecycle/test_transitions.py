@@ -9,7 +9,7 @@ from webapp.lifecycle import (
     allowed_actions,
     next_status,
 )
-from webapp.lifecycle.transitions import TRANSITIONS
+from webapp.lifecycle.transitions import TRANSITIONS, offered_actions
 
 S = ServiceStatus
 LEGAL = {
@@ -27,6 +27,11 @@ LEGAL = {
     # Not while suspended (resume first) nor once ended.
     (Action.CHANGE_PRICE, S.PENDING): S.PENDING,
     (Action.CHANGE_PRICE, S.ACTIVE): S.ACTIVE,
+    # At the end of a running term; the status stays until the scheduler cancels it.
+    (Action.SCHEDULE_CANCELLATION, S.ACTIVE): S.ACTIVE,
+    (Action.SCHEDULE_CANCELLATION, S.SUSPENDED): S.SUSPENDED,
+    (Action.UNDO_CANCELLATION, S.ACTIVE): S.ACTIVE,
+    (Action.UNDO_CANCELLATION, S.SUSPENDED): S.SUSPENDED,
 }
 ALL_PAIRS = [(a, s) for a in Action for s in [None, *S]]
 ILLEGAL = [pair for pair in ALL_PAIRS if pair not in LEGAL]
@@ -67,8 +72,36 @@ def test_allowed_actions_match_the_table():
         Action.RENEW,
         Action.CHANGE_PRICE,
         Action.CANCEL,
+        Action.UNDO_CANCELLATION,
     ]
-    assert allowed_actions(S.SUSPENDED) == [Action.RESUME, Action.RENEW, Action.CANCEL]
+    assert allowed_actions(S.SUSPENDED) == [
+        Action.RESUME,
+        Action.RENEW,
+        Action.CANCEL,
+        Action.UNDO_CANCELLATION,
+    ]
+
+
+def test_a_page_offers_undo_only_while_a_cancellation_is_scheduled_and_then_no_renewal():
+    assert offered_actions(S.ACTIVE, cancellation_scheduled=False) == [
+        Action.SUSPEND,
+        Action.RENEW,
+        Action.CHANGE_PRICE,
+        Action.CANCEL,
+    ]
+    # Still running until its term end: suspend, price change and cancelling now stay.
+    assert offered_actions(S.ACTIVE, cancellation_scheduled=True) == [
+        Action.SUSPEND,
+        Action.CHANGE_PRICE,
+        Action.CANCEL,
+        Action.UNDO_CANCELLATION,
+    ]
+    assert offered_actions(S.SUSPENDED, cancellation_scheduled=True) == [
+        Action.RESUME,
+        Action.CANCEL,
+        Action.UNDO_CANCELLATION,
+    ]
+    assert offered_actions(S.CANCELLED, cancellation_scheduled=False) == []
 
 
 def test_every_action_has_exactly_one_rule():

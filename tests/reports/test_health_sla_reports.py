@@ -23,6 +23,7 @@ from webapp.reports.at_risk import CANCELLATION, POOR_HEALTH, TERM_ENDING, reven
 from webapp.reports.breaches import BreachMonth, breach_months, breaches_by_client
 from webapp.reports.health_bands import BandMonth, band_months
 from webapp.services import actions as lc
+from webapp.services import cancellations
 from webapp.services.models import ClientService
 from webapp.sla import sweep as sla_jobs
 
@@ -161,6 +162,10 @@ def build(timezone, work) -> Fixture:
         incidents.acknowledge(c, f.incidents["I3"], "test")
     with at(3, 15, 10):
         incidents.resolve(c, f.incidents["I3"], "test")
+    with at(3, 25, 2):
+        # The hourly job: S5's cancellation at term end takes effect (it ran until today).
+        assert cancellations.cancel_due_services() == 1
+        work()
     with at(3, 31, 21):  # 22:00 in London (summer time): March's run
         periodic.recalculate_health()
     with at(4, 1):
@@ -193,15 +198,16 @@ def test_health_bands_month_by_month_with_the_current_month_live(london):
         months = band_months(f.company, JAN, APR)
         assert _counts(months) == {
             JAN: {"healthy": 4, "fair": 1},  # S2 77
-            FEB: {"healthy": 2, "fair": 1, "poor": 1},  # S3, S5 cancelled; S6 58
+            # S3 cancelled; S6 58; S5 runs until its cancellation at term end on 25 March.
+            FEB: {"healthy": 3, "fair": 1, "poor": 1},
             MAR: {"healthy": 3, "fair": 1},
             APR: {"healthy": 3, "critical": 1},  # S2 29 after I4
         }
         assert [m.live for m in months] == [False, False, False, True]
-        # One client: Acme has S1, S2 (and S5 until February).
+        # One client: Acme has S1, S2 (and S5 until 25 March).
         assert _counts(band_months(f.company, JAN, APR, client_id=f.acme)) == {
             JAN: {"healthy": 2, "fair": 1},
-            FEB: {"healthy": 1, "fair": 1},
+            FEB: {"healthy": 2, "fair": 1},
             MAR: {"healthy": 1, "fair": 1},
             APR: {"healthy": 1, "critical": 1},
         }

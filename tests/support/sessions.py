@@ -30,6 +30,9 @@ class Session:
         )
         assert response.status_code == 302, response.get_data(as_text=True)
         self.token = csrf_from(client.get("/").get_data(as_text=True))
+        # Signing in wrote (the time of it, on the request's own connection): a read the test
+        # began before would be a stale SQLite snapshot that its next write cannot upgrade.
+        db.session.rollback()
 
     def get(self, url, **kw):
         return self.client.get(url, **kw)

@@ -1,16 +1,23 @@
-"""Sign-in with email and password, sessions by Flask-Login, and the role check for views."""
+"""Sign-in with email and password, sessions by Flask-Login, and the role check for views.
+
+Sessions end on the server: every session and remember-me cookie names the person's session
+generation (User.get_id), and the loader refuses one whose generation has moved on. Signing out,
+deactivation, a new password and "sign out everywhere" move it (end_sessions)."""
 
 from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import abort, redirect, request, url_for
-from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from flask_login import current_user, login_required, login_user
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.accounts.models import User
 from webapp.accounts.permissions import Can, allows
+from webapp.clock import utcnow
 from webapp.extensions import db, login_manager
+from webapp.pipeline.outbox import unit_of_work
+from webapp.tenancy import MAX_ID
 
 # A hash to compare against when the email is unknown, so both cases take the same time.
 _NO_USER_HASH = generate_password_hash("no such user")
@@ -21,8 +28,47 @@ CURRENT_HASH_METHOD = _NO_USER_HASH.split("$", 1)[0]
 
 
 @login_manager.user_loader
-def load_user(user_id: str):
-    return db.session.get(User, int(user_id))
+def load_user(session_id: str):
+    """The person a session or remember-me cookie names, unless the cookie is from an earlier
+    session generation (signed out, deactivated, a new password, "sign out everywhere")."""
+    user_id, _, generation = session_id.partition(":")
+    numbers = (user_id, generation)
+    if not all(n.isascii() and n.isdigit() and len(n) <= 18 for n in numbers):
+        return None  # a cookie from before generations (just the id) signs in again
+    if not 0 < int(user_id) <= MAX_ID:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_generation != int(generation):
+        return None
+    return user
+
+
+def end_sessions(user_id: int) -> None:
+    """End every session and remember-me cookie of the person, in the open unit of work."""
+    db.session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(session_generation=User.session_generation + 1)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def sign_out(user_id: int) -> None:
+    """Signing out ends the person's sessions everywhere: a copied cookie is worth nothing."""
+    with unit_of_work():
+        end_sessions(user_id)
+
+
+def sign_in(user: User, remember: bool = False) -> None:
+    """Start a session for `user` (of the current generation) and note when."""
+    with unit_of_work():
+        db.session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(last_sign_in_at=utcnow())
+            .execution_options(synchronize_session="fetch")
+        )
+    login_user(user, remember=remember)
 
 
 def set_password(user: User, password: str) -> None:
@@ -36,6 +82,8 @@ def authenticate(email: str, password: str) -> User | None:
     if not check_password_hash(
         user.password_hash if user and user.password_hash else _NO_USER_HASH, password
     ):
+        return None
+    if not user.active:  # the same answer as a wrong password, after the same work
         return None
     if user.password_hash.split("$", 1)[0] != CURRENT_HASH_METHOD:
         # Only now is the password in hand; upgrading here keeps every hash current without

@@ -34,6 +34,15 @@ class User(UserMixin, TenantMixin, db.Model):
 
     company: Mapped[Company] = relationship()
 
+    def get_id(self) -> str:
+        # What Flask-Login keeps in the session and the remember-me cookie; the loader
+        # (webapp.accounts.access.load_user) refuses it once the generation has moved on.
+        return f"{self.id}:{self.session_generation}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
 
 class ApiToken(TenantMixin, db.Model):
     """A company's key for the JSON API. Only its SHA-256 is kept; the token is shown once."""

@@ -8,17 +8,21 @@ from webapp.lifecycle.statuses import UserRole
 class Can(StrEnum):
     VIEW = "view"
     TRANSITION = "transition services"
+    MANAGE_CLIENTS = "manage clients"
     ACKNOWLEDGE = "acknowledge alerts"
     HANDLE_INCIDENTS = "handle incidents"
     EDIT_SLA = "change SLA policies"
     OPERATE = "operate the pipeline"
     MANAGE_USERS = "manage users"
     CONFIGURE = "change company settings"
+    IMPORT = "import clients, contacts and services"
 
 
 ROLE_CAPABILITIES: dict[UserRole, frozenset[Can]] = {
     UserRole.ADMIN: frozenset(Can),
-    UserRole.ACCOUNT_MANAGER: frozenset({Can.VIEW, Can.TRANSITION, Can.EDIT_SLA}),
+    UserRole.ACCOUNT_MANAGER: frozenset(
+        {Can.VIEW, Can.TRANSITION, Can.EDIT_SLA, Can.MANAGE_CLIENTS}
+    ),
     UserRole.TECHNICIAN: frozenset({Can.VIEW, Can.ACKNOWLEDGE, Can.HANDLE_INCIDENTS}),
     UserRole.VIEWER: frozenset({Can.VIEW}),
 }

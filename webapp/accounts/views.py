@@ -1,14 +1,26 @@
-"""Sign-in and sign-out pages, and `can` for templates."""
+"""Sign-in and sign-out, one's own account (password, "sign out everywhere"), the links that let
+a person choose a password (invitation, reset, "Forgot your password?"), and `can` for templates."""
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
-from webapp.accounts.access import authenticate, safe_next
-from webapp.accounts.forms import LoginForm
+from webapp.accounts import people, tokens
+from webapp.accounts.access import actor, authenticate, safe_next, sign_in, sign_out
+from webapp.accounts.forms import ChangePasswordForm, ChoosePasswordForm, ForgotForm, LoginForm
 from webapp.accounts.permissions import ROLE_LABELS, Can, allows
 from webapp.extensions import limiter
 
 bp = Blueprint("auth", __name__)
+
+# The same answer whether the address has an account or not: nobody learns who does from it.
+FORGOT_ANSWER = (
+    "If that address has an account, a link to choose a new password is on its way. "
+    f"It works once, for {tokens.RESET.lasts}."
+)
+
+
+def _per_account(prefix: str):
+    return lambda: prefix + request.form.get("email", "").strip().lower()[:254]
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -16,7 +28,7 @@ bp = Blueprint("auth", __name__)
 @limiter.limit(
     lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
     methods=["POST"],
-    key_func=lambda: "account:" + request.form.get("email", "").strip().lower()[:254],
+    key_func=_per_account("account:"),
 )
 def login():
     """Sign in."""
@@ -24,7 +36,7 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            login_user(user, remember=form.remember.data)
+            sign_in(user, remember=form.remember.data)
             target = safe_next(request.args.get("next", ""))
             return redirect(target or url_for("dashboard.overview"))
         form.password.errors.append("That email and password do not match an account.")
@@ -34,10 +46,102 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """Sign out."""
+    """Sign out: this session and every other one of this person end (a copied cookie too)."""
+    sign_out(current_user.id)
     logout_user()
     flash("You are signed out.")
     return redirect(url_for("auth.login"))
+
+
+@bp.get("/account")
+@login_required
+def account():
+    """One's own account: who, the password, and the sessions."""
+    return render_template("auth/account.html", form=ChangePasswordForm(formdata=None))
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    """A new password, the current one first; other browsers are signed out, this one stays."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = people.change_password(
+                current_user.id, form.current.data, form.password.data, actor()
+            )
+        except people.Refused as refused:
+            getattr(form, refused.field).errors.append(str(refused))
+        else:
+            sign_in(user, remember=_has_remember_cookie())
+            flash("Your password is changed. Every other session of yours has ended.")
+            return redirect(url_for("auth.account"), 303)
+    return render_template("auth/account.html", form=form), 422
+
+
+def _has_remember_cookie() -> bool:
+    # Keep "keep me signed in" across the change, with a cookie of the new generation.
+    return current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+
+
+@bp.post("/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    """End every session of this person, in every browser, this one included."""
+    people.sign_out_everywhere(current_user.id, actor())
+    logout_user()
+    flash("You are signed out everywhere: every browser must sign in again.")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["PASSWORD_RESET_RATE_LIMIT"],
+    methods=["POST"],
+    key_func=_per_account("reset:"),
+)
+def forgot():
+    """Ask for a link to choose a new password."""
+    form = ForgotForm()
+    if form.validate_on_submit():
+        people.forgot(form.email.data)
+        flash(FORGOT_ANSWER)
+        return redirect(url_for("auth.login"), 303)
+    return render_template("auth/forgot.html", form=form), 422 if form.errors else 200
+
+
+def _choose(purpose: tokens.Purpose, token: str):
+    try:
+        user = tokens.user_for(purpose, token)
+    except tokens.LinkRefused as refused:
+        return render_template("auth/link_refused.html", message=str(refused)), 400
+    form = ChoosePasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = people.choose_password(purpose, token, form.password.data)
+        except tokens.LinkRefused as refused:  # used a moment ago, in another tab
+            return render_template("auth/link_refused.html", message=str(refused)), 400
+        except people.Refused as refused:
+            form.password.errors.append(str(refused))
+        else:
+            sign_in(user)
+            flash(f"Your password is set. Welcome, {user.name}.")
+            return redirect(url_for("dashboard.overview"), 303)
+    status = 422 if form.errors else 200
+    return render_template("auth/choose.html", form=form, user=user, purpose=purpose), status
+
+
+@bp.route(f"/{tokens.INVITATION.path}/<token>", methods=["GET", "POST"])
+def invitation(token):
+    """Accept an invitation: choose a password, then in."""
+    return _choose(tokens.INVITATION, token)
+
+
+@bp.route(f"/{tokens.RESET.path}/<token>", methods=["GET", "POST"])
+def reset(token):
+    """Choose a new password through a reset link."""
+    return _choose(tokens.RESET, token)
 
 
 def can(capability: str) -> bool:

@@ -5,15 +5,19 @@ a change or show one that was rolled back. Pages go back in time by id ("older t
 which stays as fast on the millionth event as on the first, unlike an offset.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import and_, not_, or_, select
+from sqlalchemy import and_, func, not_, or_, select
 
 from webapp.accounts.models import User
+from webapp.accounts.permissions import ROLE_LABELS
+from webapp.clients.models import Client
 from webapp.date_range import DateRange
 from webapp.extensions import db
 from webapp.lifecycle.registry import EVENT_TYPES
+from webapp.lifecycle.statuses import UserRole
 from webapp.pipeline.models import DomainEvent
 from webapp.services.models import ClientService
 from webapp.services.queries import of_client
@@ -43,7 +47,33 @@ LABELS = {
     "ServiceHealthDegraded": "health degraded",
     "ServiceSLAChanged": "SLA policy changed",
     "ServicePriceChanged": "price changed",
+    "ServiceImported": "imported",
+    "ImportCommitted": "import committed",
+    "ServiceCancellationScheduled": "cancellation scheduled",
+    "ServiceCancellationUndone": "cancellation undone",
+    "ServiceAccountManagerChanged": "account manager changed",
+    "ClientCreated": "client created",
+    "ClientUpdated": "client updated",
+    "ClientArchived": "client archived",
+    "ClientRestored": "client restored",
+    "ContactSaved": "contact saved",
+    "ContactRemoved": "contact removed",
+    "UserInvited": "person invited",
+    "UserRoleChanged": "role changed",
+    "UserDeactivated": "person deactivated",
+    "UserReactivated": "person reactivated",
+    "PasswordResetRequested": "password reset requested",
+    "PasswordChanged": "password changed",
+    "SignedOutEverywhere": "signed out everywhere",
 }
+
+# Events about a client rather than one service (service_id is None): their client is in the
+# payload, which is how the trail names it and how the client filter finds them.
+CLIENT_EVENTS = frozenset(
+    name
+    for name, cls in EVENT_TYPES.items()
+    if "client_id" in {field.name for field in dataclasses.fields(cls)}
+)
 
 
 WHO_CHOICES = (("", "Anyone"), ("people", "People"), ("api", "API tokens"), ("auto", "Automatic"))
@@ -80,7 +110,9 @@ class TrailQuery:
 @dataclass(frozen=True)
 class Entry:
     event: DomainEvent
-    service_name: str
+    service_name: str | None  # None: not about one service (a client, a person, an import)
+    client_name: str | None
+    client_id: int | None
     who: str
     what: str
     detail: str
@@ -119,8 +151,36 @@ def event_filters(company_id: int, trail: TrailQuery, zone: str = "UTC") -> list
     if trail.what in EVENT_TYPES:
         filters.append(DomainEvent.type == trail.what)
     if trail.client:
-        filters.append(of_client(DomainEvent.service_id, company_id, trail.client))
+        filters.append(
+            or_(
+                of_client(DomainEvent.service_id, company_id, trail.client),
+                # Few, and found through the service_id index (IS NULL) before the payload
+                # is read: the client's own events, its contacts' and its archiving.
+                and_(
+                    DomainEvent.service_id.is_(None),
+                    DomainEvent.type.in_(sorted(CLIENT_EVENTS)),
+                    _payload_client() == trail.client,
+                ),
+            )
+        )
     return filters + trail.occurred.on_times(DomainEvent.occurred_at, zone)
+
+
+def _payload_client():
+    return DomainEvent.payload["client_id"].as_integer()
+
+
+def with_subjects(query):
+    """`query` (on domain_events) joined to what each event is about: its service if it has
+    one, and the client, the service's or (for a client's own events) the payload's. Outer
+    joins: a person's or an import's events have neither."""
+    return query.outerjoin(ClientService, DomainEvent.service_id == ClientService.id).outerjoin(
+        Client,
+        and_(
+            Client.id == func.coalesce(ClientService.client_id, _payload_client()),
+            Client.company_id == DomainEvent.company_id,
+        ),
+    )
 
 
 def page(
@@ -130,8 +190,7 @@ def page(
     zone: str = "UTC",
 ) -> TrailPage:
     query = (
-        select(DomainEvent, ClientService.name)
-        .join(ClientService, DomainEvent.service_id == ClientService.id)
+        with_subjects(select(DomainEvent, ClientService.name, Client.name, Client.id))
         .where(*event_filters(company_id, trail, zone))
         .order_by(DomainEvent.id.desc())
         .limit(PER_PAGE + 1)
@@ -139,16 +198,22 @@ def page(
     if older_than:
         query = query.where(DomainEvent.id < older_than)
     rows = db.session.execute(query).all()
-    names = _people(company_id, [event.actor for event, _ in rows])
+    names = _people(
+        company_id,
+        [event.actor for event, *_ in rows],
+        [i for event, *_ in rows for i in _people_named(event)],
+    )
     entries = [
         Entry(
             event,
-            name,
+            service_name,
+            client_name,
+            client_id,
             describe_actor(event.actor, names),
             LABELS.get(event.type, event.type),
-            detail(event),
+            detail(event, names),
         )
-        for event, name in rows[:PER_PAGE]
+        for event, service_name, client_name, client_id in rows[:PER_PAGE]
     ]
     return TrailPage(entries, rows[PER_PAGE - 1][0].id if len(rows) > PER_PAGE else None)
 
@@ -160,8 +225,16 @@ def people(company_id: int) -> dict[int, str]:
     )
 
 
-def _people(company_id: int, actors: list[str]) -> dict[int, str]:
-    ids = {_user_id(a) for a in actors} - {None}
+def _people_named(event) -> list[int]:
+    """Users an event's details name by id (besides its actor)."""
+    p = event.payload or {}
+    if event.type == "ServiceAccountManagerChanged":
+        return [i for i in (p.get("old_manager_id"), p.get("new_manager_id")) if i]
+    return []
+
+
+def _people(company_id: int, actors: list[str], more: list[int] = ()) -> dict[int, str]:
+    ids = ({_user_id(a) for a in actors} | set(more)) - {None}
     if not ids:
         return {}
     return dict(
@@ -191,11 +264,63 @@ def describe_actor(actor: str, names: dict[int, str]) -> str:
     return AUTOMATIC.get(actor, actor)
 
 
-def detail(event) -> str:
+def _role(value) -> str:
+    try:
+        return ROLE_LABELS[UserRole(value)].lower()
+    except ValueError:
+        return str(value)
+
+
+def _manager(user_id, names: dict[int, str]) -> str:
+    return "nobody" if not user_id else names.get(user_id, f"user {user_id}")
+
+
+def detail(event, names: dict[int, str] | None = None) -> str:
     """The facts of the change a person looks for, in a few words (`event`: a DomainEvent, or
-    a row with its type and payload)."""
+    a row with its type and payload; `names`: people by id, for the events that name some)."""
     p = event.payload or {}
+    names = names or {}
     match event.type:
+        case "ServiceCancellationScheduled":
+            return f"ends on {p.get('effective_on')}, reason: {p.get('reason')}"
+        case "ServiceCancellationUndone":
+            return f"no longer ends on {p.get('effective_on')}"
+        case "ServiceAccountManagerChanged":
+            old, new = p.get("old_manager_id"), p.get("new_manager_id")
+            return f"{_manager(old, names)} → {_manager(new, names)}"
+        case "ClientCreated":
+            return f"created {p.get('client_name')}"
+        case "ClientUpdated":
+            changes = p.get("changes") or {}
+            return ", ".join(
+                f"{field.replace('_', ' ')}: {_text(old)} → {_text(new)}"
+                for field, (old, new) in sorted(changes.items())
+            )
+        case "ContactSaved":
+            roles = ", ".join(p.get("roles") or []) or "no role"
+            return f"{p.get('contact_name')} ({roles})"
+        case "ContactRemoved":
+            return f"removed {p.get('contact_name')}"
+        case "UserInvited":
+            return f"invited {p.get('email')} as {_role(p.get('role'))}"
+        case "UserRoleChanged":
+            old, new = _role(p.get("old_role")), _role(p.get("new_role"))
+            return f"{p.get('email')}: {old} → {new}"
+        case "UserDeactivated":
+            return f"deactivated {p.get('email')}"
+        case "UserReactivated":
+            return f"reactivated {p.get('email')}"
+        case "PasswordResetRequested":
+            return f"reset link mailed to {p.get('email')}"
+        case "PasswordChanged":
+            how = {
+                "changed": "changed their password",
+                "reset": "set a new password from a reset link",
+                "invitation": "chose a password from their invitation",
+            }.get(p.get("how"), "password changed")
+            return f"{p.get('email')} {how}"
+        case "SignedOutEverywhere":
+            return f"every session of {p.get('email')} ended"
         case "ServiceSuspended":
             return f"reason: {p.get('reason')}"
         case "ServiceCancelled":
@@ -222,6 +347,17 @@ def detail(event) -> str:
             if p.get("adjustment") is not None:
                 change += f", {Decimal(p['adjustment']):+.2f} on the next bill"
             return change + (f" ({p['note']})" if p.get("note") else "")
+        case "ServiceImported":
+            bill = f", next bill {p['next_bill_date']}" if p.get("next_bill_date") else ""
+            return (
+                f"{p.get('status')}, {p.get('quantity')} × {p.get('price')} {p.get('currency')} "
+                f"{p.get('billing_cycle')}{bill}"
+            )
+        case "ImportCommitted":
+            return (
+                f"{p.get('kind')} from {p.get('filename')}: {p.get('created')} created, "
+                f"{p.get('updated')} updated, {p.get('unchanged')} unchanged"
+            )
         case "ServiceSLAChanged":
             parts = [
                 f"{label} {p[key]}{unit}"
@@ -237,3 +373,7 @@ def detail(event) -> str:
                 parts.append("24x7" if p["around_the_clock"] else "business hours")
             return ", ".join(parts) or "all back to the level's defaults"
     return ""
+
+
+def _text(value) -> str:
+    return "(none)" if value in (None, "") else str(value)

@@ -21,8 +21,17 @@ def reconcile(event: DomainEvent) -> None:
 
 # Every billing listener reconciles to the service's current state (see lifecycle.billing), so
 # the registry's names for them all run the one function; reprice reconciles too, then records
-# the adjustment.
-start = pause = resume = stop = extend = imported = reconcile
+# the adjustment, and imported gives the billing its first bill date.
+start = pause = resume = stop = extend = reconcile
+
+
+def imported(event: DomainEvent) -> None:
+    """An imported service's billing carries on as it was in the old tool: its cycles count
+    from the next bill date the import gave (the record keeps it from then on), not from one
+    cycle after activation. Also right when another billing delivery for the service came
+    first and made the record from its activation: this one moves it to the given date."""
+    given = event.payload.get("next_bill_date")
+    reconcile_service(event.service_id, dt.date.fromisoformat(given) if given else None)
 
 
 def reprice(event: DomainEvent) -> None:
@@ -51,7 +60,9 @@ def reprice(event: DomainEvent) -> None:
         db.session.flush()
 
 
-def reconcile_service(service_id: int) -> RecurringBilling | None:
+def reconcile_service(
+    service_id: int, billing_from: dt.date | None = None
+) -> RecurringBilling | None:
     # The service row lock serialises billing work per service across workers (PostgreSQL);
     # SQLite's BEGIN IMMEDIATE already serialises all writers.
     service = db.session.scalars(
@@ -61,7 +72,10 @@ def reconcile_service(service_id: int) -> RecurringBilling | None:
         select(RecurringBilling).where(RecurringBilling.service_id == service_id)
     ).first()
     current = _plan_of(record) if record else None
-    plan = plan_billing(facts_of(service), current, today())
+    facts = facts_of(service)
+    if billing_from is not None:
+        facts = dataclasses.replace(facts, billing_from=billing_from)
+    plan = plan_billing(facts, current, today())
     if plan is None or plan == current:
         return record
     if record is None:

@@ -30,6 +30,7 @@ class CompanySettings:
     escalate_after_minutes: int
     escalation_email: str | None
     reminder_days: tuple[int, ...]  # largest first
+    incident_notices_to_clients: bool = False  # the clients' technical contacts are told
 
 
 @functools.cache
@@ -73,6 +74,7 @@ def current(company: Company) -> CompanySettings:
         escalate_after_minutes=company.escalate_after_minutes,
         escalation_email=company.escalation_email,
         reminder_days=tuple(company.reminder_days),
+        incident_notices_to_clients=company.incident_notices_to_clients,
     )
 
 
@@ -92,6 +94,7 @@ def save(company_id: int, settings: CompanySettings) -> Saved:
         company.escalate_after_minutes = settings.escalate_after_minutes
         company.escalation_email = settings.escalation_email or None
         company.renewal_reminder_days = ",".join(str(d) for d in settings.reminder_days)
+        company.incident_notices_to_clients = settings.incident_notices_to_clients
         db.session.flush()
         changed = hours != before
         rescheduled = 0

@@ -37,6 +37,7 @@ def _form_data(current: company_settings.CompanySettings) -> dict:
         "escalate_after_minutes": current.escalate_after_minutes,
         "escalation_email": current.escalation_email or "",
         "reminder_days": ",".join(str(d) for d in current.reminder_days),
+        "incident_notices_to_clients": current.incident_notices_to_clients,
     }
 
 
@@ -51,6 +52,7 @@ def _from_form(form: SettingsForm) -> company_settings.CompanySettings:
         escalate_after_minutes=form.escalate_after_minutes.data,
         escalation_email=(form.escalation_email.data or "").strip() or None,
         reminder_days=company_settings.parse_reminder_days(form.reminder_days.data),
+        incident_notices_to_clients=form.incident_notices_to_clients.data,
     )
 
 

@@ -48,6 +48,7 @@ def services(company_id: int, query: ServiceQuery, zone: str) -> Table:
             ClientService.service_type,
             ClientService.status,
             ClientService.price,
+            ClientService.quantity,
             ClientService.currency,
             ClientService.billing_cycle,
             ClientService.setup_fee,
@@ -74,6 +75,7 @@ def services(company_id: int, query: ServiceQuery, zone: str) -> Table:
         "type",
         "status",
         "price",
+        "quantity",
         "currency",
         "billing_cycle",
         "monthly_equivalent",
@@ -95,9 +97,10 @@ def services(company_id: int, query: ServiceQuery, zone: str) -> Table:
         for chunk in keyset_chunks(read, ClientService.id):
             for r in chunk:
                 yield (
-                    *r[:8],
-                    monthly_equivalent(r.price, r.billing_cycle),
-                    *r[8:16],
+                    *r[:9],
+                    # What a cycle costs: the unit price times the quantity.
+                    monthly_equivalent(r.price * r.quantity, r.billing_cycle),
+                    *r[9:17],
                     _local(r.activated_at, zone),
                     r.cancellation_effective_on,
                     r.suspension_reason,
@@ -188,7 +191,8 @@ def incidents(company_id: int, query: incident_queries.IncidentQuery, zone: str)
 def events(company_id: int, query: activity_queries.TrailQuery, zone: str) -> Table:
     """The activity page's filters (who, what) plus client and `from`/`to` on the day it
     happened, oldest first (the page shows newest first)."""
-    read = (
+    # Events about a client or a person have no service; a person's no client either.
+    read = activity_queries.with_subjects(
         select(
             DomainEvent.id,
             DomainEvent.occurred_at,
@@ -199,10 +203,7 @@ def events(company_id: int, query: activity_queries.TrailQuery, zone: str) -> Ta
             ClientService.name.label("service"),
             Client.name.label("client"),
         )
-        .join(ClientService, DomainEvent.service_id == ClientService.id)
-        .join(Client, ClientService.client_id == Client.id)
-        .where(*activity_queries.event_filters(company_id, query, zone))
-    )
+    ).where(*activity_queries.event_filters(company_id, query, zone))
     header = [
         "id",
         f"occurred_at ({zone})",
@@ -230,7 +231,7 @@ def events(company_id: int, query: activity_queries.TrailQuery, zone: str) -> Ta
                     r.service_id,
                     r.service,
                     r.client,
-                    activity_queries.detail(r),
+                    activity_queries.detail(r, names),
                 )
 
     return Table("activity", header, rows())

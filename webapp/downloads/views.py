@@ -38,7 +38,10 @@ def services_csv():
     """The services list as CSV: its filters, plus `from`/`to` on the start date."""
     zone = _zone()
     return _download(
-        tables.services(company_id(), ServiceQuery.from_args(request.args), zone), zone
+        tables.services(
+            company_id(), ServiceQuery.from_args(request.args, user_id=current_user.id), zone
+        ),
+        zone,
     )
 
 

@@ -99,7 +99,8 @@ def new():
             form.opened_at.errors.append(f"{exc} It is {now:%Y-%m-%d %H:%M} in {zone} now.")
         else:
             flash(f"Incident #{incident.id} recorded: {incident.title}.")
-            target = url_for(".index")
+            # Its own page: what whoever recorded it does next (acknowledge, follow its clocks).
+            target = url_for(".detail", incident_id=incident.id)
             if request.headers.get("HX-Request"):
                 return "", 200, {"HX-Redirect": target}
             return redirect(target, 303)

@@ -55,6 +55,9 @@ class ServiceFacts:
     paused_since: dt.date | None  # set while suspended (and kept if cancelled while suspended)
     paused_days: int  # days spent suspended in past, finished suspensions
     stop_on: dt.date | None  # cancellation effective date or expiry date
+    # The first bill date when it is not one cycle after activation: an imported service's
+    # next bill date as the old tool had it (its billing record keeps it from then on).
+    billing_from: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,11 @@ def mrr(amounts_by_cycle) -> Decimal:
 
 
 def billing_anchor(facts: ServiceFacts) -> dt.date:
-    """The bill date cycles are counted from: one cycle after activation, moved back by the
-    days spent in finished suspensions (those days are not billed)."""
-    return add_cycles(facts.activated_on, facts.cycle) + dt.timedelta(days=facts.paused_days)
+    """The bill date cycles are counted from: one cycle after activation (or an imported
+    service's given next bill date), moved back by the days spent in finished suspensions
+    (those days are not billed)."""
+    first = facts.billing_from or add_cycles(facts.activated_on, facts.cycle)
+    return first + dt.timedelta(days=facts.paused_days)
 
 
 def cycle_around(anchor: dt.date, cycle: C, day: dt.date) -> tuple[dt.date, dt.date]:

@@ -93,6 +93,8 @@ class ServiceCancellationScheduled(Event):
 
     reason: str
     effective_on: dt.date
+    # Whether it renewed automatically before: scheduling turns that off, undoing restores it.
+    auto_renew: bool = False
 
 
 @dataclass(frozen=True)

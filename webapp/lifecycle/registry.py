@@ -28,6 +28,7 @@ _extend_billing = Listener("billing.extend", BILLING, "extend the billing term")
 _reprice_billing = Listener(
     "billing.reprice", BILLING, "apply the new price; record the prorated adjustment"
 )
+_follow_billing = Listener("billing.reconcile", BILLING, "bring billing up to date")
 _import_billing = Listener(
     "billing.imported", BILLING, "start recurring billing as it was in the old tool"
 )
@@ -48,7 +49,7 @@ REGISTRY: dict[type[e.Event], tuple[Listener, ...]] = {
     e.ServiceResumed: (_resume_billing,),
     e.ServiceCancelled: (_stop_billing, _notify("cancelled")),
     e.ServiceRenewed: (_extend_billing,),
-    e.ServicePriceChanged: (_reprice_billing,),
+    e.ServicePriceChanged: (_reprice_billing, _notify("price_changed")),
     e.ServiceExpired: (_stop_billing, _notify("expired")),
     e.ServiceDueForRenewal: (_notify("renewal_due"),),
     e.ServiceSLAAtRisk: (_risk_alert, _notify("sla_at_risk")),
@@ -56,8 +57,10 @@ REGISTRY: dict[type[e.Event], tuple[Listener, ...]] = {
     e.ServiceAlertEscalated: (_notify("escalated"),),
     e.ServiceHealthDegraded: (_notify("health_degraded"), _alert_manager),
     e.ServiceSLAChanged: (),  # audit only: who changed the targets, and to what
-    e.ServiceCancellationScheduled: (_notify("cancellation_scheduled"),),
-    e.ServiceCancellationUndone: (_notify("cancellation_undone"),),
+    # Billing runs on until the cancellation takes effect (ServiceCancelled stops it); it
+    # follows the service's version like every change to the service.
+    e.ServiceCancellationScheduled: (_follow_billing, _notify("cancellation_scheduled")),
+    e.ServiceCancellationUndone: (_follow_billing, _notify("cancellation_undone")),
     # Billing starts as it was in the old tool; the client is not told (DESIGN.md).
     e.ServiceImported: (_import_billing,),
     e.ServiceAccountManagerChanged: (),  # audit only

@@ -22,6 +22,10 @@ class Action(StrEnum):
     RENEW = "renew"
     EXPIRE = "expire"
     CHANGE_PRICE = "change_price"
+    # Cancel at the end of the term: the service runs on until then (its status stays); the
+    # scheduler cancels it on that day (CANCEL), unless it is undone before.
+    SCHEDULE_CANCELLATION = "schedule_cancellation"
+    UNDO_CANCELLATION = "undo_cancellation"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,11 @@ TRANSITIONS: dict[Action, Rule] = {
     # Not while suspended: with no revenue running, the new price would be misfiled as resumed
     # revenue later. Resume first.
     Action.CHANGE_PRICE: Rule(frozenset({S.PENDING, S.ACTIVE}), None),
+    # Not while pending: no term is running yet whose end it could wait for (cancel it now).
+    Action.SCHEDULE_CANCELLATION: Rule(frozenset({S.ACTIVE, S.SUSPENDED}), None),
+    # Whether a cancellation is scheduled is not a status: the action itself refuses when
+    # there is none (webapp.services.actions.undo_cancellation).
+    Action.UNDO_CANCELLATION: Rule(frozenset({S.ACTIVE, S.SUSPENDED}), None),
 }
 
 # Actions a person may take from a page; expire belongs to the scheduler.
@@ -53,6 +62,7 @@ USER_ACTIONS = (
     Action.RENEW,
     Action.CHANGE_PRICE,
     Action.CANCEL,
+    Action.UNDO_CANCELLATION,
 )
 
 
@@ -91,3 +101,10 @@ def next_status(action: Action, current: S | None, service_id=None) -> S | None:
 def allowed_actions(current: S | None, actions=USER_ACTIONS) -> list[Action]:
     """The actions that may be taken from `current`, in the order given."""
     return [a for a in actions if current in TRANSITIONS[a].sources]
+
+
+def offered_actions(current: S | None, cancellation_scheduled: bool) -> list[Action]:
+    """The actions a service's page offers: undo only while a cancellation is scheduled, and
+    no renewal meanwhile (a term that is ending is not extended: undo the cancellation first)."""
+    hidden = Action.RENEW if cancellation_scheduled else Action.UNDO_CANCELLATION
+    return [a for a in allowed_actions(current) if a != hidden]

@@ -6,22 +6,48 @@ constraint); sending it over email or chat is the notification sender's work.
 
 from sqlalchemy import select
 
+from webapp.accounts import tokens
 from webapp.accounts.models import User
+from webapp.accounts.permissions import ROLE_LABELS
 from webapp.clients.models import Client, Contact
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import UserRole
-from webapp.notifications.models import Notification, Webhook
+from webapp.notifications.models import NO_CHANNEL, NO_RECIPIENT, Notification, Webhook
 from webapp.pipeline.models import DomainEvent
 from webapp.services.models import ClientService
 
-CLIENT, MANAGER, TECHNICIANS, ESCALATION = "client", "manager", "technicians", "escalation"
+# Who a notice is for (DESIGN.md, "Who receives what"). The client's contacts by the role the
+# notice concerns: CLIENT its primary contacts (lifecycle notices), BILLING its billing contacts
+# (prices), TECHNICAL its technical contacts (incidents, where the company turns that on).
+CLIENT, BILLING, TECHNICAL = "client", "billing", "technical"
+MANAGER, TECHNICIANS, ESCALATION = "manager", "technicians", "escalation"
+
+CONTACT_ROLES = {CLIENT: "primary", BILLING: "billing", TECHNICAL: "technical"}
+
+
+def _contacts(client_id: int, who: tuple[str, ...]) -> dict[str, list[str]]:
+    """The emails of the client's contacts for each contact role in `who`."""
+    wanted = [w for w in who if w in CONTACT_ROLES]
+    found: dict[str, list[str]] = {w: [] for w in wanted}
+    if not wanted:
+        return found
+    for contact in db.session.scalars(
+        select(Contact)
+        .where(Contact.client_id == client_id, Contact.email.is_not(None))
+        .order_by(Contact.name, Contact.id)
+    ):
+        for w in wanted:
+            if getattr(contact, f"is_{CONTACT_ROLES[w]}"):
+                found[w].append(contact.email)
+    return found
 
 
 def _notify(event: DomainEvent, listener: str, who: tuple[str, ...], subject: str, body: str):
     service = db.session.get(ClientService, event.service_id)
     client = db.session.get(Client, service.client_id)
+    company = db.session.get(Company, event.company_id)
     manager = (
         db.session.get(User, service.account_manager_id) if service.account_manager_id else None
     )
@@ -30,28 +56,34 @@ def _notify(event: DomainEvent, listener: str, who: tuple[str, ...], subject: st
         if "incident_id" in event.payload
         else None
     )
-    recipients = []
-    if CLIENT in who:
-        recipients += [
-            email
-            for (email,) in db.session.execute(
-                select(Contact.email).where(
-                    Contact.client_id == client.id,
-                    Contact.is_primary.is_(True),
-                    Contact.email.is_not(None),
+    if TECHNICAL in who and not company.incident_notices_to_clients:
+        who = tuple(w for w in who if w != TECHNICAL)
+    contacts = _contacts(client.id, who)
+    recipients, missing = [], []
+    for w in who:
+        if w in CONTACT_ROLES:
+            recipients += contacts[w]
+            if not contacts[w]:
+                missing.append(
+                    f"client {client.name} has no {CONTACT_ROLES[w]} contact with an email"
                 )
-            )
-        ]
-    if MANAGER in who and manager is not None:
-        recipients.append(manager.email)
-    if TECHNICIANS in who:
-        recipients += _technicians(event.company_id, incident)
-    if ESCALATION in who:
-        company = db.session.get(Company, event.company_id)
-        if company.escalation_email:
-            recipients.append(company.escalation_email)
-        elif manager is not None:
-            recipients.append(manager.email)
+        elif w == MANAGER:
+            if manager is not None:
+                recipients.append(manager.email)
+            else:
+                missing.append("the service has no account manager")
+        elif w == TECHNICIANS:
+            technicians = _technicians(event.company_id, incident)
+            recipients += technicians
+            if not technicians:
+                missing.append("the company has no technician")
+        elif w == ESCALATION:
+            if company.escalation_email:
+                recipients.append(company.escalation_email)
+            elif manager is not None:
+                recipients.append(manager.email)
+            else:
+                missing.append("there is no escalation address and no account manager")
     context = {"service": service.name, "client": client.name, **event.payload}
     if incident is not None:
         context |= {"incident": incident.title, "severity": incident.severity.value}
@@ -62,19 +94,32 @@ def _notify(event: DomainEvent, listener: str, who: tuple[str, ...], subject: st
             select(Webhook).where(Webhook.company_id == event.company_id, Webhook.active.is_(True))
         )
     ]
-    for channel, recipient in channels:
+    common = {
+        "company_id": event.company_id,
+        "event_id": event.id,
+        "listener": listener,
+        "service_id": service.id,
+        "subject": subject.format(**context),
+        "body": body.format(**context),
+    }
+    if not channels:
+        missing.append("no webhook is set up")
         db.session.add(
             Notification(
-                company_id=event.company_id,
-                event_id=event.id,
-                listener=listener,
-                service_id=service.id,
-                channel=channel,
-                recipient=recipient,
-                subject=subject.format(**context),
-                body=body.format(**context),
+                **common,
+                channel=NO_CHANNEL,
+                recipient="",
+                status=NO_RECIPIENT,
+                error=f"Nobody to tell: {_and(missing)}.",
             )
         )
+        return
+    for channel, recipient in channels:
+        db.session.add(Notification(**common, channel=channel, recipient=recipient))
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def activated(event):
@@ -144,7 +189,7 @@ def sla_at_risk(event):
     _notify(
         event,
         "notify.sla_at_risk",
-        (TECHNICIANS,),
+        (TECHNICIANS, TECHNICAL),
         "At risk: {kind} target for {service} (incident #{incident_id})",
         "Incident #{incident_id} on {service} for {client} ({severity}: {incident}) has used "
         "most of its {kind} time. Answer it before the target is breached.",
@@ -155,10 +200,21 @@ def sla_breached(event):
     _notify(
         event,
         "notify.sla_breached",
-        (MANAGER, TECHNICIANS),
+        (MANAGER, TECHNICIANS, TECHNICAL),
         "SLA breached: {kind} target for {service} (incident #{incident_id})",
         "Incident #{incident_id} on {service} for {client} ({severity}: {incident}) missed "
         "its {kind} target.",
+    )
+
+
+def price_changed(event):
+    _notify(
+        event,
+        "notify.price_changed",
+        (BILLING, MANAGER),
+        "New price for {service}: {new_price} {currency}",
+        "From {effective_on}, {service} for {client} costs {new_price} {currency} per cycle "
+        "({cycle} billing); it was {old_price} {currency}.",
     )
 
 
@@ -205,9 +261,54 @@ def cancellation_undone(event):
     )
 
 
+def _mail_person(event, listener: str, purpose, subject: str, body: str) -> None:
+    """Mail the person a link to choose a password, made now and valid from now. Nobody else
+    gets it (no webhook: a chat channel must never see a password link); someone deactivated
+    meanwhile gets nothing."""
+    user = db.session.get(User, event.payload["user_id"])
+    if user is None or not user.active or user.company_id != event.company_id:
+        return
+    company = db.session.get(Company, event.company_id)
+    context = {
+        "name": user.name,
+        "email": user.email,
+        "company": company.name,
+        "role": ROLE_LABELS[user.role].lower(),
+        "link": tokens.link(purpose, user),
+        "lasts": purpose.lasts,
+    }
+    db.session.add(
+        Notification(
+            company_id=event.company_id,
+            event_id=event.id,
+            listener=listener,
+            service_id=None,
+            channel="email",
+            recipient=user.email,
+            subject=subject.format(**context),
+            body=body.format(**context),
+        )
+    )
+
+
 def invitation(event):
-    raise NotImplementedError  # the people feature sends it
+    _mail_person(
+        event,
+        "notify.invitation",
+        tokens.INVITATION,
+        "You are invited to {company}'s MSP dashboard",
+        "Hello {name}, you are invited to sign in to {company}'s MSP dashboard as {role}. "
+        "Choose your password here (the link works once, for {lasts}): {link}",
+    )
 
 
 def password_reset(event):
-    raise NotImplementedError  # the people feature sends it
+    _mail_person(
+        event,
+        "notify.password_reset",
+        tokens.RESET,
+        "Choose a new password for {company}'s MSP dashboard",
+        "Hello {name}, a new password was asked for {email}. Choose it here (the link works "
+        "once, for {lasts}): {link} If you did not ask for it, ignore this mail: your password "
+        "stays as it is.",
+    )

@@ -14,6 +14,11 @@ from webapp.clock import utcnow
 from webapp.database import TenantMixin
 from webapp.extensions import db
 
+# A notice nobody could be sent (no contact with the role, no manager, no webhook) is kept as
+# one row with this channel and status, its error saying why: Operations lists it, and the
+# sender never sends it.
+NO_CHANNEL, NO_RECIPIENT = "none", "no_recipient"
+
 
 class Notification(TenantMixin, db.Model):
     """A message a listener decided to send; one per event, listener and recipient."""

@@ -1,19 +1,35 @@
-"""Notifications as Operations lists them."""
+"""Notifications as Operations lists them: the failed ones, and the ones nobody could be sent."""
 
 from sqlalchemy import select
 
+from webapp.clients.models import Client
 from webapp.extensions import db
-from webapp.notifications.models import Notification
+from webapp.notifications.models import NO_RECIPIENT, Notification
 from webapp.services.models import ClientService
 
 
 def failed(company_id: int, limit: int = 50):
-    """Mails and webhook calls that failed, newest first, with their service's name: RQ's
-    retries may have run out, and then only a person sends them again."""
+    """Mails and webhook calls that failed, newest first, with their service's name (None for
+    mail about a person): RQ's retries may have run out, and then only a person sends them
+    again."""
     return db.session.execute(
         select(Notification, ClientService.name)
-        .join(ClientService, Notification.service_id == ClientService.id)
+        .outerjoin(ClientService, Notification.service_id == ClientService.id)
         .where(Notification.company_id == company_id, Notification.status == "failed")
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def no_recipient(company_id: int, limit: int = 50):
+    """Notices that had nobody to go to (no contact with the role, no account manager, no
+    webhook), newest first, with their service's name and client (id, name): a person adds
+    the missing contact, and later notices reach it."""
+    return db.session.execute(
+        select(Notification, ClientService.name, Client.id, Client.name)
+        .outerjoin(ClientService, Notification.service_id == ClientService.id)
+        .outerjoin(Client, ClientService.client_id == Client.id)
+        .where(Notification.company_id == company_id, Notification.status == NO_RECIPIENT)
         .order_by(Notification.id.desc())
         .limit(limit)
     ).all()

@@ -24,7 +24,7 @@ from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle.registry import NOTIFICATIONS
 from webapp.notifications import mailer, webhooks
-from webapp.notifications.models import Notification, Webhook
+from webapp.notifications.models import NO_CHANNEL, Notification, Webhook
 from webapp.pipeline.models import DomainEvent
 from webapp.pipeline.outbox import unit_of_work
 
@@ -45,7 +45,9 @@ def send_for_event(event_id: int) -> list[str]:
     """Send the event's unsent notifications; return the errors of those that failed."""
     db.session.rollback()
     query = select(Notification.id).where(
-        Notification.event_id == event_id, Notification.status.in_(RETRYABLE)
+        Notification.event_id == event_id,
+        Notification.status.in_(RETRYABLE),
+        Notification.channel != NO_CHANNEL,
     )
     if not mailer.configured():  # email is kept queued: visible, sent once a server is set
         query = query.where(Notification.channel != "email")
@@ -59,7 +61,11 @@ def _send_one(notification_id: int) -> str | None:
     with unit_of_work():
         claimed = db.session.execute(
             update(Notification)
-            .where(Notification.id == notification_id, Notification.status.in_(RETRYABLE))
+            .where(
+                Notification.id == notification_id,
+                Notification.status.in_(RETRYABLE),
+                Notification.channel != NO_CHANNEL,
+            )
             .values(status=SENDING, sent_at=claimed_at)
             .execution_options(synchronize_session=False)
         ).rowcount

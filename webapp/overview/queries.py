@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from webapp.activity import queries as activity_queries
+from webapp.clients.models import Client
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.lifecycle.health import BAND_RANGES, band
@@ -37,10 +39,21 @@ def service_counts(company_id: int) -> ServiceCounts:
     return ServiceCounts(by_status, bands)
 
 
+def has_clients(company_id: int) -> bool:
+    """Whether the company has any client yet (a new company's overview says how to start)."""
+    return (
+        db.session.scalar(select(Client.id).where(Client.company_id == company_id).limit(1))
+        is not None
+    )
+
+
 def recent_events(company_id: int, limit: int = 12):
+    """The latest events, each with its service's name and its client's name and id (None
+    where an event is not about one: a person's, an import's)."""
     return db.session.execute(
-        select(DomainEvent, ClientService.name)
-        .join(ClientService, DomainEvent.service_id == ClientService.id)
+        activity_queries.with_subjects(
+            select(DomainEvent, ClientService.name, Client.name, Client.id)
+        )
         .where(DomainEvent.company_id == company_id)
         .order_by(DomainEvent.id.desc())
         .limit(limit)

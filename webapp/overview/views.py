@@ -1,4 +1,5 @@
-"""The overview: services by status, MRR, renewals, alerts, recent events, the pipeline."""
+"""The overview: services by status, MRR, renewals, alerts, open incidents, recent events, the
+pipeline."""
 
 from flask import Blueprint
 
@@ -6,6 +7,7 @@ from webapp.accounts.access import company_id, requires
 from webapp.accounts.permissions import Can
 from webapp.billing import queries as billing_queries
 from webapp.health import queries as health_queries
+from webapp.incidents import queries as incidents_queries
 from webapp.overview import queries as overview_queries
 from webapp.pipeline import queries as pipeline_queries
 from webapp.pipeline.state import pipeline_state
@@ -14,6 +16,8 @@ from webapp.renewals import queries as renewals_queries
 from webapp.sla import queries as sla_queries
 
 bp = Blueprint("dashboard", __name__)
+
+OPEN_INCIDENTS_SHOWN = 6
 
 
 @bp.get("/")
@@ -32,7 +36,12 @@ def overview():
         renewals=renewals_queries.term_ends(cid, days=30, limit=8),
         alerts=sla_queries.alerts(cid, state="all", limit=8),
         open_alerts=sla_queries.open_alert_count(cid),
+        # The incidents page's own query: most severe first, then longest open, with SLA states.
+        incidents=incidents_queries.incidents(
+            cid, incidents_queries.IncidentQuery(state="open"), limit=OPEN_INCIDENTS_SHOWN
+        ),
         events=overview_queries.recent_events(cid),
         pipeline=pipeline_state(),
         failed=pipeline_queries.failed_delivery_count(cid),
+        has_clients=overview_queries.has_clients(cid),
     )

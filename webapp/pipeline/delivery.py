@@ -57,7 +57,7 @@ class EventFacts:
     id: int
     type: str
     company_id: int
-    service_id: int
+    service_id: int | None  # None for an event about a client or a person
     payload: dict
 
 

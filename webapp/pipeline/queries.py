@@ -18,10 +18,12 @@ def failed_delivery_count(company_id: int) -> int:
 
 
 def failed_deliveries(company_id: int):
+    """Failed deliveries with their event and its service's name (None for an event about a
+    person or a client: an invitation's mail fails like any other)."""
     return db.session.execute(
         select(ListenerDelivery, DomainEvent, ClientService.name)
         .join(DomainEvent, ListenerDelivery.event_id == DomainEvent.id)
-        .join(ClientService, DomainEvent.service_id == ClientService.id)
+        .outerjoin(ClientService, DomainEvent.service_id == ClientService.id)
         .where(
             ListenerDelivery.company_id == company_id,
             ListenerDelivery.status == DeliveryStatus.FAILED,

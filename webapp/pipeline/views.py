@@ -24,6 +24,7 @@ def _context():
     return {
         "failed": queries.failed_deliveries(company_id()),
         "failed_notifications": notification_queries.failed(company_id()),
+        "unrouted_notifications": notification_queries.no_recipient(company_id()),
         "pipeline": pipeline_state(),
         "form": ActionForm(formdata=None),
         "may_open_queue_dashboard": may_open_queue_dashboard,

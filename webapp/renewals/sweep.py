@@ -75,6 +75,8 @@ def reminder_candidates(company_id: int, thresholds: list[int], on: dt.date):
             ClientService.status.in_(RUNNING),
             ClientService.term_end >= on,
             ClientService.term_end <= on + dt.timedelta(days=max(thresholds)),
+            # Ending at its term end (a cancellation is scheduled): nothing to remind of.
+            ClientService.cancellation_effective_on.is_(None),
         )
     )
 
@@ -146,6 +148,7 @@ def auto_renew_due() -> int:
             ClientService.status.in_(RUNNING),
             ClientService.auto_renew.is_(True),
             ClientService.term_end <= today(),
+            ClientService.cancellation_effective_on.is_(None),
         )
         .order_by(ClientService.id)
     ).all()
@@ -172,6 +175,7 @@ def _renew(service_ids: list[int]) -> int:
                 ClientService.id.in_(service_ids),
                 ClientService.auto_renew.is_(True),
                 ClientService.term_end <= on,
+                ClientService.cancellation_effective_on.is_(None),  # scheduled meanwhile
             )
             .order_by(ClientService.id)
             .with_for_update()

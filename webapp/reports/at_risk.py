@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from webapp.clients.models import Client
 from webapp.clock import utcnow
@@ -65,6 +65,7 @@ _RISK_COLUMNS = (
     ClientService.currency,
     ClientService.suspended_since,
     ClientService.cancellation_effective_on,
+    ClientService.quantity,
 )
 
 
@@ -79,7 +80,12 @@ def revenue_at_risk(
     if client_id is not None:
         scope.append(ClientService.client_id == client_id)
     base = select(*_RISK_COLUMNS).join(Client, Client.id == ClientService.client_id)
-    running = [*scope, ClientService.status.in_(RUNNING)]
+    # A service with a cancellation scheduled is not at risk: it is leaving (listed below).
+    running = [
+        *scope,
+        ClientService.status.in_(RUNNING),
+        ClientService.cancellation_effective_on.is_(None),
+    ]
     reasons: dict[int, list[str]] = defaultdict(list)
     rows: dict[int, tuple] = {}
     for reason, condition in (
@@ -101,8 +107,13 @@ def revenue_at_risk(
         for row in db.session.execute(
             base.where(
                 *scope,
-                ClientService.status == ServiceStatus.CANCELLED,
-                ClientService.cancellation_effective_on > today,
+                ClientService.cancellation_effective_on.is_not(None),
+                or_(
+                    # Running until its cancellation at term end (even on the day, before
+                    # the scheduler's run), or cancelled earlier with a later end date.
+                    ClientService.status.in_(RUNNING),
+                    ClientService.cancellation_effective_on > today,
+                ),
             )
         )
     ]
@@ -113,12 +124,13 @@ def revenue_at_risk(
 
 def _risk_row(row, reasons) -> RiskRow:
     (sid, name, client, client_name, status, term_end, score, price, cycle, currency,
-     suspended_since, effective_on) = row  # fmt: skip
+     suspended_since, effective_on, quantity) = row  # fmt: skip
     # Revenue that is coming in: not while suspended (nor a cancellation made while suspended).
     earning = status == ServiceStatus.ACTIVE or (
         status == ServiceStatus.CANCELLED and suspended_since is None
     )
-    mrr = monthly_equivalent(Decimal(price), cycle) if earning else Decimal("0.00")
+    # A cycle costs the unit price times the quantity.
+    mrr = monthly_equivalent(Decimal(price) * quantity, cycle) if earning else Decimal("0.00")
     return RiskRow(
         sid, name, client, client_name, status, tuple(reasons), term_end, score, mrr, currency,
         effective_on,

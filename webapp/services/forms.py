@@ -28,6 +28,7 @@ from webapp.forms import (
     ActionForm,
     MoneyField,
     TextForm,
+    _int_or_none,
     options,
 )
 from webapp.lifecycle.statuses import ServiceLevel
@@ -153,3 +154,18 @@ class ProvisionForm(TextForm):
             raise ValidationError(
                 f"Enter a start date from {EARLIEST_START:%Y} to {LATEST_START:%Y}."
             )
+
+
+class AccountManagerForm(ActionForm):
+    """Who manages the service: one of the company's active account managers or admins
+    (choices set by the view), or nobody."""
+
+    user_id = SelectField(
+        "Account manager",
+        coerce=_int_or_none,
+        validate_choice=False,  # checked against the choices below, with a message of ours
+    )
+
+    def validate_user_id(self, field):
+        if field.data not in {_int_or_none(choice.value) for choice in field.choices}:
+            raise ValidationError("Choose one of the active account managers or admins.")

@@ -20,6 +20,7 @@ from webapp.clock import utcnow
 from webapp.database import Money, TenantMixin, _enum
 from webapp.extensions import db
 from webapp.lifecycle.statuses import (
+    RUNNING,
     BillingCycle,
     ServiceLevel,
     ServiceStatus,
@@ -64,6 +65,10 @@ class ClientService(TenantMixin, db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     setup_fee: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     start_date: Mapped[dt.date]
+    # The length of one term as agreed when it was provisioned (or imported): what
+    # auto-renewal adds at each term end and what the renew form offers. Renewals do not
+    # change it; the months each one added are in its ServiceRenewed event, and the span
+    # from start_date to term_end is the contract so far.
     term_months: Mapped[int]
     term_end: Mapped[dt.date]
     auto_renew: Mapped[bool] = mapped_column(default=False)
@@ -75,7 +80,9 @@ class ClientService(TenantMixin, db.Model):
     # Start of the suspension in force: cleared on resume, kept if cancelled or expired meanwhile.
     suspended_since: Mapped[dt.datetime | None]
     resumed_at: Mapped[dt.datetime | None]
-    cancelled_at: Mapped[dt.datetime | None]
+    cancelled_at: Mapped[dt.datetime | None]  # when it was cancelled (None while only scheduled)
+    # The day it ends: set when cancelled, and while a cancellation at term end is scheduled
+    # (the service still running); cleared when that is undone.
     cancellation_effective_on: Mapped[dt.date | None]
     expired_at: Mapped[dt.datetime | None]
     last_renewed_at: Mapped[dt.datetime | None]
@@ -109,6 +116,11 @@ class ClientService(TenantMixin, db.Model):
 
     client: Mapped[Client] = relationship()
     billing: Mapped["RecurringBilling | None"] = relationship(back_populates="service")
+
+    @property
+    def ends_on(self) -> dt.date | None:
+        """The day a scheduled cancellation takes effect, while the service runs until then."""
+        return self.cancellation_effective_on if self.status in RUNNING else None
 
 
 class ServicePause(TenantMixin, db.Model):

@@ -1,18 +1,22 @@
 """Reads of services: the services list and its filters (page and CSV), one client's services,
-running services in order, clients, and a service's event timeline."""
+running services in order, clients, and a service's event timeline, term span and renewals."""
 
+import datetime as dt
 from dataclasses import dataclass
 
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
+from webapp.accounts.models import User
 from webapp.billing.models import RecurringBilling
 from webapp.clients.models import Client
 from webapp.database import first_ids_across
 from webapp.date_range import DateRange
 from webapp.extensions import db
+from webapp.lifecycle.events import ServiceRenewed
 from webapp.lifecycle.health import BAND_RANGES
-from webapp.lifecycle.statuses import RUNNING, ServiceStatus
+from webapp.lifecycle.statuses import RUNNING, ServiceStatus, UserRole
 from webapp.pipeline.models import DomainEvent
 from webapp.services.models import ClientService
 
@@ -56,10 +60,12 @@ class ServiceQuery:
     desc: bool = False
     page: int = 1
     started: DateRange = DateRange()  # on start_date: when the service (its contract) starts
+    manager: int | None = None  # "mine": the services this user is the account manager of
 
     @classmethod
-    def from_args(cls, args) -> "ServiceQuery":
-        """The filters from a query string (the page's, or its CSV download's)."""
+    def from_args(cls, args, user_id: int | None = None) -> "ServiceQuery":
+        """The filters from a query string (the page's, or its CSV download's); manager=me
+        means the services `user_id` manages."""
         return cls(
             q=args.get("q", "")[:100],
             status=args.get("status", ""),
@@ -69,6 +75,7 @@ class ServiceQuery:
             desc=args.get("desc") == "1",
             page=args.get("page", 1, type=int),
             started=DateRange.from_args(args),
+            manager=user_id if args.get("manager") == "me" else None,
         )
 
     @property
@@ -79,6 +86,7 @@ class ServiceQuery:
             "status": self.status or None,
             "client": self.client,
             "health": self.health or None,
+            "manager": "me" if self.manager else None,
             **self.started.args,
         }
 
@@ -111,6 +119,8 @@ def service_filters(company_id: int, query: ServiceQuery) -> list:
         filters.append(ClientService.status == ServiceStatus(query.status))
     if query.client:
         filters.append(ClientService.client_id == query.client)
+    if query.manager:
+        filters.append(ClientService.account_manager_id == query.manager)
     if query.health in BAND_RANGES:
         low, high = BAND_RANGES[query.health]
         filters.append(ClientService.health_score.between(low, high))
@@ -150,9 +160,26 @@ def services(company_id: int, query: ServiceQuery, page_size: int) -> ServicePag
     return ServicePage(rows=rows, total=total, page=page, pages=pages)
 
 
-def clients(company_id: int):
+def clients(company_id: int, archived: bool = True):
+    """(id, name) of the company's clients; archived=False for the pickers of new work (the
+    list filters keep archived clients: their history is still there to find)."""
+    query = select(Client.id, Client.name).where(Client.company_id == company_id)
+    if not archived:
+        query = query.where(Client.archived_at.is_(None))
+    return db.session.execute(query.order_by(Client.name)).all()
+
+
+def account_managers(company_id: int):
+    """(id, name) of the people who can be a service's account manager: active account
+    managers and admins."""
     return db.session.execute(
-        select(Client.id, Client.name).where(Client.company_id == company_id).order_by(Client.name)
+        select(User.id, User.name)
+        .where(
+            User.company_id == company_id,
+            User.active.is_(True),
+            User.role.in_((UserRole.ACCOUNT_MANAGER, UserRole.ADMIN)),
+        )
+        .order_by(User.name, User.id)
     ).all()
 
 
@@ -169,3 +196,40 @@ def service_timeline(service_id: int):
         .unique()
         .all()
     )
+
+
+@dataclass(frozen=True)
+class TermSpan:
+    """The contract so far, from the start date to the end of the current term: the first
+    term and every renewal since (term_months stays the length of one term)."""
+
+    months: int
+    days: int  # beyond the whole months (a term end clamped to a shorter month)
+
+
+def term_span(service: ClientService) -> TermSpan:
+    span = relativedelta(service.term_end, service.start_date)
+    return TermSpan(span.years * 12 + span.months, span.days)
+
+
+@dataclass(frozen=True)
+class Renewal:
+    on: dt.datetime
+    months: int
+    term_end: dt.date
+    actor: str
+
+
+def renewals_in(timeline) -> list[Renewal]:
+    """The renewals in a service's timeline (service_timeline), newest first, each with the
+    months it added."""
+    return [
+        Renewal(
+            e.occurred_at,
+            int(e.payload["months"]),
+            dt.date.fromisoformat(e.payload["term_end"]),
+            e.actor,
+        )
+        for e in timeline
+        if e.type == ServiceRenewed.__name__
+    ]

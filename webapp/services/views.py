@@ -5,17 +5,26 @@ from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
 from webapp.accounts.access import actor, company_id, requires
+from webapp.accounts.models import User
 from webapp.accounts.permissions import Can
 from webapp.billing import queries as billing_queries
+from webapp.extensions import db
 from webapp.forms import ActionForm, options
 from webapp.health import queries as health_queries
 from webapp.incidents import queries as incidents_queries
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
-from webapp.lifecycle.transitions import Action, TransitionRefused, allowed_actions, next_status
+from webapp.lifecycle.transitions import Action, TransitionRefused, next_status, offered_actions
 from webapp.rendering import page
 from webapp.services import actions
 from webapp.services import queries as services_queries
-from webapp.services.forms import CancelForm, PriceForm, ProvisionForm, RenewForm, SuspendForm
+from webapp.services.forms import (
+    AccountManagerForm,
+    CancelForm,
+    PriceForm,
+    ProvisionForm,
+    RenewForm,
+    SuspendForm,
+)
 from webapp.services.models import ClientService
 from webapp.sla import policy as service_sla
 from webapp.sla import queries as sla_queries
@@ -32,6 +41,7 @@ FORMS = {
     Action.CANCEL: CancelForm,
     Action.RENEW: RenewForm,
     Action.CHANGE_PRICE: PriceForm,
+    Action.UNDO_CANCELLATION: ActionForm,
 }
 
 
@@ -42,6 +52,8 @@ def _perform(action: Action, service_id: int, form):
         return actions.activate(*args, expected_version=version)
     if action == Action.RESUME:
         return actions.resume(*args, expected_version=version)
+    if action == Action.UNDO_CANCELLATION:
+        return actions.undo_cancellation(*args, expected_version=version)
     if action == Action.SUSPEND:
         return actions.suspend(*args, reason=form.reason.data.strip(), expected_version=version)
     if action == Action.CANCEL:
@@ -59,7 +71,7 @@ def _perform(action: Action, service_id: int, form):
 @requires(Can.VIEW)
 def index():
     """Search, filter, sort and page through services."""
-    query = services_queries.ServiceQuery.from_args(request.args)
+    query = services_queries.ServiceQuery.from_args(request.args, user_id=current_user.id)
     cid = company_id()
     result = services_queries.services(cid, query, current_app.config["PAGE_SIZE"])
     return page(
@@ -87,24 +99,45 @@ def _sla_form(service: ClientService) -> SlaForm:
     )
 
 
-def _detail_context(service_id: int, forms=None, sla_form=None):
+def _manager_form(service: ClientService, form=None) -> AccountManagerForm:
+    if form is None:
+        form = AccountManagerForm(
+            formdata=None, version=service.version, user_id=service.account_manager_id
+        )
+    people = services_queries.account_managers(service.company_id)
+    form.user_id.choices = options([("", "Nobody"), *people])
+    return form
+
+
+def _blank_form(action: Action, service: ClientService):
+    if action == Action.RENEW:  # one more term of the length agreed, unless changed here
+        return RenewForm(formdata=None, version=service.version, months=service.term_months)
+    return FORMS[action](formdata=None, version=service.version)
+
+
+def _detail_context(service_id: int, forms=None, sla_form=None, manager_form=None):
     cid = company_id()
     service = get_or_404(ClientService, cid, service_id)
-    offered = allowed_actions(service.status)
+    offered = offered_actions(service.status, service.ends_on is not None)
     forms = forms or {}
+    timeline = services_queries.service_timeline(service.id)
     return {
         "service": service,
         "actions": offered,
-        "forms": {
-            a: forms.get(a) or FORMS[a](formdata=None, version=service.version) for a in offered
-        },
-        "timeline": services_queries.service_timeline(service.id),
+        "forms": {a: forms.get(a) or _blank_form(a, service) for a in offered},
+        "timeline": timeline,
+        "term": services_queries.term_span(service),
+        "renewals": services_queries.renewals_in(timeline),
         "sla": sla_queries.sla_summary(service),
         "sla_form": sla_form or _sla_form(service),
         "incidents": incidents_queries.service_incidents(cid, service.id),
         "recordable": service.status in TRACKED,
         "trend": health_queries.health_trend(service.id),
         "adjustments": billing_queries.service_adjustments(cid, service.id),
+        "manager": db.session.get(User, service.account_manager_id)
+        if service.account_manager_id
+        else None,
+        "manager_form": _manager_form(service, manager_form),
     }
 
 
@@ -184,12 +217,37 @@ def transition(service_id, action):
     return redirect(url_for(".detail", service_id=service_id), 303)
 
 
+@bp.post("/<int:service_id>/account-manager")
+@requires(Can.TRANSITION)
+def change_account_manager(service_id):
+    """Give the service another account manager (or none); errors show beside the field."""
+    service = get_or_404(ClientService, company_id(), service_id)
+    form = _manager_form(service, AccountManagerForm())
+    if form.validate():
+        try:
+            actions.change_account_manager(company_id(), service.id, actor(), form.user_id.data)
+        except actions.ManagerRefused as exc:
+            form.user_id.errors.append(str(exc))
+    if form.errors:
+        if form.version.errors:
+            raise TransitionRefused(form.version.errors[0])
+        context = _detail_context(service_id, manager_form=form)
+        return page("services/detail.html", fragments=("service_main",), **context), 422
+    flash("Account manager changed.")
+    if request.headers.get("HX-Request"):
+        body = render_block("services/detail.html", "service_main", **_detail_context(service_id))
+        return body, 200, {"HX-Trigger": "data-changed"}
+    return redirect(url_for(".detail", service_id=service_id), 303)
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @requires(Can.TRANSITION)
 def new():
     """Provision a service; errors show beside their fields."""
     form = ProvisionForm()
-    form.client_id.choices = options((c.id, c.name) for c in services_queries.clients(company_id()))
+    form.client_id.choices = options(
+        (c.id, c.name) for c in services_queries.clients(company_id(), archived=False)
+    )
     if form.validate_on_submit():
         service = actions.provision(
             company_id(),

@@ -39,6 +39,36 @@ class AlertRow:
     service_name: str
     client_name: str
     acknowledged_by: str | None
+    client_id: int  # for the link to the client's page
+
+
+def _alerts_base(company_id: int, kind: str):
+    acker = db.aliased(User)
+    base = (
+        select(SlaAlert, ClientService.name, Client.name, acker.name, Client.id)
+        .join(ClientService, SlaAlert.service_id == ClientService.id)
+        .join(Client, ClientService.client_id == Client.id)
+        .outerjoin(acker, SlaAlert.acknowledged_by_id == acker.id)
+        .where(SlaAlert.company_id == company_id)
+    )
+    return base.where(SlaAlert.kind == kind) if kind else base
+
+
+def _in_order(query, is_open: bool):
+    """Unacknowledged alerts oldest first (the longest waiting); acknowledged ones newest
+    first, read along the (company_id, acknowledged_at) index rather than sorted whole: they
+    pile up for ever."""
+    if is_open:
+        return query.where(SlaAlert.acknowledged_at.is_(None)).order_by(
+            SlaAlert.created_at, SlaAlert.id
+        )
+    return query.where(SlaAlert.acknowledged_at.is_not(None)).order_by(
+        SlaAlert.acknowledged_at.desc(), SlaAlert.id.desc()
+    )
+
+
+def _groups(state: str) -> tuple[bool, ...]:
+    return {"open": (True,), "acknowledged": (False,)}.get(state, (True, False))
 
 
 def alerts(
@@ -46,32 +76,49 @@ def alerts(
 ) -> list[AlertRow]:
     """Alerts, unacknowledged first (oldest first: the longest waiting), then acknowledged.
 
-    Two queries rather than one ordered by "acknowledged or not": acknowledged alerts pile
-    up for ever, and are read newest first along the (company_id, acknowledged_at) index up
-    to the limit instead of being sorted whole. Both are asked whatever the rows, so a page
-    issues the same statements however many there are."""
-    acker = db.aliased(User)
-    base = (
-        select(SlaAlert, ClientService.name, Client.name, acker.name)
-        .join(ClientService, SlaAlert.service_id == ClientService.id)
-        .join(Client, ClientService.client_id == Client.id)
-        .outerjoin(acker, SlaAlert.acknowledged_by_id == acker.id)
-        .where(SlaAlert.company_id == company_id)
-    )
-    if kind:
-        base = base.where(SlaAlert.kind == kind)
+    Two queries rather than one ordered by "acknowledged or not" (see _in_order). Both are
+    asked whatever the rows, so a page issues the same statements however many there are."""
+    base = _alerts_base(company_id, kind)
     rows = []
-    for is_open in {"open": (True,), "acknowledged": (False,)}.get(state, (True, False)):
-        if is_open:
-            query = base.where(SlaAlert.acknowledged_at.is_(None)).order_by(
-                SlaAlert.created_at, SlaAlert.id
-            )
-        else:
-            query = base.where(SlaAlert.acknowledged_at.is_not(None)).order_by(
-                SlaAlert.acknowledged_at.desc(), SlaAlert.id.desc()
-            )
-        rows += db.session.execute(query.limit(max(0, limit - len(rows)))).all()
+    for is_open in _groups(state):
+        rows += db.session.execute(_in_order(base, is_open).limit(max(0, limit - len(rows)))).all()
     return [AlertRow(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    rows: list[AlertRow]
+    total: int
+    page: int
+    pages: int
+
+
+def alert_page(company_id: int, state: str, kind: str, page: int, page_size: int) -> AlertPage:
+    """One page of alerts() in the same order: the open ones are counted first to know where
+    the page falls across the two groups (each count read from the index alone)."""
+    counts = []
+    for is_open in _groups(state):
+        where = [
+            SlaAlert.company_id == company_id,
+            SlaAlert.acknowledged_at.is_(None)
+            if is_open
+            else SlaAlert.acknowledged_at.is_not(None),
+        ]
+        if kind:
+            where.append(SlaAlert.kind == kind)
+        counts.append(db.session.scalar(select(func.count()).where(*where)))
+    total = sum(counts)
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
+    skip = (page - 1) * page_size
+    base = _alerts_base(company_id, kind)
+    rows = []
+    for is_open, count in zip(_groups(state), counts, strict=True):
+        take = max(0, min(page_size - len(rows), count - skip))
+        query = _in_order(base, is_open).offset(min(skip, count)).limit(take)
+        rows += db.session.execute(query).all()  # asked even for none: a constant count
+        skip = max(0, skip - count)
+    return AlertPage([AlertRow(*row) for row in rows], total, page, pages)
 
 
 def open_alert_count(company_id: int) -> int:

@@ -1,0 +1,1 @@
+"""Import from CSV: clients, contacts and services, dry run first, then all or nothing."""
