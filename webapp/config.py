@@ -95,6 +95,9 @@ class Config:
     PAGE_SIZE = 25
     # The largest request body the JSON API reads; an Alertmanager notification of a few hundred
     # alerts fits well within 1 MiB (a larger one is refused with a 413).
+    # Any request body (an import file is the largest a page takes): larger ones are refused
+    # with a 413 before anything reads them.
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(8 * 1024 * 1024)))
     API_MAX_CONTENT_LENGTH = int(os.environ.get("API_MAX_CONTENT_LENGTH", str(1024 * 1024)))
     # /metrics answers only with `Authorization: Bearer <token>` when set; unset, anyone who
     # can reach it may scrape it (keep it on the monitoring network).

@@ -136,9 +136,7 @@ def test_each_change_moves_its_bucket(before, after, action, expected):
 def test_the_schedulers_late_cancellation_at_term_end_churns_on_the_day_it_was_due():
     ended = replace(ACTIVE, status=S.CANCELLED, stop_on=TERM_END)
     three_days_late = TERM_END + dt.timedelta(days=3)
-    assert movements(ACTIVE, ended, A.CANCEL, three_days_late) == m(
-        K.CHURNED, "-300", -1, TERM_END
-    )
+    assert movements(ACTIVE, ended, A.CANCEL, three_days_late) == m(K.CHURNED, "-300", -1, TERM_END)
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,7 @@ def _record(company, service_id, title, severity):
     return incident.id
 
 
-def test_the_panel_lists_open_incidents_most_severe_first_with_service_and_client(
-    as_role, company
-):
+def test_the_panel_lists_open_incidents_most_severe_first_with_service_and_client(as_role, company):
     with time_machine.travel(START, tick=False):
         backup = make_service(company, make_client(company, "Acme Dental"), name="Backup")
         firewall = make_service(

@@ -107,6 +107,9 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
         "alerts.create_at_risk_alert": lambda: at_risk(company, running),
         "notify.sla_at_risk": lambda: at_risk(company, running),
         "billing.reprice": lambda: lc.change_price(company, running, "test", Decimal("150.00")),
+        "notify.price_changed": lambda: lc.change_price(
+            company, running, "test", Decimal("150.00")
+        ),
         "notify.escalated": lambda: (
             breach(company, running),
             work(),  # the alert exists

@@ -19,8 +19,8 @@ from webapp.lifecycle.statuses import BillingStatus, ServiceStatus
 from webapp.lifecycle.statuses import UserRole as R
 from webapp.notifications.models import Notification
 from webapp.pipeline.models import DomainEvent
-from webapp.reports.at_risk import revenue_at_risk
 from webapp.renewals import sweep as renewals_sweep
+from webapp.reports.at_risk import revenue_at_risk
 from webapp.services import actions as lc
 from webapp.services import cancellations
 from webapp.services import expiry as services_expiry

@@ -50,7 +50,9 @@ def test_a_renewal_from_the_page_shows_the_real_span_and_the_months_it_added(as_
     db.session.rollback()
     service = db.session.get(ClientService, service_id)
     assert (service.term_months, service.term_end) == (12, dt.date(2028, 1, 25))
-    event = db.session.scalars(select(DomainEvent).where(DomainEvent.type == "ServiceRenewed")).one()
+    event = db.session.scalars(
+        select(DomainEvent).where(DomainEvent.type == "ServiceRenewed")
+    ).one()
     assert (event.payload["months"], event.payload["term_end"]) == (12, "2028-01-25")
 
 

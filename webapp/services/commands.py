@@ -28,6 +28,7 @@ def _print_service(s: ClientService):
     click.echo(f"  client {s.client_id}  {s.price} {s.currency} {s.billing_cycle.value}")
     click.echo(
         f"  term {s.start_date} .. {s.term_end}  auto-renew {'yes' if s.auto_renew else 'no'}"
+        + (f"  ends on {s.ends_on}" if s.ends_on else "")
     )
     if s.billing:
         b = s.billing
@@ -121,6 +122,13 @@ _simple(
         click.option("--reason", required=True),
         click.option("--at-term-end", is_flag=True, help="Cancel when the term ends."),
     ],
+)
+
+
+_simple(
+    "undo-cancellation",
+    service_lifecycle.undo_cancellation,
+    "Withdraw a cancellation at term end before the day it takes effect.",
 )
 
 
