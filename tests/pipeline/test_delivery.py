@@ -110,6 +110,17 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
         "notify.price_changed": lambda: lc.change_price(
             company, running, "test", Decimal("150.00")
         ),
+        "notify.cancellation_scheduled": lambda: lc.cancel(
+            company, running, "test", reason="r", at_term_end=True
+        ),
+        "notify.cancellation_undone": lambda: (
+            lc.cancel(company, running, "test", reason="r", at_term_end=True),
+            lc.undo_cancellation(company, running, "test"),
+        ),
+        "billing.reconcile": lambda: (
+            lc.cancel(company, running, "test", reason="r", at_term_end=True),
+            lc.undo_cancellation(company, running, "test"),
+        ),
         "notify.escalated": lambda: (
             breach(company, running),
             work(),  # the alert exists

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
+from tests.activity.test_activity import rows
 from tests.support.factories import make_service, make_user
 from webapp.billing.models import RecurringBilling, RevenueMovement
 from webapp.clients.models import Contact
@@ -129,6 +130,10 @@ def test_undo_from_the_page_clears_it_restores_auto_renew_and_is_in_the_trail(
         assert "ends on" not in response.get_data(as_text=True)
         work()
         detail = manager.get(f"/services/{service_id}").get_data(as_text=True)
+        trail = rows(manager.get("/activity").get_data(as_text=True))
+    assert "cancellation undone" in trail[0] and "no longer ends on 2027-04-10" in trail[0]
+    assert "cancellation scheduled" in trail[1]
+    assert "ends on 2027-04-10, reason: moving in-house" in trail[1]
     service = _fresh(service_id)
     assert (service.cancellation_effective_on, service.cancellation_reason) == (None, None)
     assert (service.status, service.auto_renew) == (ServiceStatus.ACTIVE, True)
@@ -317,3 +322,14 @@ def test_revenue_at_risk_lists_it_as_leaving_not_as_a_term_ending(company):
         (service_id, TERM_END, Decimal("300.00"))
     ]
     assert risk.scheduled_totals == {"EUR": Decimal("300.00")}
+
+
+def test_the_cancel_form_offers_the_term_end_only_for_a_running_term(as_role, company):
+    with time_machine.travel(START, tick=False):
+        pending = make_service(company)
+        running = _service(company)
+        manager = as_role(R.ACCOUNT_MANAGER)
+        pending_page = manager.get(f"/services/{pending}").get_data(as_text=True)
+        running_page = manager.get(f"/services/{running}").get_data(as_text=True)
+    assert 'data-action="cancel"' in pending_page and 'name="when"' not in pending_page
+    assert 'name="when"' in running_page and "At the end of the term" in running_page

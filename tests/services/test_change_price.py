@@ -52,7 +52,7 @@ def test_an_upgrade_from_the_page_bills_the_rest_of_the_cycle_on_the_next_bill(
 
     assert trail[0].split(" | ")[2:5] == [
         "price changed",
-        "Managed Backup",
+        "Managed Backup · Acme Dental",  # the client beside the service (issue 14)
         "300.00 → 450.00 EUR, +123.21 on the next bill (25 → 30 seats)",
     ]
 
