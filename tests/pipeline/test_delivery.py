@@ -12,17 +12,27 @@ from tests.support.factories import (
     at_risk,
     breach,
     fail_listener,
+    make_client,
     make_service,
     make_user,
     redis_at,
 )
 from tools.embedded_redis import RedisServer
+from webapp.accounts import people
+from webapp.accounts.access import set_password
+from webapp.accounts.models import User
 from webapp.billing.models import BillingAdjustment, RecurringBilling
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.health.models import HealthSnapshot
 from webapp.lifecycle import events as ev
-from webapp.lifecycle.statuses import BillingStatus, DeliveryStatus
+from webapp.lifecycle.statuses import (
+    BillingCycle,
+    BillingStatus,
+    DeliveryStatus,
+    ServiceStatus,
+    UserRole,
+)
 from webapp.notifications.models import Notification
 from webapp.pipeline import deliveries, delivery
 from webapp.pipeline import outbox as pipeline_outbox
@@ -121,12 +131,21 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
             lc.cancel(company, running, "test", reason="r", at_term_end=True),
             lc.undo_cancellation(company, running, "test"),
         ),
+        "billing.imported": lambda: _import_one(company),
+        "notify.invitation": lambda: people.invite(
+            company, "Tess", "tess@msp.example", UserRole.TECHNICIAN, "test"
+        ),
+        "notify.password_reset": lambda: people.forgot("reset@msp.example"),
         "notify.escalated": lambda: (
             breach(company, running),
             work(),  # the alert exists
             sla.sweep(utcnow() + dt.timedelta(hours=1)),
         ),
     }
+    if listener == "notify.password_reset":
+        with_password = make_user(company, email="reset@msp.example")
+        set_password(db.session.get(User, with_password), "a long enough password 1")
+        db.session.commit()
     if listener == "notify.expired":
         other = make_service(company, manager_id=None)
         lc.activate(company, other, "test")
@@ -148,6 +167,28 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
 
 def _d():
     return dt.date(2027, 1, 1)
+
+
+def _import_one(company):
+    """An active service brought in by an import, billing from its own next bill date."""
+    client_id = make_client(company, name="Imported client")
+    start = utcnow().date() - dt.timedelta(days=40)
+    imported = lc.ImportedService(
+        client_id=client_id,
+        name="Imported backup",
+        service_type="backup",
+        status=ServiceStatus.ACTIVE,
+        price=Decimal("20.00"),
+        quantity=3,
+        currency="USD",
+        billing_cycle=BillingCycle.MONTHLY,
+        start_date=start,
+        term_months=12,
+        term_end=start + dt.timedelta(days=365),
+        next_bill_date=start + dt.timedelta(days=45),
+    )
+    with pipeline_outbox.unit_of_work():
+        lc.import_services(company, [imported], "test")
 
 
 def _emit(company, event):

@@ -315,7 +315,11 @@ def _bring_terms_near(company_id: int) -> None:
         active = db.session.scalars(
             select(ClientService)
             .where(
-                ClientService.company_id == company_id, ClientService.status == ServiceStatus.ACTIVE
+                ClientService.company_id == company_id,
+                ClientService.status == ServiceStatus.ACTIVE,
+                # A scheduled cancellation ends on its term end: moving that would leave it
+                # ending on a day that is no longer the end of its term.
+                ClientService.cancellation_effective_on.is_(None),
             )
             .order_by(ClientService.id)
             .limit(4)
