@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.support.factories import make_user
 from tests.support.sessions import PASSWORD, add_user, csrf_from
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
@@ -67,6 +68,17 @@ def test_guesses_at_one_account_from_many_addresses_run_out_too(client, app, com
     codes = [attempt(" V@msp.example", "guess", f"198.51.100.{i}") for i in range(6)]
     assert codes == [401] * 5 + [429]
     assert attempt("a@msp.example", PASSWORD, "198.51.100.50") == 302  # other accounts unaffected
+
+
+@pytest.mark.parametrize("email", ["nobody@msp.example", "invited@msp.example"])
+def test_the_dummy_hashs_own_password_opens_no_account(client, company, email):
+    # Without an account or a password, the password is checked against a dummy hash (for the
+    # time it takes); typing the dummy's own password must be an ordinary wrong password too.
+    make_user(company, "invited@msp.example", UserRole.VIEWER)  # invited: no password yet
+    response = _login(client, email, "no such user")
+    assert response.status_code == 401
+    assert "do not match an account" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
 
 
 @pytest.mark.parametrize(

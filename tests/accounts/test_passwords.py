@@ -88,6 +88,26 @@ def test_a_password_change_is_in_the_trail(as_role, tess):
     assert db.session.get(User, tess).password_changed_at is not None
 
 
+def test_guesses_at_the_current_password_run_out_like_sign_ins(app, as_role, tess):
+    # A stolen session must not guess the current password without end: a change draws on the
+    # same allowance per account as signing in does (the sign-in here spent one of the four).
+    app.config["LOGIN_ACCOUNT_RATE_LIMIT"] = "4 per hour"
+    session = as_role(UserRole.TECHNICIAN, EMAIL)
+    before = _password_hash(tess)
+
+    def change(current):
+        data = {"current": current, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+        return session.post("/account/password", data, htmx=False)
+
+    assert [change(f"guess {i}").status_code for i in range(3)] == [422] * 3
+    refused = change(PASSWORD)  # even the right one, for now
+    assert refused.status_code == 429
+    assert "Too many attempts" in refused.get_data(as_text=True)
+    assert _password_hash(tess) == before
+    assert sign_in(app.test_client(), EMAIL, PASSWORD).status_code == 429
+    assert session.get("/account").status_code == 200  # still signed in
+
+
 def test_the_sign_in_page_offers_forgot_your_password(client):
     html = client.get("/login").get_data(as_text=True)
     assert 'href="/forgot"' in html and "Forgot your password?" in html
@@ -222,6 +242,22 @@ def test_someone_deactivated_cannot_use_a_reset_link(app, company, tess, work):
     assert page.status_code == 400
     assert "not active" in page.get_data(as_text=True)
     assert _password_hash(tess) == before
+
+
+def test_a_reset_link_from_before_a_deactivation_stays_dead_after_reactivation(
+    app, company, tess, work
+):
+    link = _reset_link(app, company, tess, work)
+    people.deactivate(company, tess, "test")
+    people.reactivate(company, tess, "test")
+    before = _password_hash(tess)
+    page = app.test_client().get(link)
+    assert page.status_code == 400
+    assert "newer one" in page.get_data(as_text=True)
+    assert choose_password(app.test_client(), link).status_code == 400
+    assert _password_hash(tess) == before
+    fresh = _reset_link(app, company, tess, work)  # one asked for now works
+    assert choose_password(app.test_client(), fresh).status_code == 303
 
 
 def test_the_new_password_through_a_link_keeps_the_rules(app, company, tess, work):

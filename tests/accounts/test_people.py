@@ -134,6 +134,25 @@ def test_an_invitation_end_to_end_through_the_mail(app, as_role, company, work, 
     assert sign_in(app.test_client(), "nina@msp.example", NEW_PASSWORD).status_code == 302
 
 
+def test_sending_the_invitation_again_cancels_the_earlier_link(app, as_role, company, work):
+    admin = as_role(R.ADMIN)
+    _invite(admin)
+    work()
+    first = link_in(mails(INVITATION)[0])
+    nina = user_id_of("nina@msp.example")
+    response = admin.post(f"/settings/people/{nina}/password-link")
+    assert "invitation is on its way" in response.get_data(as_text=True)
+    work()
+    second = link_in(mails(INVITATION)[1])
+
+    page = app.test_client().get(first)
+    assert page.status_code == 400 and "newer one" in page.get_data(as_text=True)
+    assert choose_password(app.test_client(), first).status_code == 400
+    assert user(nina).password_hash is None
+    assert choose_password(app.test_client(), second).status_code == 303
+    assert people.status(user(nina)) == "active"
+
+
 def test_an_invitation_link_expires_after_seven_days(app, as_role, company, work):
     start = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
     with time_machine.travel(start, tick=False) as clock:
@@ -168,8 +187,8 @@ def test_the_link_starts_at_public_url(app, as_role, company, work):
 @pytest.mark.parametrize(
     ("form", "error"),
     [
-        ({"email": ADMIN}, "already has an account"),
-        ({"email": "ADMIN@msp.example"}, "already has an account"),
+        ({"email": ADMIN}, "admin@msp.example is already one of your people"),
+        ({"email": "ADMIN@msp.example"}, "admin@msp.example is already one of your people"),
         ({"email": "not an address"}, "Enter an email address"),
         ({"email": ""}, "Give the address"),
         ({"name": "  "}, "Give the person"),
@@ -185,6 +204,39 @@ def test_a_bad_invitation_is_refused_in_place_and_writes_nothing(as_role, form, 
     assert error in html and "Nobody was invited" in html
     assert events() == []
     assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_an_address_in_use_in_another_company_is_refused_without_saying_where(
+    as_role, other_company
+):
+    add_user(other_company, R.TECHNICIAN, "them@other.example")
+    admin = as_role(R.ADMIN)
+    response = _invite(admin, email="Them@other.example")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "This address cannot be invited: it is already in use." in html
+    assert "Ask your operator if it should move here." in html
+    assert "already has an account" not in html and "one of your people" not in html
+    assert "Other MSP" not in html
+    assert events() == []
+    assert db.session.scalar(select(func.count()).select_from(User)) == 2
+
+
+def test_an_address_taken_elsewhere_a_moment_ago_is_refused_as_neutrally(
+    app, company, other_company, monkeypatch
+):
+    add_user(other_company, R.TECHNICIAN, "them@other.example")
+    checked = people._address_taken
+    calls = []
+
+    def not_yet_the_first_time(company_id, email):  # the account appears between check and write
+        calls.append(email)
+        return None if len(calls) == 1 else checked(company_id, email)
+
+    monkeypatch.setattr(people, "_address_taken", not_yet_the_first_time)
+    with pytest.raises(people.Refused, match="cannot be invited: it is already in use"):
+        people.invite(company, "Them", "them@other.example", R.VIEWER, "test")
+    assert len(calls) == 2 and events() == []
 
 
 def test_role_changes_and_deactivation_are_in_the_trail(as_role, company):

@@ -123,3 +123,16 @@ def test_alerts_page_for_the_readme(sign_in, live_app):
     page.goto(live_app.url + "/alerts?state=all")
     expect(page.locator("h1")).to_have_text("SLA alerts")
     screenshot(page, "alerts")
+
+
+def test_clients_list_links_each_client_to_its_page(sign_in):
+    page = sign_in("manager")
+    page.click("header nav >> text=Clients")
+    expect(page.locator("h1")).to_have_text("Clients")
+    first = page.locator("table a[href^='/clients/']").first
+    name = first.inner_text()
+    screenshot(page, "clients")
+    first.click()
+    expect(page.locator("h1")).to_contain_text(name)
+    expect(page.locator("#client_contacts")).to_contain_text("Primary")
+    screenshot(page, "client-detail")

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from tests.chaos.conftest import wait_until
 from tests.support import fault_report
 from tests.support.factories import active_service, breach, make_client, make_service, make_user
+from tests.support.sessions import add_user
 from webapp.billing.models import RecurringBilling
 from webapp.extensions import db
 from webapp.health.models import HealthSnapshot
@@ -43,7 +44,7 @@ WORKER_ENV = {
 def make_events(company) -> int:
     """40 activations and 10 SLA breaches (each with alert, health and mail listeners)."""
     manager = make_user(company)
-    make_user(company, "tech@msp.example", UserRole.TECHNICIAN)
+    add_user(company, UserRole.TECHNICIAN, "tech@msp.example")  # one who can sign in
     client = make_client(company)
     for n in range(ACTIVATIONS):
         lc.activate(company, make_service(company, client, name=f"S{n}", manager_id=manager), "t")

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from tests.api.test_api import API, auth
 from tests.support.factories import active_service, breach, make_client, make_user
+from tests.support.sessions import add_user
 from webapp.accounts import api_tokens
 from webapp.accounts.models import ApiToken, User
 from webapp.clients.models import Client, Contact
@@ -171,7 +172,7 @@ def _a_company_with_everything(company_id, tag):
     """People, a webhook, a service due for renewal with a breached incident."""
     client = make_client(company_id, name=f"{tag} client", email=f"it@{tag}.example")
     manager = make_user(company_id, f"manager@{tag}.example", UserRole.ACCOUNT_MANAGER)
-    make_user(company_id, f"tech@{tag}.example", UserRole.TECHNICIAN)
+    add_user(company_id, UserRole.TECHNICIAN, f"tech@{tag}.example")  # one who can sign in
     db.session.add(Webhook(company_id=company_id, kind="generic", url="http://127.0.0.1:9/x"))
     db.session.get(Company, company_id).escalation_email = f"oncall@{tag}.example"
     db.session.commit()

@@ -7,8 +7,11 @@ form is fuzzed from the day it is added. Each request is signed in with a role a
 it and carries a valid CSRF token: the fuzz reaches the form's own validation, not the guards.
 """
 
+import csv
 import datetime as dt
+import io
 import re
+import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,10 +30,13 @@ from tests.support.sessions import PASSWORD, csrf_from
 from webapp import create_app
 from webapp.accounts import api_tokens, tokens
 from webapp.accounts.models import User
-from webapp.clients.models import Contact
+from webapp.clients.models import Client, Contact
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.forms import CURRENCIES, CYCLE_LABELS
+from webapp.imports import uploads
+from webapp.imports.columns import KINDS, template_csv
+from webapp.imports.planning import plan_import
 from webapp.incidents import recording
 from webapp.incidents.forms import SEVERITY_LABELS
 from webapp.lifecycle.statuses import DeliveryStatus, ServiceLevel, UserRole
@@ -168,6 +174,9 @@ class Form:
     writes: frozenset[str] = frozenset()
     adds: dict[str, int] = field(default_factory=dict)
     examples: int = 10
+    # Files sent with the fields (multipart/form-data, as an <input type="file"> sends them):
+    # field name -> (filename, content).
+    files: Callable[[World], dict[str, st.SearchStrategy[tuple[str, bytes]]]] | None = None
 
 
 def fixed(url: str):
@@ -311,6 +320,71 @@ def managers(w: World) -> list[str]:
             )
         )
     ]
+
+
+IMPORT_KINDS = ("clients", "contacts", "services")
+
+
+def csv_files(w: World) -> st.SearchStrategy[tuple[str, bytes]]:
+    """What a person uploads to the import's dry run: our templates, a file that changes
+    nothing here, spreadsheets of odd cells in the encodings we read and ones we do not, and
+    bytes that are no text at all."""
+    own = db.session.get(Client, w.client).name
+    cells = st.one_of(
+        st.text(max_size=30),
+        st.lists(st.one_of(fz.odd_characters, st.characters()), max_size=12).map("".join),
+        st.sampled_from(ODD_CELLS),
+    )
+    headers = st.lists(st.one_of(st.sampled_from(IMPORT_HEADERS), st.text(max_size=20)), max_size=8)
+    spreadsheet = st.builds(
+        lambda header, rows, encoding: _csv(header, rows).encode(encoding, "surrogatepass"),
+        headers,
+        st.lists(st.lists(cells, max_size=8), max_size=6),
+        st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]),
+    )
+    content = st.one_of(
+        st.sampled_from([template_csv(KINDS[k]).encode() for k in IMPORT_KINDS]),
+        st.just(_csv(["Name"], [[own]]).encode()),
+        spreadsheet,
+        st.binary(max_size=600),
+    )
+    filename = st.one_of(
+        st.sampled_from(["clients.csv", "services.CSV", "../../etc/passwd", "a\\b.csv", "é.csv"]),
+        fz.odd_text,
+    )
+    return st.tuples(filename, content)
+
+
+# Headers the import reads, so that odd spreadsheets reach the row checks, and values on the
+# edges of those checks.
+IMPORT_HEADERS = sorted({c.header for kind in KINDS.values() for c in kind.columns})
+ODD_CELLS = [
+    *("Acme Dental", "ACME-001", "active", "cancelled", "annual", "one-time", "yes", "USD"),
+    *("2026-02-30", "0001-01-01", "9999-12-31", "2027-01-01", "31/12/2026", "1969-12-31"),
+    *("NaN", "1e999999", "-1", "0", "12,50", "99999999999.99", "1_000", "١٢٣", "20%"),
+    *("primary;billing", "jo@client.example", "=HYPERLINK(0)", "x" * 5001),
+]
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([header, *rows])
+    return out.getvalue()
+
+
+def kept_uploads(w: World) -> tuple[list[str], str]:
+    """Dry runs that may be committed (a new client each) and the digest of their plan."""
+    raw = _csv(["Name"], [["Fuzz Imported Client"]]).encode()
+    kept = [uploads.keep(w.company, uploads.Upload("clients", "fuzz.csv", raw)) for _ in range(3)]
+    return kept, plan_import(w.company, "clients", raw, "fuzz.csv").digest
+
+
+def commit_fields(w: World) -> Fields:
+    kept, digest = kept_uploads(w)
+    return {
+        "token": (st.sampled_from(kept), fz.odd_text),
+        "digest": (st.sampled_from([digest, digest, ""]), fz.odd_text),
+    }
 
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -572,6 +646,32 @@ FORMS: dict[str, Form] = {
         writes=frozenset({"sla_alerts"}),
         examples=15,
     ),
+    # One value of `alert` per submission here; the bulk's own limits are pinned in its tests.
+    "alerts.acknowledge_selected": Form(
+        role=UserRole.TECHNICIAN,
+        url=fixed("/alerts/acknowledge"),
+        fields=lambda w: {"alert": (st.just(str(w.alert)), fz.ids(w.alert, w.other_alert))},
+        writes=frozenset({"sla_alerts"}),
+        examples=15,
+    ),
+    # The dry run writes nothing to the database (a clean file is kept in Redis).
+    "imports.dry_run": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/settings/import/dry-run"),
+        fields=lambda w: {"kind": (st.sampled_from(IMPORT_KINDS), fz.odd_text)},
+        files=lambda w: {"file": csv_files(w)},
+        examples=40,
+    ),
+    # Kept dry runs of one new client: the first commit creates it (with its ClientCreated and
+    # ImportCommitted events); a later one finds its plan changed (refused) or its token gone.
+    "imports.commit": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/settings/import/commit"),
+        fields=commit_fields,
+        writes=frozenset({"clients", "domain_events", "listener_deliveries"}),
+        adds={"clients": 1, "domain_events": 2, "listener_deliveries": 20},
+        examples=20,
+    ),
     "operations.retry": Form(
         role=UserRole.ADMIN,
         url=fixed("/operations/retry"),
@@ -720,13 +820,40 @@ class Signed:
             session = as_role(role, world.email[role])
             self.client, self.token = session.client, session.token
 
-    def post(self, url: str, body: bytes, htmx: bool):
+    def post(self, url: str, sent: dict[str, str], htmx: bool, files=None):
         headers = {"X-CSRFToken": self.token}
         if htmx:
             headers |= {"HX-Request": "true", "HX-Target": ""}
-        return self.client.post(
-            url, data=body, headers=headers, content_type="application/x-www-form-urlencoded"
-        )
+        if files:
+            body, content_type = multipart_body(sent, files)
+        else:
+            body, content_type = fz.form_body(sent), "application/x-www-form-urlencoded"
+        return self.client.post(url, data=body, headers=headers, content_type=content_type)
+
+
+def multipart_body(fields: dict[str, str], files: dict[str, tuple[str, bytes]]):
+    """A multipart/form-data body, byte for byte, as a browser builds it (it writes a quote
+    and a line break in a name as %22, %0D and %0A)."""
+    boundary = f"fuzz{secrets.token_hex(16)}"
+
+    def quoted(text: str) -> bytes:
+        raw = fz._encode(text)
+        return raw.replace(b'"', b"%22").replace(b"\r", b"%0D").replace(b"\n", b"%0A")
+
+    parts = [
+        b'Content-Disposition: form-data; name="' + quoted(name) + b'"\r\n\r\n' + fz._encode(value)
+        for name, value in fields.items()
+    ] + [
+        b'Content-Disposition: form-data; name="'
+        + quoted(name)
+        + b'"; filename="'
+        + quoted(filename)
+        + b'"\r\nContent-Type: text/csv\r\n\r\n'
+        + content
+        for name, (filename, content) in files.items()
+    ]
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + part + b"\r\n" for part in parts)
+    return body + b"--" + boundary.encode() + b"--\r\n", f"multipart/form-data; boundary={boundary}"
 
 
 @pytest.mark.parametrize("endpoint", sorted(FORMS))
@@ -746,12 +873,13 @@ def test_a_form_never_fails_and_a_refusal_writes_nothing(fuzz_app, as_role, worl
         url=form.url(world),
         sent=submissions(form.fields(world)),
         htmx=st.booleans(),
+        files=st.fixed_dictionaries(form.files(world)) if form.files else st.just({}),
     )
-    def submit(url, sent, htmx):
+    def submit(url, sent, htmx, files):
         tally["inputs"] += 1
         signed = Signed(fuzz_app, as_role, world, form.role) if form.role is None else session
         before = snapshot()
-        response = signed.post(url, fz.form_body(sent), htmx)
+        response = signed.post(url, sent, htmx, files)
         after = snapshot()
         db.session.rollback()
         status, text = response.status_code, response.get_data(as_text=True)

@@ -1,8 +1,10 @@
 """`flask import KIND FILE [--commit]`: the dry run's table, exit 1 on errors, all or nothing."""
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.imports.files import service_row, services_csv
+from webapp.clients.models import Client
 from webapp.extensions import db
 from webapp.pipeline.models import DomainEvent
 from webapp.services.models import ClientService
@@ -63,3 +65,27 @@ def test_a_file_level_error_is_printed_and_exits_1(runner, company, acme, tmp_pa
     result = runner.invoke(args=["import", "clients", str(path)])
     assert result.exit_code == 1
     assert "file: The file is empty" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["import", "services", "FILE"],
+        ["import", "services", "FILE", "--commit"],
+        ["clients", "list"],
+        ["clients", "create", "--name", "Bravo Legal"],
+    ],
+)
+def test_an_unknown_company_is_said_and_exits_1(runner, company, acme, tmp_path, args):
+    path = tmp_path / "services.csv"
+    path.write_bytes(services_csv(service_row()))
+    args = [str(path) if arg == "FILE" else arg for arg in args]
+    result = runner.invoke(args=[*args, "--company", str(company + 999)])
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: No company {company + 999}: `flask companies list` shows them.\n"
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert _services() == 0
+    assert db.session.scalar(select(func.count()).select_from(Client)) == 1  # acme's only
+    assert db.session.scalar(select(func.count()).select_from(DomainEvent)) == 0

@@ -2,6 +2,8 @@
 status through the domain (billing from their next bill date, revenue, the trail, no mail)."""
 
 import datetime as dt
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -14,6 +16,7 @@ from webapp.billing.models import BillingAdjustment, RecurringBilling, RevenueMo
 from webapp.billing.queries import mrr_by_currency
 from webapp.clients.models import Client, Contact
 from webapp.extensions import db
+from webapp.imports import committing
 from webapp.imports.committing import ImportRefused, commit_import
 from webapp.imports.planning import Outcome, plan_import
 from webapp.lifecycle.statuses import BillingStatus, ServiceStatus, UserRole
@@ -347,3 +350,37 @@ def test_a_commit_refuses_a_plan_that_changed_since_the_dry_run(company, acme):
     assert "The records changed since the dry run" in str(refused.value)
     assert [r.outcome for r in refused.value.plan.rows] == [Outcome.UNCHANGED]
     assert counts() == before
+
+
+def test_two_commits_of_one_file_at_once_create_its_rows_once(app, company, acme, monkeypatch):
+    """`flask import --commit` twice at once (or with the web's commit): the second plans after
+    the first wrote, so the rows it matches by name are unchanged, not created again. Without
+    the company lock PostgreSQL would let both plan "create" before either wrote."""
+    raw = services_csv(service_row(), service_row(name="Monitoring"))
+    real_plan = committing.plan_import
+
+    def slow_plan(*args):
+        plan = real_plan(*args)
+        time.sleep(0.3)  # the other commit plans meanwhile, unless it waits for the lock
+        return plan
+
+    monkeypatch.setattr(committing, "plan_import", slow_plan)
+    barrier, created = threading.Barrier(2), []
+
+    def commit():
+        with app.app_context():
+            barrier.wait()
+            try:
+                created.append(commit_import(company, "services", raw, "s.csv", "test").counts)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=commit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted((c["create"], c["unchanged"]) for c in created) == [(0, 2), (2, 0)]
+    assert counts()["client_services"] == 2
+    imports = select(func.count()).where(DomainEvent.type == "ImportCommitted")
+    assert db.session.scalar(imports) == 1

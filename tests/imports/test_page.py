@@ -3,6 +3,8 @@ button, the commit itself, and only admins."""
 
 import io
 import re
+import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +15,7 @@ from webapp.extensions import db
 from webapp.imports import parsing, views
 from webapp.imports.parsing import MAX_BYTES
 from webapp.lifecycle.statuses import UserRole as R
+from webapp.pipeline.models import DomainEvent
 from webapp.services.models import ClientService
 
 TOKEN = re.compile(r'name="token" value="([^"]*)"')
@@ -84,7 +87,7 @@ def test_a_clean_dry_run_commits_once_with_its_button(as_role, company, acme):
 
     again = admin.post("/settings/import/commit", {"token": token, "digest": digest}, htmx=False)
     assert again.status_code == 422
-    assert "This dry run has expired (or was imported already)" in again.get_data(as_text=True)
+    assert views.GONE in again.get_data(as_text=True)
     assert _services() == 2
 
     rerun = upload(admin, services_csv(service_row(), service_row(name="Monitoring")))
@@ -105,6 +108,70 @@ def test_a_commit_whose_records_changed_meanwhile_shows_the_new_dry_run(as_role,
     assert "The records changed since the dry run" in html
     assert TOKEN.search(html).group(1) == token  # reviewed, it can be imported
     assert _services() == 0
+    digest = re.search(r'name="digest" value="([^"]+)"', html).group(1)
+    done = admin.post("/settings/import/commit", {"token": token, "digest": digest}, htmx=False)
+    assert done.status_code == 303
+    assert _services() == 1
+
+
+def test_two_commits_of_one_dry_run_at_once_import_it_once(as_role, company, acme, monkeypatch):
+    """A double click, or the same dry run committed from two tabs: the first commit takes the
+    file, the second finds it gone and says so, even while the first is still writing."""
+    tabs = [as_role(R.ADMIN), as_role(R.ADMIN)]
+    html = upload(tabs[0], services_csv(service_row(), service_row(name="Monitoring")))
+    html = html.get_data(as_text=True)
+    form = {
+        "token": TOKEN.search(html).group(1),
+        "digest": re.search(r'name="digest" value="([^"]+)"', html).group(1),
+    }
+    real_commit = views.commit_import
+
+    def slow_commit(*args, **kwargs):
+        time.sleep(0.3)  # the other tab's commit arrives meanwhile
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(views, "commit_import", slow_commit)
+    barrier, responses = threading.Barrier(2), []
+
+    def commit(tab):
+        barrier.wait()
+        response = tab.post("/settings/import/commit", form, htmx=False)
+        responses.append((response.status_code, response.get_data(as_text=True)))
+
+    threads = [threading.Thread(target=commit, args=(tab,)) for tab in tabs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(status for status, _ in responses) == [303, 422]
+    refused = next(text for status, text in responses if status == 422)
+    assert views.GONE in refused
+    assert _services() == 2
+    imports = select(func.count()).where(DomainEvent.type == "ImportCommitted")
+    assert db.session.scalar(imports) == 1
+
+
+def test_a_commit_that_fails_gives_the_dry_run_back_for_another_try(
+    as_role, company, acme, monkeypatch
+):
+    admin = as_role(R.ADMIN)
+    html = upload(admin, services_csv(service_row())).get_data(as_text=True)
+    form = {
+        "token": TOKEN.search(html).group(1),
+        "digest": re.search(r'name="digest" value="([^"]+)"', html).group(1),
+    }
+    real_commit = views.commit_import
+
+    def failing_commit(*args, **kwargs):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(views, "commit_import", failing_commit)
+    with pytest.raises(ConnectionError):
+        admin.post("/settings/import/commit", form, htmx=False)
+    assert _services() == 0
+    monkeypatch.setattr(views, "commit_import", real_commit)
+    assert admin.post("/settings/import/commit", form, htmx=False).status_code == 303
+    assert _services() == 1
 
 
 @pytest.mark.parametrize(

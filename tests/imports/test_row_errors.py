@@ -30,6 +30,8 @@ SERVICE_ERRORS = [
     ({"Start Date": "2027-04-01"}, "Start Date", "is after today: an active service has started"),
     ({"Next Bill Date": "01.04.2027"}, "Next Bill Date", "write it as YYYY-MM-DD"),
     ({"Next Bill Date": "2025-12-31"}, "Next Bill Date", "is before the start date"),
+    ({"Next Bill Date": "2026-02-01"}, "Next Bill Date", "is more than a month before today"),
+    ({"Next Bill Date": "2031-04-01"}, "Next Bill Date", "is more than a month after today"),
     (
         {"Status": "pending", "Next Bill Date": "2027-04-01"},
         "Next Bill Date",
@@ -62,6 +64,65 @@ def test_each_service_row_error_names_its_row_column_and_reason(
     assert words in bad.errors[0].message
     assert bad.messages() == [f"row 3, {column}: {bad.errors[0].message}"]
     assert not plan.ok
+
+
+@pytest.mark.parametrize(
+    ("cycle", "earliest", "latest"),
+    [
+        ("weekly", "2027-03-03", "2027-03-17"),
+        ("monthly", "2027-02-10", "2027-04-10"),
+        ("quarterly", "2026-12-10", "2027-06-10"),
+        ("semi-annual", "2026-09-10", "2027-09-10"),
+        ("annual", "2026-03-10", "2028-03-10"),
+    ],
+)
+def test_a_next_bill_date_is_at_most_one_cycle_from_today(company, acme, cycle, earliest, latest):
+    """Today is 2027-03-10: a date one cycle either side of it is taken, a day more is not."""
+    day = dt.timedelta(days=1)
+    dates = [
+        earliest,
+        latest,
+        str(dt.date.fromisoformat(earliest) - day),
+        str(dt.date.fromisoformat(latest) + day),
+    ]
+    raw = services_csv(
+        *[
+            service_row(name=f"Service {n}", **{"Billing Cycle": cycle, "Next Bill Date": d})
+            for n, d in enumerate(dates)
+        ]
+    )
+    first, last, too_early, too_late = plan_import(company, "services", raw, "s.csv").rows
+    assert (first.outcome, last.outcome) == (Outcome.CREATE, Outcome.CREATE)
+    assert first.values["next_bill_date"] == dt.date.fromisoformat(earliest)
+    for row, side in ((too_early, "before"), (too_late, "after")):
+        assert row.outcome == Outcome.ERROR
+        assert [e.column for e in row.errors] == ["Next Bill Date"]
+        assert f" {side} today: for a" in row.errors[0].message
+        assert f"give a date from {earliest} to {latest}" in row.errors[0].message
+
+
+def test_a_next_bill_date_years_away_says_what_is_allowed(company, acme):
+    raw = services_csv(
+        service_row(**{"Billing Cycle": "annual", "Next Bill Date": "2030-01-15"}),
+    )
+    (row,) = plan_import(company, "services", raw, "s.csv").rows
+    assert row.messages() == [
+        "row 2, Next Bill Date: 2030-01-15 is more than a year after today: for an annual "
+        "service give a date from 2026-03-10 to 2028-03-10 (one cycle either side of today), "
+        "or leave it empty to bill on the next anniversary of the start date."
+    ]
+    with pytest.raises(committing.ImportRefused):
+        committing.commit_import(company, "services", raw, "s.csv", "test")
+
+
+def test_a_service_the_file_updates_keeps_its_next_bill_date_unchecked(company, acme, clock):
+    """An import does not change a service's next bill date, so an old one in the file (the
+    same file imported again a year on) is no reason to refuse the row."""
+    first = services_csv(service_row(**{"Next Bill Date": "2027-04-01"}))
+    committing.commit_import(company, "services", first, "s.csv", "test")
+    clock.move_to(dt.datetime(2028, 3, 10, 9, tzinfo=dt.UTC))
+    (row,) = plan_import(company, "services", first, "s.csv").rows
+    assert row.outcome == Outcome.UNCHANGED, row.reason
 
 
 def test_an_unknown_client_external_id_is_that_columns_error(company, acme):

@@ -87,13 +87,15 @@ def lived_a_full_life(company):
 def test_worker_delivers_every_listener_of_every_event(company, work):
     service_id = lived_a_full_life(company)
     assert work() == 5  # one job per event that has listeners
-    assert deliveries_by_status() == {"done": 8}
+    assert deliveries_by_status() == {"done": 9}
     billing = db.session.scalars(select(RecurringBilling)).one()
     assert billing.service_id == service_id
     assert billing.status == BillingStatus.STOPPED
     subjects = sorted(n.subject for n in db.session.scalars(select(Notification)))
-    # Client contact and account manager each get activation, suspension and cancellation.
-    assert len(subjects) == 6
+    # Client contact and account manager each get activation, suspension, resumption and
+    # cancellation.
+    assert len(subjects) == 8
+    assert "Managed Backup has been resumed" in subjects
     assert "Managed Backup has been cancelled" in subjects
 
 

@@ -8,6 +8,7 @@ import time_machine
 from sqlalchemy import func, select, update
 
 from tests.support.factories import make_service, make_user, run_at_once
+from tests.support.sessions import add_user
 from webapp.clock import utcnow
 from webapp.company.models import Company
 from webapp.database import begin_write
@@ -41,7 +42,8 @@ def events(kind=None):
 
 def _service(company, **policy):
     manager = make_user(company)
-    make_user(company, "tech@msp.example", UserRole.TECHNICIAN)
+    # With a password: a technician who never took their invitation is told nothing.
+    add_user(company, UserRole.TECHNICIAN, "tech@msp.example")
     service_id = make_service(company, manager_id=manager)
     lc.activate(company, service_id, "test")
     values = {"sla_around_the_clock": True, "sla_response_minutes": 60, **policy}

@@ -79,11 +79,11 @@ def authenticate(email: str, password: str) -> User | None:
     user = db.session.scalars(
         select(User).where(func.lower(User.email) == email.strip().lower())
     ).first()
-    if not check_password_hash(
-        user.password_hash if user and user.password_hash else _NO_USER_HASH, password
-    ):
-        return None
-    if not user.active:  # the same answer as a wrong password, after the same work
+    found = user is not None and user.password_hash is not None
+    # Checked against the dummy hash when there is nothing to check against, for the same time;
+    # its own password ("no such user") must then open nothing.
+    matches = check_password_hash(user.password_hash if found else _NO_USER_HASH, password)
+    if not (found and matches and user.active):  # one answer for all, after the same work
         return None
     if user.password_hash.split("$", 1)[0] != CURRENT_HASH_METHOD:
         # Only now is the password in hand; upgrading here keeps every hash current without

@@ -106,8 +106,8 @@ def invite(company_id: int, name: str, email: str, role: UserRole, actor: str) -
     name, email = name.strip(), email.strip().lower()
     if not name:
         raise Refused("Give the person's name.", field="name")
-    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
-        raise Refused(f"{email} already has an account.", field="email")
+    if (taken := _address_taken(company_id, email)) is not None:
+        raise taken
     try:
         with unit_of_work():
             user = User(
@@ -121,8 +121,25 @@ def invite(company_id: int, name: str, email: str, role: UserRole, actor: str) -
             db.session.flush()
             record(e.UserInvited(None, user.id, email, user.role.value), company_id, actor)
     except IntegrityError:  # invited by someone else a moment ago
-        raise Refused(f"{email} already has an account.", field="email") from None
+        raise _address_taken(company_id, email) or Refused(
+            f"{email} could not be invited: try again.", field="email"
+        ) from None
     return user
+
+
+def _address_taken(company_id: int, email: str) -> Refused | None:
+    """Why an address with an account already cannot be invited. An address is unique across
+    companies; which other one has it is not this company's business, so that answer is neutral."""
+    owner = db.session.scalar(select(User.company_id).where(func.lower(User.email) == email))
+    if owner is None:
+        return None
+    if owner == company_id:
+        return Refused(f"{email} is already one of your people.", field="email")
+    return Refused(
+        "This address cannot be invited: it is already in use. "
+        "Ask your operator if it should move here.",
+        field="email",
+    )
 
 
 def change_role(company_id: int, user_id: int, role: UserRole, actor: str) -> User:
@@ -175,6 +192,9 @@ def send_password_link(company_id: int, user_id: int, actor: str) -> str:
         if not user.active:
             raise Refused(f"{user.name} is deactivated: reactivate them first.")
         if user.password_hash is None:
+            # Every invitation has the same password hash (none): moving the generation is what
+            # makes the earlier link dead, so only the newest mail works.
+            end_sessions(user.id)
             record(e.UserInvited(None, user.id, user.email, user.role.value), company_id, actor)
             return "invitation"
         record(e.PasswordResetRequested(None, user.id, user.email), company_id, actor)

@@ -1,9 +1,11 @@
 """Signed links that let a person choose a password: an invitation (7 days) or a reset (1 hour).
 
-A token is the user's id and a fingerprint of their password hash, signed with SECRET_KEY under
-a salt per purpose (an invitation token is no reset token), with the time it was made. Nothing
-is stored: choosing a password changes the hash, so the fingerprint no longer matches and the
-link works once. Its time comes from webapp.clock, so a frozen clock ages it too.
+A token is the user's id and a fingerprint of their password hash and session generation,
+signed with SECRET_KEY under a salt per purpose (an invitation token is no reset token), with the
+time it was made. Nothing is stored: choosing a password changes the hash, so the fingerprint no
+longer matches and the link works once; deactivation and sending the invitation again move the
+generation, so a link from before either is dead too (invitations have no hash to tell them
+apart). Its time comes from webapp.clock, so a frozen clock ages it too.
 """
 
 import datetime as dt
@@ -52,7 +54,9 @@ def _serializer(purpose: Purpose) -> URLSafeTimedSerializer:
 
 def _fingerprint(user: User) -> str:
     # Changes whenever a password is set (every hash has its own salt): a used link is dead.
-    return hashlib.sha256((user.password_hash or "no password").encode()).hexdigest()[:16]
+    # And whenever the sessions end (deactivation, an invitation sent again): older links too.
+    state = f"{user.password_hash or 'no password'}:{user.session_generation}"
+    return hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
 def make(purpose: Purpose, user: User) -> str:
@@ -94,7 +98,7 @@ def user_for(purpose: Purpose, token: str, lock: bool = False) -> User:
         raise LinkRefused("This link cannot be used: the account is not active.")
     if fingerprint != _fingerprint(user):
         raise LinkRefused(
-            "This link has been used already: a password was chosen with it. "
-            "Sign in with that password, or " + ask_again[0].lower() + ask_again[1:]
+            "This link has been used already, or a newer one replaced it. "
+            "Sign in with your password, or " + ask_again[0].lower() + ask_again[1:]
         )
     return user

@@ -23,13 +23,26 @@ def _per_account(prefix: str):
     return lambda: prefix + request.form.get("email", "").strip().lower()[:254]
 
 
+def _signed_in_account() -> str:
+    # The key sign-in uses for the same person, so both forms draw on one allowance.
+    email = current_user.email if current_user.is_authenticated else ""
+    return "account:" + email.strip().lower()[:254]
+
+
+def _guesses_at_a_password(key_func):
+    """One allowance of password attempts per account, whichever form makes them: a stolen
+    session guessing the current password at /account/password uses up the sign-in's too."""
+    return limiter.shared_limit(
+        lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
+        scope="password-attempts",
+        methods=["POST"],
+        key_func=key_func,
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
-    methods=["POST"],
-    key_func=_per_account("account:"),
-)
+@_guesses_at_a_password(_per_account("account:"))
 def login():
     """Sign in."""
     form = LoginForm()
@@ -62,6 +75,7 @@ def account():
 
 @bp.post("/account/password")
 @login_required
+@_guesses_at_a_password(_signed_in_account)
 def change_password():
     """A new password, the current one first; other browsers are signed out, this one stays."""
     form = ChangePasswordForm()

@@ -3,10 +3,11 @@
 import click
 from sqlalchemy import select
 
+from webapp.accounts.commands import _company as known_company_or_first
 from webapp.clients import actions
 from webapp.clients import queries as clients_queries
 from webapp.clients.models import Client
-from webapp.company.commands import ACTOR, company_option, company_or_first
+from webapp.company.commands import ACTOR, company_option
 from webapp.extensions import db
 
 
@@ -20,7 +21,7 @@ def clients_cli():
 @click.option("--archived", is_flag=True, help="List archived clients too.")
 def clients_list(company_id, archived):
     """Each client: id, name, external id, services by status, MRR per currency."""
-    company_id = company_or_first(company_id)
+    company_id = known_company_or_first(company_id)
     query = select(Client).where(Client.company_id == company_id)
     if not archived:
         query = query.where(Client.archived_at.is_(None))
@@ -54,9 +55,10 @@ def clients_create(company_id, name, external_id):
         raise click.BadParameter("give a name of 1 to 200 characters", param_hint="--name")
     if external_id is not None and len(external_id.strip()) > 100:
         raise click.BadParameter("at most 100 characters", param_hint="--external-id")
+    company_id = known_company_or_first(company_id)
     fields = actions.ClientFields(name=name, external_id=(external_id or "").strip() or None)
     try:
-        client = actions.create_client(company_or_first(company_id), fields, ACTOR)
+        client = actions.create_client(company_id, fields, ACTOR)
     except actions.ClientRefused as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created client {client.id}: {client.name}.")

@@ -302,9 +302,10 @@ SERVICES = Kind(
         Column(
             "next_bill_date",
             "Next Bill Date",
-            "2026-02-01",
-            "YYYY-MM-DD, for active and suspended services: billing carries on from it. "
-            "Empty: the next anniversary of the start date after today.",
+            "",  # any date would be out of range one day: the example takes the default
+            "YYYY-MM-DD, for active and suspended services: billing carries on from it. At most "
+            "one billing cycle before or after today (a year for annual). Empty: the next "
+            "anniversary of the start date after today.",
             ("next billing date", "next date", "next invoice date", "next run"),
         ),
         Column(

@@ -5,7 +5,8 @@ Exits 1 when a row (or the file) has an error: with --commit, nothing is importe
 
 import click
 
-from webapp.company.commands import ACTOR, company_option, company_or_first
+from webapp.accounts.commands import _company as known_company_or_first
+from webapp.company.commands import ACTOR, company_option
 from webapp.imports.columns import KINDS
 from webapp.imports.committing import ImportRefused, commit_import
 from webapp.imports.planning import Outcome, Plan, plan_import
@@ -41,7 +42,7 @@ def _print(plan: Plan, errors_only: bool) -> None:
 @click.option("--errors-only", is_flag=True, help="List only the rows with errors.")
 def import_command(company_id, kind, file, commit, errors_only):
     """Dry run of a CSV of clients, contacts or services; with --commit, import it."""
-    company_id = company_or_first(company_id)
+    company_id = known_company_or_first(company_id)
     raw, filename = file.read(), getattr(file, "name", "stdin").rsplit("/", 1)[-1]
     if not commit:
         plan = plan_import(company_id, kind, raw, filename)

@@ -1,17 +1,21 @@
 """The commit: every row of a file, or none, in one unit of work with its ImportCommitted event.
 
-The file is planned again inside the write transaction (on SQLite it holds the write lock from
-its start), so what is written is what a dry run shows at that moment. A file with any error
+The file is planned again inside the write transaction, after it locks the company's row (on
+SQLite the transaction holds the write lock from its start; PostgreSQL takes no such lock):
+two imports for one company (a web commit and `flask import --commit`, or two tabs) run one
+after the other, the second planning what the first wrote, so a row matched by name is never
+created twice. What is written is what a dry run shows at that moment. A file with any error
 commits nothing; so does a plan that differs from the one the person reviewed (the records
 changed meanwhile): they see the new dry run instead. A file whose rows are all unchanged
 writes nothing at all, not even its ImportCommitted event: importing it again changes nothing.
 """
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.clients.models import Client, Contact
 from webapp.clock import utcnow
+from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.imports.planning import Outcome, Plan, RowPlan, plan_import
 from webapp.lifecycle import events as ev
@@ -39,6 +43,8 @@ def commit_import(
     """Write every create and update of the file's plan, or refuse (ImportRefused)."""
     try:
         with unit_of_work():
+            # Imports of one company queue here (see the module's docstring).
+            db.session.execute(select(Company.id).where(Company.id == company_id).with_for_update())
             plan = plan_import(company_id, kind, raw, filename)
             if not plan.ok:
                 raise ImportRefused(
@@ -65,8 +71,8 @@ def commit_import(
     except services.ImportRefused as refused:
         raise ImportRefused(plan_import(company_id, kind, raw, filename), str(refused)) from None
     except IntegrityError:
-        # Another writer (PostgreSQL has no whole-database write lock) took an external id
-        # the plan thought free: the unit of work rolled everything back.
+        # Another writer that is not an import (PostgreSQL has no whole-database write lock)
+        # took an external id the plan thought free: the unit of work rolled everything back.
         plan = plan_import(company_id, kind, raw, filename)
         raise ImportRefused(
             plan, "Someone else changed these records meanwhile: nothing was imported. Try again."

@@ -557,6 +557,36 @@ def _check_service(row: p.Row, v: dict, managers: dict, today: dt.date) -> None:
             )
 
 
+CYCLE_SPANS = {
+    BillingCycle.WEEKLY: (relativedelta(weeks=1), "a week"),
+    BillingCycle.MONTHLY: (relativedelta(months=1), "a month"),
+    BillingCycle.QUARTERLY: (relativedelta(months=3), "three months"),
+    BillingCycle.SEMI_ANNUAL: (relativedelta(months=6), "six months"),
+    BillingCycle.ANNUAL: (relativedelta(years=1), "a year"),
+}
+
+
+def _check_next_bill(row: p.Row, v: dict, today: dt.date) -> None:
+    """A new service's next bill date is within one of its cycles of today. One years away is
+    a typo or a stale export: billing would catch up on every missed cycle at once, or not
+    bill for years. (A service the file updates keeps its own next bill date: not checked.)"""
+    next_bill, cycle = v["next_bill_date"], v["billing_cycle"]
+    if next_bill is None or cycle not in CYCLE_SPANS:
+        return
+    span, words = CYCLE_SPANS[cycle]
+    earliest, latest = today - span, today + span
+    if earliest <= next_bill <= latest:
+        return
+    side = "before" if next_bill < earliest else "after"
+    name = cycle.value.replace("_", "-")
+    row.error(
+        "next_bill_date",
+        f"{next_bill} is more than {words} {side} today: for {'an' if name[0] in 'aeiou' else 'a'} "
+        f"{name} service give a date from {earliest} to {latest} (one cycle either side of "
+        "today), or leave it empty to bill on the next anniversary of the start date.",
+    )
+
+
 @dataclass(frozen=True)
 class _ServiceRow:
     id: int
@@ -638,6 +668,10 @@ def _plan_services(company_id: int, rows: list[p.Row]) -> list[RowPlan]:
         v["account_manager_id"] = managers[manager.casefold()][0] if manager else None
         v["client_id"] = client.id
         if match is None:
+            _check_next_bill(row, v, today)
+            if row.errors:
+                planned.append(_error(row, label))
+                continue
             planned.append(_service_create(row, label, v, today))
             continue
         linked.add(match.id)

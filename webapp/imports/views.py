@@ -75,14 +75,12 @@ def commit():
     """Import every row of the file the dry run showed, or none."""
     token = request.form.get("token", "")
     try:
-        upload = uploads.fetch(company_id(), token)
+        # Taken out before the commit: a second click (or tab) of the same dry run finds none.
+        upload = uploads.claim(company_id(), token)
     except uploads.UploadUnavailable:
         return _page(503, problem="Redis does not answer: nothing was imported. Try again soon.")
     if upload is None:
-        return _page(
-            422,
-            problem="This dry run has expired (or was imported already): upload the file again.",
-        )
+        return _page(422, problem=GONE)
     try:
         plan = commit_import(
             company_id(),
@@ -93,18 +91,31 @@ def commit():
             expected_digest=request.form.get("digest", ""),
         )
     except ImportRefused as refused:
-        # Still kept under its token: once reviewed, the new plan can be committed.
+        # Nothing was written: once reviewed, the new plan can be committed with the same token.
         again = refused.plan.ok and refused.plan.to_write
+        kept = again and uploads.give_back(company_id(), token, upload)
+        problem = str(refused)
+        if again and not kept:
+            problem += " Upload the file again to import it: it cannot be kept for now."
         return _page(
             409 if refused.plan.ok else 422,
             plan=refused.plan,
-            token=token if again else None,
-            problem=str(refused),
+            token=token if kept else None,
+            problem=problem,
             kind=upload.kind,
         )
-    uploads.forget(company_id(), token)
+    except Exception:
+        # The unit of work rolled back: the person may try the same dry run again.
+        uploads.give_back(company_id(), token, upload)
+        raise
     flash(_summary(plan))
     return redirect(url_for(".index", kind=upload.kind), 303)
+
+
+GONE = (
+    "This dry run was imported already (or is being imported right now, or has expired after "
+    "an hour): nothing more was imported. Upload the file again to see what it would change now."
+)
 
 
 def _summary(plan: Plan) -> str:

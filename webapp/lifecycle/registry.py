@@ -46,7 +46,7 @@ REGISTRY: dict[type[e.Event], tuple[Listener, ...]] = {
     e.ServiceProvisioned: (),  # audit only: the outbox row is the record
     e.ServiceActivated: (_start_billing, _notify("activated")),
     e.ServiceSuspended: (_pause_billing, _notify("suspended")),
-    e.ServiceResumed: (_resume_billing,),
+    e.ServiceResumed: (_resume_billing, _notify("resumed")),
     e.ServiceCancelled: (_stop_billing, _notify("cancelled")),
     e.ServiceRenewed: (_extend_billing,),
     e.ServicePriceChanged: (_reprice_billing, _notify("price_changed")),

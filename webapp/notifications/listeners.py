@@ -44,13 +44,20 @@ def _contacts(client_id: int, who: tuple[str, ...]) -> dict[str, list[str]]:
     return found
 
 
-def _notify(event: DomainEvent, listener: str, who: tuple[str, ...], subject: str, body: str):
+def _notify(
+    event: DomainEvent,
+    listener: str,
+    who: tuple[str, ...],
+    subject: str,
+    body: str,
+    contact_body: str | None = None,
+):
+    """Queue the notice for everyone in `who`. `contact_body`: the client's contacts' wording,
+    where the team's (`body`) is not for them."""
     service = db.session.get(ClientService, event.service_id)
     client = db.session.get(Client, service.client_id)
     company = db.session.get(Company, event.company_id)
-    manager = (
-        db.session.get(User, service.account_manager_id) if service.account_manager_id else None
-    )
+    manager = _active(service.account_manager_id)
     incident = (
         db.session.get(Incident, event.payload["incident_id"])
         if "incident_id" in event.payload
@@ -59,31 +66,35 @@ def _notify(event: DomainEvent, listener: str, who: tuple[str, ...], subject: st
     if TECHNICAL in who and not company.incident_notices_to_clients:
         who = tuple(w for w in who if w != TECHNICAL)
     contacts = _contacts(client.id, who)
-    recipients, missing = [], []
+    # In `who` order; `team` holds the MSP's own people and addresses among them.
+    recipients, team, missing, client_missing = [], set(), [], []
     for w in who:
         if w in CONTACT_ROLES:
             recipients += contacts[w]
             if not contacts[w]:
-                missing.append(
+                client_missing.append(
                     f"client {client.name} has no {CONTACT_ROLES[w]} contact with an email"
                 )
-        elif w == MANAGER:
+                missing.append(client_missing[-1])
+            continue
+        if w == MANAGER:
             if manager is not None:
-                recipients.append(manager.email)
+                team.add(manager.email)
             else:
                 missing.append("the service has no account manager")
         elif w == TECHNICIANS:
             technicians = _technicians(event.company_id, incident)
-            recipients += technicians
+            team.update(technicians)
             if not technicians:
                 missing.append("the company has no technician")
         elif w == ESCALATION:
             if company.escalation_email:
-                recipients.append(company.escalation_email)
+                team.add(company.escalation_email)
             elif manager is not None:
-                recipients.append(manager.email)
+                team.add(manager.email)
             else:
                 missing.append("there is no escalation address and no account manager")
+        recipients += sorted(team - set(recipients))
     context = {"service": service.name, "client": client.name, **event.payload}
     if incident is not None:
         context |= {"incident": incident.title, "severity": incident.severity.value}
@@ -102,20 +113,26 @@ def _notify(event: DomainEvent, listener: str, who: tuple[str, ...], subject: st
         "subject": subject.format(**context),
         "body": body.format(**context),
     }
+    for channel, recipient in channels:
+        row = Notification(**common, channel=channel, recipient=recipient)
+        # Webhooks are the team's channels; someone both on the team and a contact (a test
+        # address, say) gets the team's words too.
+        if contact_body and channel == "email" and recipient not in team:
+            row.body = contact_body.format(**context)
+        db.session.add(row)
+    # A notice meant for the client that reached none of its contacts is recorded as such
+    # (DESIGN.md), even when the manager or a webhook heard of it: the client was not told.
+    # One row at most per event and listener, as recipient "" is part of the unique key.
     if not channels:
         missing.append("no webhook is set up")
-        db.session.add(
-            Notification(
-                **common,
-                channel=NO_CHANNEL,
-                recipient="",
-                status=NO_RECIPIENT,
-                error=f"Nobody to tell: {_and(missing)}.",
-            )
-        )
+        error = f"Nobody to tell: {_and(missing)}."
+    elif client_missing:
+        error = f"The client was not told: {_and(client_missing)}."
+    else:
         return
-    for channel, recipient in channels:
-        db.session.add(Notification(**common, channel=channel, recipient=recipient))
+    db.session.add(
+        Notification(**common, channel=NO_CHANNEL, recipient="", status=NO_RECIPIENT, error=error)
+    )
 
 
 def _and(parts: list[str]) -> str:
@@ -139,6 +156,16 @@ def suspended(event):
         (CLIENT, MANAGER),
         "{service} has been suspended",
         "{service} for {client} has been suspended. Reason: {reason}",
+    )
+
+
+def resumed(event):
+    _notify(
+        event,
+        "notify.resumed",
+        (CLIENT, MANAGER),
+        "{service} has been resumed",
+        "{service} for {client} has been resumed and is active again.",
     )
 
 
@@ -172,15 +199,30 @@ def renewal_due(event):
     )
 
 
+def _active(user_id: int | None) -> User | None:
+    """The person, unless they are deactivated: they are told nothing more."""
+    user = db.session.get(User, user_id) if user_id is not None else None
+    return user if user is not None and user.active else None
+
+
 def _technicians(company_id: int, incident) -> list[str]:
-    """The incident's own technician if it has one; otherwise every technician on the team."""
-    if incident is not None and incident.assignee_id is not None:
-        return [db.session.get(User, incident.assignee_id).email]
+    """The incident's own technician if it has one who can sign in; otherwise every technician
+    on the team who can (active, and has chosen a password: an invitation not yet taken is
+    nobody to answer an incident)."""
+    if incident is not None:
+        assignee = _active(incident.assignee_id)
+        if assignee is not None and assignee.password_hash is not None:
+            return [assignee.email]
     return list(
         db.session.scalars(
-            select(User.email).where(
-                User.company_id == company_id, User.role == UserRole.TECHNICIAN
+            select(User.email)
+            .where(
+                User.company_id == company_id,
+                User.role == UserRole.TECHNICIAN,
+                User.active.is_(True),
+                User.password_hash.is_not(None),
             )
+            .order_by(User.email)
         )
     )
 
@@ -189,10 +231,13 @@ def sla_at_risk(event):
     _notify(
         event,
         "notify.sla_at_risk",
-        (TECHNICIANS, TECHNICAL),
+        (MANAGER, TECHNICIANS, TECHNICAL),
         "At risk: {kind} target for {service} (incident #{incident_id})",
         "Incident #{incident_id} on {service} for {client} ({severity}: {incident}) has used "
         "most of its {kind} time. Answer it before the target is breached.",
+        # The client's technical contacts are told where it stands, not what the team must do.
+        "Incident #{incident_id} on {service} for {client} ({severity}: {incident}) has used "
+        "most of its {kind} time; the team is working on it.",
     )
 
 

@@ -83,10 +83,10 @@ def acknowledge_selected():
     ids = [parse_id(sent) for sent in request.form.getlist("alert")]
     status = 200
     if not ids:
-        flash("Tick the alerts to acknowledge first: nothing was changed.")
+        flash("Tick the alerts to acknowledge first: nothing was changed.", "error")
         status = 422
     elif len(ids) > MOST_SELECTED:
-        flash(f"Select at most {MOST_SELECTED} alerts at a time: nothing was changed.")
+        flash(f"Select at most {MOST_SELECTED} alerts at a time: nothing was changed.", "error")
         status = 422
     else:
         outcome = alert_actions.acknowledge_many(company_id(), ids, current_user.id)
