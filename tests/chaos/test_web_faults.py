@@ -64,7 +64,9 @@ SERVICES = 100
 # Five transitions per service, 500 in all. Activation and suspension mail the client and the
 # account manager: 6 mails per service.
 STEPS = ("activate", "suspend", "resume", "renew", "suspend")
-MAILS_PER_SERVICE = 6
+# Client contact and account manager, told of each activation, suspension and resumption
+# (a renewal tells nobody): 2 x 4.
+MAILS_PER_SERVICE = 8
 OUTAGE_SECONDS = 30
 CLIENTS = 4
 
