@@ -270,19 +270,22 @@ def _plan_clients(company_id: int, rows: list[p.Row]) -> list[RowPlan]:
             planned.append(RowPlan(row.number, label, Outcome.CREATE, values=values))
             continue
         changes, updates = _diff(row, match.__dict__, values)
-        outcome = Outcome.UPDATE if changes else Outcome.UNCHANGED
-        planned.append(
-            RowPlan(
-                row.number,
-                label,
-                outcome,
-                changes=changes,
-                updates=updates,
-                values=values,
-                target_id=match.id,
-            )
-        )
+        planned.append(_matched(row, label, match.id, changes, updates, values))
     return planned
+
+
+def _matched(row, label, target_id, changes, updates, values, notes=None) -> RowPlan:
+    """The plan of a row that matched an existing record: an update if anything differs."""
+    return RowPlan(
+        row.number,
+        label,
+        Outcome.UPDATE if changes else Outcome.UNCHANGED,
+        changes=changes,
+        updates=updates,
+        notes=notes if notes is not None else [],
+        values=values,
+        target_id=target_id,
+    )
 
 
 # Clients as contacts and services refer to them
@@ -435,18 +438,7 @@ def _plan_contacts(company_id: int, rows: list[p.Row]) -> list[RowPlan]:
         current = {**match.__dict__}
         wanted = {k: v for k, v in values.items() if k != "client_id"}
         changes, updates = _diff(row, current, wanted)
-        outcome = Outcome.UPDATE if changes else Outcome.UNCHANGED
-        planned.append(
-            RowPlan(
-                row.number,
-                label,
-                outcome,
-                changes=changes,
-                updates=updates,
-                values=values,
-                target_id=match.id,
-            )
-        )
+        planned.append(_matched(row, label, match.id, changes, updates, values))
     return planned
 
 
@@ -776,14 +768,4 @@ def _service_update(
     )
     v["version"] = match.version
     v["current_manager_id"] = match.account_manager_id
-    outcome = Outcome.UPDATE if changes else Outcome.UNCHANGED
-    return RowPlan(
-        row.number,
-        label,
-        outcome,
-        changes=changes,
-        updates=updates,
-        notes=notes,
-        values=v,
-        target_id=match.id,
-    )
+    return _matched(row, label, match.id, changes, updates, v, notes)
