@@ -143,3 +143,34 @@ def test_a_slow_sender_whose_claim_was_taken_over_sends_nothing(
     assert send_for_event(notification.event_id) == []
     assert smtp.messages == []
     assert statuses() == [("it@acme.example", "sending")]  # the other sender's claim
+
+
+def test_mail_whose_sender_died_mid_hand_over_waits_on_operations_for_a_person(
+    app, company, work, smtp, as_role
+):
+    """A sender killed after DATA leaves it "transmitting": the server may have it, so nothing
+    sends it again on its own; Operations lists it once stale and a person may send it again."""
+    from webapp.lifecycle.statuses import UserRole as R
+
+    app.config["SENDING_STALE_SECONDS"] = 60
+    notification_id = _claimed_by_a_dead_worker(app, company, work, seconds_ago=30).id
+    db.session.execute(update(Notification).values(status="transmitting"))
+    db.session.commit()
+    admin = as_role(R.ADMIN)
+
+    def listed() -> bool:
+        return 'id="uncertain_notifications"' in admin.get("/operations").get_data(as_text=True)
+
+    assert not listed()  # its sender may still be on its way
+    db.session.execute(update(Notification).values(sent_at=utcnow() - dt.timedelta(minutes=2)))
+    db.session.commit()
+    assert listed() and requeue_stalled() == 0
+    admin.post("/operations/resend")  # "Send all again" is for failed ones only
+    work()
+    assert smtp.messages == [] and statuses() == [("it@acme.example", "transmitting")]
+
+    response = admin.post("/operations/resend", {"notification": str(notification_id)})
+    assert "1 notifications sent again." in response.get_data(as_text=True)
+    work()
+    assert [m["To"] for m in smtp.messages] == ["it@acme.example"]
+    assert statuses() == [("it@acme.example", "sent")] and not listed()

@@ -67,6 +67,11 @@ def _transmit(smtp: smtplib.SMTP, message: EmailMessage, before_data) -> None:
             refused[recipient] = (code, reply)
     if len(refused) == len(recipients):
         raise smtplib.SMTPRecipientsRefused(refused)
+    # Ready before the pause: once before_data has marked it transmitting, a sender that dies
+    # before the final "." loses the message, so nothing but the send itself comes after.
+    body = re.sub(rb"(?m)^\.", b"..", data)  # dot-stuffing (RFC 5321 4.5.2)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
     code, reply = smtp.docmd("DATA")
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
@@ -75,9 +80,6 @@ def _transmit(smtp: smtplib.SMTP, message: EmailMessage, before_data) -> None:
     except BaseException:
         smtp.close()  # without the final "." the server drops what it has
         raise
-    body = re.sub(rb"(?m)^\.", b"..", data)  # dot-stuffing (RFC 5321 4.5.2)
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
     smtp.send(body + b".\r\n")
     code, reply = smtp.getreply()
     if code != 250:

@@ -8,7 +8,7 @@ send the same one and a failure is visible with its error.
 A worker that dies leaves the notification where it was. Still "sending", nothing was handed
 over: requeue_stalled() sends it again. "Transmitting", the server may have it: it is not sent
 again automatically (a duplicate mail is worse than a missing one an operator can see and
-resend). The transmitting mark is guarded by the claim's time, so a worker that was only slow,
+resend: Operations lists it under "Delivery uncertain" once SENDING_STALE_SECONDS have passed). The transmitting mark is guarded by the claim's time, so a worker that was only slow,
 whose claim was taken over meanwhile, stops instead of sending a second copy.
 """
 

@@ -24,6 +24,7 @@ def _context():
     return {
         "failed": queries.failed_deliveries(company_id()),
         "failed_notifications": notification_queries.failed(company_id()),
+        "uncertain_notifications": notification_queries.uncertain(company_id()),
         "unrouted_notifications": notification_queries.no_recipient(company_id()),
         "pipeline": pipeline_state(),
         "form": ActionForm(formdata=None),
@@ -70,7 +71,7 @@ def resend():
         flash(
             f"{count} notifications sent again."
             if count
-            else "Nothing to send: it is no longer failed."
+            else "Nothing to send: it is no longer failed or uncertain."
         )
     return page("operations/index.html", fragments=("operations_panel",), **_context())
 
