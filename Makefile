@@ -36,7 +36,7 @@ endif
 export WEB_PORT REDIS_PORT DEMO
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test chaos lint format bench clean system-packages
+.PHONY: run test chaos lint format bench audit clean system-packages
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -90,5 +90,15 @@ format: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# The pinned requirements against PyPI's vulnerability data; says plainly what it could not check.
+AUDIT_VENV := .venv-audit
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/pip install --quiet -r requirements-audit.txt
+	touch $@
+
+audit: $(AUDIT_VENV)/.installed
+	$(AUDIT_VENV)/bin/python tools/audit.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(AUDIT_VENV) .pytest_cache .ruff_cache .hypothesis

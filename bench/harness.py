@@ -24,7 +24,7 @@ import flask_migrate
 
 from tools.embedded_redis import RedisServer, free_port
 from webapp import create_app
-from webapp.demo.scale import PASSWORD, ScaleSummary, seed_scale
+from webapp.demo.scale import ScaleSummary, seed_scale
 from webapp.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ class ScaleDatabase:
 
     @property
     def sign_in(self) -> dict:
-        return {"email": self.summary.admin_email, "password": PASSWORD}
+        return {"email": self.summary.admin_email, "password": self.summary.admin_password}
 
 
 @contextmanager

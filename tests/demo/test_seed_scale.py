@@ -2,6 +2,7 @@
 
 from sqlalchemy import func, select
 
+from webapp.accounts.models import User
 from webapp.billing.models import RecurringBilling
 from webapp.clients.models import Client
 from webapp.extensions import db
@@ -42,13 +43,29 @@ def test_the_seeded_history_is_delivered_and_open_clocks_are_swept(runner, app):
 
 def test_the_pages_open_on_the_seeded_company(runner, app):
     out = runner.invoke(args=["seed-scale", "--services", "200"])
-    email = out.output.split("Sign in as ")[1].split(" / ")[0]
+    email, password = out.output.split("Sign in as ")[1].strip().rstrip(".").split(" / ")
     client = app.test_client()
     page = client.get("/login")
     token = page.get_data(as_text=True).split('name="csrf_token" type="hidden" value="')[1]
     client.post(
         "/login",
-        data={"email": email, "password": "scale-admin", "csrf_token": token.split('"')[0]},
+        data={"email": email, "password": password, "csrf_token": token.split('"')[0]},
     )
     for path in ("/", "/services", "/incidents", "/alerts", "/renewals", "/operations"):
         assert client.get(path).status_code == 200, path
+
+
+def test_each_scale_seed_has_its_own_admin_password_and_no_other_sign_in(runner, app):
+    """A password in the source would open any installation that ran seed-scale by mistake."""
+    from webapp.accounts.access import authenticate
+
+    first = runner.invoke(args=["seed-scale", "--services", "20"]).output
+    second = runner.invoke(args=["seed-scale", "--services", "20"]).output
+    (email1, password1), (email2, password2) = (
+        out.split("Sign in as ")[1].strip().rstrip(".").split(" / ") for out in (first, second)
+    )
+    assert password1 != password2 and len(password1) >= 16
+    assert authenticate(email1, password1) is not None
+    assert authenticate(email2, password1) is None
+    others = db.session.scalars(select(User).where(User.email != email1, User.email != email2))
+    assert all(authenticate(u.email, password1) is None for u in others)

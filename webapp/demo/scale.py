@@ -9,6 +9,7 @@ workers start idle; a few incidents are open with their SLA clocks running.
 
 import datetime as dt
 import random
+import secrets
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -57,13 +58,14 @@ OPEN_INCIDENTS_PER_MILLE = 5
 
 ALERTS_PER_MILLE = 5  # of incidents: breach alerts, some acknowledged
 
-PASSWORD = "scale-admin"  # the admin's, for benchmarks that sign in
-
 
 @dataclass
 class ScaleSummary:
     company_id: int
     admin_email: str
+    # Made for this seed and printed once: a scale company seeded by mistake on a real
+    # installation must not open with a password anyone could read in the source.
+    admin_password: str
     clients: int
     services: int
     incidents: int
@@ -77,7 +79,7 @@ class ScaleSummary:
             f"Seeded company {self.company_id}: {self.clients:,} clients, {self.services:,} "
             f"services, {self.incidents:,} incidents, {self.events:,} events, {self.alerts:,} "
             f"SLA alerts in {self.seconds:.1f} s ({rows / self.seconds:,.0f} rows/s). "
-            f"Sign in as {self.admin_email} / {PASSWORD}."
+            f"Sign in as {self.admin_email} / {self.admin_password}."
         )
 
 
@@ -99,6 +101,7 @@ def seed_scale(
     db.session.add(company)
     db.session.flush()
     users = []
+    admin_password = secrets.token_urlsafe(12)
     for role in UserRole:
         user = User(
             company_id=company.id,
@@ -106,7 +109,8 @@ def seed_scale(
             name=f"Scale {role.value.replace('_', ' ')}",
             role=role,
         )
-        set_password(user, PASSWORD)
+        # Only the admin's is told; the others' are random and unknown (reset them to use them).
+        set_password(user, admin_password if role == UserRole.ADMIN else secrets.token_urlsafe(24))
         users.append(user)
     db.session.add_all(users)
     db.session.commit()
@@ -166,6 +170,7 @@ def seed_scale(
     return ScaleSummary(
         company.id,
         admin_email,
+        admin_password,
         clients,
         services,
         incidents,
