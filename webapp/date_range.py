@@ -10,13 +10,22 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+# The days a filter can name: wider than any row's (contracts start from 2000 to 2099), and far
+# enough inside Python's years 1 to 9999 that a day's midnight in any zone, and the day after
+# it, are still dates (year 1 east of UTC, or the day after 9999-12-31, overflow).
+EARLIEST = dt.date(1900, 1, 1)
+LATEST = dt.date(2999, 12, 31)
+
 
 def _day(text: str | None) -> dt.date | None:
     # A value that is not a date is ignored, as the pages ignore any other unknown filter value.
     try:
-        return dt.date.fromisoformat(text) if text and len(text) == 10 else None
+        day = dt.date.fromisoformat(text) if text and len(text) == 10 else None
     except ValueError:
         return None
+    # Past either end: the nearest day in range, which selects the same rows (none is older
+    # or newer), so "to 9999-12-31" still means "whenever".
+    return min(max(day, EARLIEST), LATEST) if day else None
 
 
 def local_midnight_utc(day: dt.date, zone: str) -> dt.datetime:

@@ -2,8 +2,11 @@
 
 Every export goes through `csv_response`, so each one gets the same guarantees:
 - a UTF-8 byte order mark first, so Excel reads "Fjord Shipping"-style names as UTF-8;
-- text cells that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) prefixed
-  with a quote (the OWASP advice); numbers stay numbers, so -100.00 is still a number;
+- text cells on one line, with no control character (webapp.text folds line breaks, tabs and
+  the rest into spaces: text stored before names were refused them may hold some);
+- text cells that a spreadsheet would run as a formula (=, +, -, @, tab, CR, LF first, or their
+  full-width forms, after any spaces) prefixed with a quote (the OWASP advice); numbers stay
+  numbers, so -100.00 is still a number;
 - dates as YYYY-MM-DD, times as "YYYY-MM-DD HH:MM:SS" with no offset (the caller converts
   them to the company's zone and names the zone in the column's header);
 - a generated ASCII file name (never text a user typed), and no caching of the file.
@@ -24,10 +27,13 @@ from enum import Enum
 from flask import Response, stream_with_context
 
 from webapp.extensions import db
+from webapp.text import one_line
 
 CHUNK = 2000
 BOM = "\ufeff"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's list, with the full-width forms some spreadsheets also read as formulas; its tab and
+# CR (and LF) are folded into spaces first, and cell() looks past leading spaces.
+FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 FLUSH_AT = 64 * 1024  # characters buffered before they are sent
 
 
@@ -47,8 +53,8 @@ def cell(value) -> str:
         return value.isoformat()
     if isinstance(value, Enum) and not isinstance(value, str):
         value = value.value
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    text = one_line(str(value))
+    return "'" + text if text.lstrip().startswith(FORMULA_STARTS) else text
 
 
 def ascii_filename(name: str) -> str:

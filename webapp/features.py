@@ -41,6 +41,7 @@ def blueprints() -> list[Blueprint]:
     from webapp.imports import views as imports
     from webapp.incidents import views as incidents
     from webapp.notifications import mailbox
+    from webapp.notifications import webhook_views as webhooks
     from webapp.overview import live
     from webapp.overview import views as overview
     from webapp.pipeline import healthz
@@ -68,6 +69,7 @@ def blueprints() -> list[Blueprint]:
         live.bp,
         healthz.bp,
         mailbox.bp,
+        webhooks.bp,
         api.bp,
         downloads.bp,
     ]
@@ -106,9 +108,7 @@ def commands() -> list:
 def mount(app: Flask) -> None:
     """What a feature adds to the app beyond a blueprint."""
     from webapp.pipeline import metrics
-    from webapp.pipeline import views as operations
 
-    operations.mount_rq_dashboard(app)
     metrics.register(app)
 
 

@@ -1,6 +1,6 @@
-"""What every feature's forms build on: TextForm (no NUL in any field), ActionForm (a button's
-CSRF check and the record's version), money and percent fields, currencies, cycle labels and
-limits."""
+"""What every feature's forms build on: TextForm (no NUL in any field, one-line fields on one
+line), ActionForm (a button's CSRF check and the record's version), money and percent fields,
+currencies, cycle labels and limits."""
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
@@ -12,7 +12,10 @@ from wtforms import (
     FieldList,
     FormField,
     HiddenField,
+    PasswordField,
     SelectChoice,
+    StringField,
+    TextAreaField,
 )
 from wtforms.validators import (
     ValidationError,
@@ -20,6 +23,7 @@ from wtforms.validators import (
 from wtforms.widgets import TextInput
 
 from webapp.lifecycle.statuses import BillingCycle
+from webapp.text import LINES_MESSAGE, ONE_LINE_MESSAGE, is_lines, is_one_line
 
 CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "NZD"]
 
@@ -68,10 +72,12 @@ NUL_MESSAGE = "Remove the NUL character (\\u0000): text cannot hold it."
 
 
 class TextForm(FlaskForm):
-    """The base of every form: a value with a NUL character in it is that field's error.
+    """The base of every form: a value with a NUL character in it is that field's error, and so
+    is a line break or control character in a one-line text field (webapp.text).
 
     PostgreSQL cannot store NUL in text (psycopg refuses the whole statement), so a pasted or
-    forged NUL would otherwise be a 500 there, and a silently different value on SQLite."""
+    forged NUL would otherwise be a 500 there, and a silently different value on SQLite. A
+    one-line field's value may reach a mail's subject, which cannot hold a line break."""
 
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)
@@ -79,7 +85,23 @@ class TextForm(FlaskForm):
             if any("\x00" in value for value in _texts(field)):
                 field.errors = [*field.errors, NUL_MESSAGE]
                 valid = False
+            elif problem := _line_problem(field):
+                field.errors = [*field.errors, problem]
+                valid = False
         return valid
+
+
+def _line_problem(field) -> str | None:
+    """What is wrong with the characters of a text field's value (after its filters), if
+    anything. A password is the person's own secret, never shown or sent: it is left as typed.
+    (The forms' sub-forms, the SLA days, hold no text.)"""
+    if not isinstance(field, StringField) or isinstance(field, PasswordField):
+        return None
+    if not isinstance(field.data, str):
+        return None
+    if isinstance(field, TextAreaField):
+        return None if is_lines(field.data) else LINES_MESSAGE
+    return None if is_one_line(field.data) else ONE_LINE_MESSAGE
 
 
 def _texts(field) -> list[str]:

@@ -2,14 +2,13 @@
 and the usual companions.
 
 Our pages load one script (htmx, vendored) and one stylesheet from /static, and carry no
-inline script, style or event handler (tests/web/test_security_headers.py keeps it so), so
-the policy allows only 'self'. rq-dashboard, mounted at /rq for admins, writes inline
-scripts of its own: its pages get the same policy with inline scripts allowed, and nothing
-else. A handful of constant headers does not call for Flask-Talisman, whose forced HTTPS and
-cookie settings would duplicate what the configuration already sets per deployment.
+inline script, style or event handler (tests/contracts/test_security_headers.py keeps it so), so
+the policy allows only 'self', on every page without exception. A handful of constant headers
+does not call for Flask-Talisman, whose forced HTTPS and cookie settings would duplicate what
+the configuration already sets per deployment.
 """
 
-from flask import Flask, request
+from flask import Flask
 
 # The hash of the empty string. The service page's htmx swaps make Chromium apply an empty
 # inline style (the browser test saw each refused on the console); allowing exactly that
@@ -27,11 +26,6 @@ POLICY = {
     "form-action": "'self'",
     "frame-ancestors": "'none'",
 }
-# rq-dashboard's own pages (third-party templates with inline scripts and styles).
-RQ_DASHBOARD_POLICY = POLICY | {
-    "script-src": "'self' 'unsafe-inline'",
-    "style-src": "'self' 'unsafe-inline'",
-}
 
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -47,11 +41,10 @@ def _header(policy: dict[str, str]) -> str:
 
 
 def register(app: Flask) -> None:
-    strict, relaxed = _header(POLICY), _header(RQ_DASHBOARD_POLICY)
+    policy = _header(POLICY)
 
     @app.after_request
     def security_headers(response):
-        policy = relaxed if request.blueprint == "rq_dashboard" else strict
         response.headers.setdefault("Content-Security-Policy", policy)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)

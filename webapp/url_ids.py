@@ -16,6 +16,6 @@ def register(app) -> None:
         if (endpoint or "").split(".")[0] == API_BLUEPRINT:
             return
         for name, value in (values or {}).items():
-            # Only too large: 0 is some routes' default (rq-dashboard's instance number).
+            # Only too large: 0 may be a route's default.
             if isinstance(value, int) and value > MAX_ID:
                 raise NotFound(f"No record {value} ({name}).")

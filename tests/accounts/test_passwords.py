@@ -89,23 +89,39 @@ def test_a_password_change_is_in_the_trail(as_role, tess):
 
 
 def test_guesses_at_the_current_password_run_out_like_sign_ins(app, as_role, tess):
-    # A stolen session must not guess the current password without end: a change draws on the
-    # same allowance per account as signing in does (the sign-in here spent one of the four).
-    app.config["LOGIN_ACCOUNT_RATE_LIMIT"] = "4 per hour"
+    # A stolen session must not guess the current password without end: a change waits as
+    # signing in does, on the same count per account (the session's own sign-in counted nothing).
+    app.config["LOGIN_ACCOUNT_FREE_FAILURES"] = 3
     session = as_role(UserRole.TECHNICIAN, EMAIL)
     before = _password_hash(tess)
 
-    def change(current):
-        data = {"current": current, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    def change(current, new=NEW_PASSWORD):
+        data = {"current": current, "password": new, "confirm": new}
         return session.post("/account/password", data, htmx=False)
 
     assert [change(f"guess {i}").status_code for i in range(3)] == [422] * 3
     refused = change(PASSWORD)  # even the right one, for now
-    assert refused.status_code == 429
-    assert "Too many attempts" in refused.get_data(as_text=True)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "15"
+    assert "Wait 15 seconds and try again." in refused.get_data(as_text=True)
     assert _password_hash(tess) == before
     assert sign_in(app.test_client(), EMAIL, PASSWORD).status_code == 429
     assert session.get("/account").status_code == 200  # still signed in
+
+
+def test_the_right_current_password_clears_the_count_even_if_the_change_is_refused(
+    app, as_role, tess
+):
+    app.config["LOGIN_ACCOUNT_FREE_FAILURES"] = 2
+    session = as_role(UserRole.TECHNICIAN, EMAIL)
+
+    def change(current, new=NEW_PASSWORD):
+        data = {"current": current, "password": new, "confirm": new}
+        return session.post("/account/password", data, htmx=False)
+
+    for _ in range(3):
+        assert change("guess").status_code == 422
+        assert change(PASSWORD, new=PASSWORD).status_code == 422  # the same password again
+    assert change(PASSWORD).status_code == 303
 
 
 def test_the_sign_in_page_offers_forgot_your_password(client):

@@ -8,7 +8,6 @@ import pytest
 from openapi_spec_validator import validate
 from sqlalchemy import select, update
 
-from tests.support.app import FreshContextClient
 from tests.support.factories import active_service, run_at_once
 from webapp.accounts import api_tokens
 from webapp.api import alertmanager
@@ -27,31 +26,6 @@ from webapp.sla.models import SlaAlert
 from webapp.tenancy import NotFound
 
 API = "/api/v1"
-
-
-class SnapshotFreeClient(FreshContextClient):
-    """After each request the test's own session starts afresh, so it sees what was written."""
-
-    def open(self, *args, **kwargs):
-        response = super().open(*args, **kwargs)
-        db.session.rollback()
-        return response
-
-
-@pytest.fixture
-def client(app):
-    app.test_client_class = SnapshotFreeClient
-    return app.test_client()
-
-
-@pytest.fixture
-def token(company):
-    return api_tokens.create(company, "prometheus", "test")[1]
-
-
-@pytest.fixture
-def service(company):
-    return active_service(company)
 
 
 def auth(token):
@@ -724,15 +698,6 @@ def test_an_unusable_alert_is_rejected_without_losing_the_others(
     keys = list(db.session.scalars(select(Incident.external_key)))
     assert keys == ["1111"]
     assert db.session.scalars(select(Incident.company_id)).all() == [company]
-
-
-def test_a_notification_whose_every_alert_is_rejected_is_a_422(client, token):
-    payload = alertmanager_payload([_alert("firing", "1111", 999_999), _alert("firing", "2222")])
-    response = post(client, "/alertmanager", payload, token)
-    body = assert_error(response, 422, "No alert could be recorded", "no service 999999")
-    assert [r["fingerprint"] for r in body["rejected"]] == ["1111", "2222"]
-    assert body["opened"] == 0
-    assert db.session.scalar(select(db.func.count()).select_from(Incident)) == 0
 
 
 def test_the_receiver_url_can_name_the_service(client, company, token, service):

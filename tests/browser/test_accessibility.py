@@ -25,7 +25,7 @@ FAILING_IMPACTS = {"serious", "critical"}
 
 # Not the app's own pages: a third party's dashboard, JSON, probes, files, and the live
 # check's answers (fragments for htmx).
-OUTSIDE = ("static", "api.", "rq_dashboard.", "health.", "metrics.", "live.")
+OUTSIDE = ("static", "api.", "health.", "metrics.", "live.")
 PHONE = {"width": 390, "height": 844}
 
 

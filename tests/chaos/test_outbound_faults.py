@@ -1,7 +1,8 @@
 """An SMTP server and a webhook endpoint that refuse, or hang, while a real `flask worker` sends.
 
-Refusing: a real aiosmtpd server answers the message with 554, a loopback HTTP endpoint with
-500. Hanging: both ports accept the connection and never answer. In each case the failure is
+Refusing: a real aiosmtpd server answers the message with 451 (a temporary refusal: a 5xx is
+permanent and tried once, see tests/notifications/test_undeliverable.py), a loopback HTTP
+endpoint with 500. Hanging: both ports accept the connection and never answer. In each case the failure is
 visible on the notification with its error, the sends are retried with backoff, no send holds
 the worker past its timeout, and once the servers work again every notification arrives
 exactly once (counted at the servers: lost is none arrived, doubled more than one).
@@ -38,7 +39,7 @@ SCHEDULING_SLACK = 1.0
 
 
 class MailServer:
-    """aiosmtpd that refuses each message with 554 while `refusing`; every try is logged."""
+    """aiosmtpd that refuses each message with 451 while `refusing`; every try is logged."""
 
     def __init__(self, port: int):
         self.refusing = False
@@ -50,9 +51,9 @@ class MailServer:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         found = re.search(rb"notification-(\d+)", envelope.original_content)
         with self.lock:
-            code = 554 if self.refusing else 250
+            code = 451 if self.refusing else 250
             self.tries.append((found.group(1).decode(), time.monotonic(), code))
-        return "554 5.7.1 Refused for the test" if code == 554 else "250 OK"
+        return "451 4.3.0 Refused for the test" if code == 451 else "250 OK"
 
     def accepted(self) -> Counter:
         with self.lock:
@@ -187,6 +188,7 @@ def start_worker(app, flask_process, mail_port: int):
         MAIL_PORT=mail_port,
         MAIL_TIMEOUT=TIMEOUT,
         WEBHOOK_TIMEOUT=TIMEOUT,
+        WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",  # the endpoint is on loopback
         DELIVERY_RETRY_INTERVALS=",".join(map(str, RETRY_INTERVALS)),
     )
 
@@ -237,7 +239,7 @@ def test_refusing_servers_are_retried_with_backoff_and_deliver_once_they_work(
     failed = wait_until(each_failed_once(), timeout=90, what="failures")
     # Visible, each with the server's answer.
     errors = {n.channel: n.error for n in failed}
-    assert "554" in errors["email"] and "Refused for the test" in errors["email"]
+    assert "451" in errors["email"] and "Refused for the test" in errors["email"]
     assert "500" in errors["generic"]
 
     # Retried with backoff: the tries of one message further and further apart.
@@ -256,7 +258,7 @@ def test_refusing_servers_are_retried_with_backoff_and_deliver_once_they_work(
         1 for _, status in hook.tries if status != 200
     )
     fault_report.record(
-        "SMTP 554 and webhook 500, then working",
+        "SMTP 451 and webhook 500, then working",
         faults=refusals,
         inputs=len(rows),
         lost=lost,

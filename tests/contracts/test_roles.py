@@ -8,6 +8,7 @@ from webapp.accounts import api_tokens
 from webapp.clients.models import Contact
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
+from webapp.notifications.actions import add_webhook
 from webapp.services import actions as lc
 from webapp.services.models import ClientService
 
@@ -27,6 +28,7 @@ def world(company, work):
 
     alert = db.session.scalars(select(SlaAlert.id)).one()
     token = api_tokens.create(company, "monitoring", "test")[0].id
+    webhook = add_webhook(company, "slack", "http://127.0.0.1:9/hook", None, "test").id
     user = make_user(company, "someone@msp.example", R.VIEWER)  # invited: no password yet
     idle = make_client(company, name="Idle client", email="idle@client.example")
     contact = db.session.scalars(select(Contact.id).filter_by(client_id=idle)).one()
@@ -39,6 +41,7 @@ def world(company, work):
         "alert": alert,
         "incident": incident,
         "token": token,
+        "webhook": webhook,
     }
 
 
@@ -66,10 +69,11 @@ READS = [
 
 ADMIN_READS = [
     "/operations",
-    "/rq/",
+    "/operations/queues",
     "/settings",
     "/settings/people",
     "/settings/import",
+    "/settings/webhooks",
     "/settings/import/template/services.csv",
 ]
 
@@ -106,9 +110,15 @@ WRITES = {
     "/alerts/acknowledge": ({R.ADMIN, R.TECHNICIAN}, {}),
     "/operations/retry": ({R.ADMIN}, {}),
     "/operations/resend": ({R.ADMIN}, {}),
+    "/operations/queues/requeue": ({R.ADMIN}, {}),
+    "/operations/queues/delete": ({R.ADMIN}, {"job": "event-1"}),
     "/settings": ({R.ADMIN}, {"timezone": ""}),
     "/settings/api-tokens": ({R.ADMIN}, {"name": ""}),
     "/settings/api-tokens/{token}/revoke": ({R.ADMIN}, {}),
+    "/settings/webhooks/add": ({R.ADMIN}, {"url": ""}),
+    "/settings/webhooks/{webhook}/test": ({R.ADMIN}, {}),
+    "/settings/webhooks/{webhook}/disable": ({R.ADMIN}, {}),
+    "/settings/webhooks/{webhook}/enable": ({R.ADMIN}, {}),
     "/settings/import/dry-run": ({R.ADMIN}, {"kind": "services"}),
     "/settings/import/commit": ({R.ADMIN}, {"token": "expired-or-never-given"}),
     "/settings/people/invite": ({R.ADMIN}, {"email": ""}),
@@ -231,7 +241,6 @@ OUTSIDE_THE_MATRIX = {
 
 OUTSIDE_THE_MATRIX_PREFIXES = (
     "api.",  # bearer tokens per company, no roles: tests/api/test_api.py, tests/accounts/test_api_tokens.py
-    "rq_dashboard.",  # behind the /operations admin check: ADMIN_READS has /rq/
 )
 
 
@@ -244,6 +253,7 @@ def test_the_matrix_covers_every_route_in_the_url_map(app):
         "alert": 3,
         "incident": 4,
         "token": 5,
+        "webhook": 9,
         "user": 6,
         "client": 7,
         "contact": 8,
@@ -264,16 +274,25 @@ def test_the_matrix_covers_every_route_in_the_url_map(app):
     assert missing == []
 
 
-def test_with_a_second_company_the_queue_dashboard_is_for_listed_operators_only(
+def test_with_a_second_company_the_queues_are_for_listed_operators_only(
     app, as_role, world, other_company
 ):
     admin = as_role(R.ADMIN)
-    refused = admin.get("/rq/")
-    assert refused.status_code == 403
-    assert "QUEUE_DASHBOARD_OPERATORS" in refused.get_data(as_text=True)
-    assert 'href="/rq/"' not in admin.get("/operations").get_data(as_text=True)
+    for response in (
+        admin.get("/operations/queues"),
+        admin.post("/operations/queues/requeue"),
+        admin.post("/operations/queues/delete", {"job": "event-1"}),
+    ):
+        assert response.status_code == 403
+        assert "QUEUE_DASHBOARD_OPERATORS" in response.get_data(as_text=True)
+    assert 'href="/operations/queues"' not in admin.get("/operations").get_data(as_text=True)
 
     app.config["QUEUE_DASHBOARD_OPERATORS"] = frozenset({"admin@msp.example", "viewer@msp.example"})
-    assert admin.get("/rq/").status_code == 200
-    assert 'href="/rq/"' in admin.get("/operations").get_data(as_text=True)
-    assert as_role(R.VIEWER).get("/rq/").status_code == 403  # the list does not lift the role
+    assert admin.get("/operations/queues").status_code == 200
+    assert 'href="/operations/queues"' in admin.get("/operations").get_data(as_text=True)
+    # The list does not lift the role.
+    assert as_role(R.VIEWER).get("/operations/queues").status_code == 403
+
+
+def test_the_old_queue_dashboard_is_gone(as_role, world):
+    assert as_role(R.ADMIN).get("/rq/").status_code == 404

@@ -21,6 +21,7 @@ from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.health import nightly as health_nightly
 from webapp.lifecycle.statuses import UserRole
+from webapp.notifications.actions import add_webhook
 from webapp.notifications.models import Notification, Webhook
 from webapp.pipeline.models import DomainEvent
 from webapp.renewals import sweep as renewals
@@ -29,7 +30,7 @@ from webapp.services.models import ClientService
 from webapp.sla import sweep as sla
 from webapp.sla.models import SlaAlert
 
-OUTSIDE = ("static", "rq_dashboard.")
+OUTSIDE = ("static",)
 
 
 def _their_rows(other_company, work):
@@ -40,12 +41,14 @@ def _their_rows(other_company, work):
     alert = db.session.scalar(select(SlaAlert.id).where(SlaAlert.incident_id == incident))
     token = api_tokens.create(other_company, "theirs", "test")[0].id
     user = make_user(other_company, "them@their.example", UserRole.ADMIN)
+    webhook = add_webhook(other_company, "slack", "http://127.0.0.1:9/theirs", None, "test").id
     return {
         "service_id": service,
         "incident_id": incident,
         "alert_id": alert,
         "token_id": token,
         "user_id": user,
+        "webhook_id": webhook,
         "client_id": db.session.scalar(select(ClientService.client_id).filter_by(id=service)),
         "contact_id": db.session.scalar(
             select(Contact.id).filter_by(company_id=other_company).limit(1)
@@ -98,6 +101,11 @@ def _their_state(other_company):
             select(User.id, User.role, User.active, User.session_generation)
             .filter_by(company_id=other_company)
             .order_by(User.id)
+        ).all(),
+        db.session.execute(
+            select(Webhook.id, Webhook.active)
+            .filter_by(company_id=other_company)
+            .order_by(Webhook.id)
         ).all(),
     )
 

@@ -100,7 +100,15 @@ def _incident(company_id, service_id, title, opened_at) -> int:
 def test_text_that_a_spreadsheet_would_run_is_quoted_and_numbers_stay_numbers():
     assert cell(HYPERLINK) == "'" + HYPERLINK
     assert cell("@SUM(1)") == "'@SUM(1)"
-    assert [cell(t) for t in ("+1", "-1 day", "\tx", "\rx")] == ["'+1", "'-1 day", "'\tx", "'\rx"]
+    assert [cell(t) for t in ("+1", "-1 day", "\t=x", "\r=x", "\n@x", " =x")] == [
+        "'+1",
+        "'-1 day",
+        "' =x",
+        "' =x",
+        "' @x",
+        "' =x",
+    ]
+    assert cell("\uff1dHYPERLINK(1)") == "'\uff1dHYPERLINK(1)"  # a full-width equals sign
     assert cell("Acme = best") == "Acme = best"
     assert cell(Decimal("-100.00")) == "-100.00"
     assert cell(Decimal("1.2345E+3")) == "1234.5"
@@ -110,6 +118,28 @@ def test_text_that_a_spreadsheet_would_run_is_quoted_and_numbers_stay_numbers():
     assert cell(None) == ""
     assert cell(True) == "true"
     assert cell(ServiceStatus.ACTIVE) == "active"
+
+
+@pytest.mark.parametrize(
+    "text", ["Acme\r\nLtd", "Acme\u2028Ltd", "Acme\x85Ltd", "Acme\x1b[31mLtd", "Acme\tLtd"]
+)
+def test_a_text_cell_holds_no_control_character_nor_line_break(text):
+    assert cell(text) in ("Acme Ltd", "Acme [31mLtd")
+
+
+def test_a_name_stored_with_a_line_break_is_exported_on_its_row_line(as_role, world):
+    # As a row written before names were checked: straight into the table.
+    db.session.execute(
+        ClientService.__table__.update()
+        .where(ClientService.id == world["backup"])
+        .values(name="Backup\r\n=HYPERLINK(1)\x07")
+    )
+    db.session.commit()
+    raw = as_role(R.VIEWER).get("/services.csv").get_data().decode("utf-8-sig")
+    lines = raw.split("\r\n")
+    assert len(lines) == 4 and lines[-1] == ""  # a header, two rows, each on its own line
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", raw.replace("\r\n", ""))
+    assert ",Backup =HYPERLINK(1) ," in lines[1]
 
 
 def test_a_response_is_a_no_store_attachment_with_a_bom_and_an_ascii_name(app):

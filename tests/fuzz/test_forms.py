@@ -20,6 +20,9 @@ from urllib.parse import quote_from_bytes
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+from rq.results import Result
 from sqlalchemy import select
 
 from tests.fuzz import strategies as fz
@@ -41,15 +44,17 @@ from webapp.incidents import recording
 from webapp.incidents.forms import SEVERITY_LABELS
 from webapp.lifecycle.statuses import DeliveryStatus, ServiceLevel, UserRole
 from webapp.lifecycle.transitions import Action
+from webapp.notifications.actions import add_webhook
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
+from webapp.pipeline.queues import redis_connection
 from webapp.services import actions as lc
 from webapp.sla.models import SlaAlert
 
 pytestmark = pytest.mark.fuzz
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-# The JSON API is fuzzed by schemathesis (test_api.py); rq-dashboard's pages are not ours.
-NOT_FORMS = ("/api/v1/", "/rq/")
+# The JSON API is fuzzed by schemathesis (test_api.py).
+NOT_FORMS = ("/api/v1/",)
 # A refused form is one of these, with its message in the page (never a stack trace).
 REFUSALS = {400, 401, 403, 404, 409, 413, 422}
 ERROR_SHOWN = re.compile(r'class="field-error"|class="error-box|data-status="\d{3}"')
@@ -75,6 +80,8 @@ class World:
     other_token: int
     email: dict[UserRole, str]
     other_user: int = 0  # a person of the other company
+    webhook: int = 0
+    other_webhook: int = 0
 
     @property
     def own_services(self) -> list[int]:
@@ -156,6 +163,10 @@ def world(fuzz_app, company, other_company, as_role) -> World:
         other_token=api_tokens.create(other_company, "theirs", "test")[0].id,
         email=email,
         other_user=make_user(other_company, "them@other.example", UserRole.ADMIN),
+        # Loopback (allowed by the tests' config) on a port where nothing listens: a test send
+        # is refused at once, and no fuzzed URL can reach anything.
+        webhook=add_webhook(company, "slack", "http://127.0.0.1:9/fuzz", None, "test").id,
+        other_webhook=add_webhook(other_company, "slack", "http://127.0.0.1:9/x", None, "t").id,
     )
 
 
@@ -385,6 +396,37 @@ def commit_fields(w: World) -> Fields:
         "token": (st.sampled_from(kept), fz.odd_text),
         "digest": (st.sampled_from([digest, digest, ""]), fz.odd_text),
     }
+
+
+def failed_jobs() -> list[str]:
+    """Failed RQ jobs for the Queues page's buttons (they change Redis only, no table)."""
+    conn = redis_connection()
+    ids = []
+    for n in range(3):
+        job = Job.create("jobs.deliver.deliver_event", args=(0,), id=f"fuzz-{n}", connection=conn)
+        job.origin = "default"
+        Result.create_failure(job, ttl=600, exc_string="<b>boom</b>")
+        FailedJobRegistry("default", connection=conn).add(job, exc_string="<b>boom</b>")
+        ids.append(job.id)
+    return ids
+
+
+def webhook_urls() -> st.SearchStrategy[str]:
+    """URLs add_webhook takes (a public address, never called by the add) and ones it refuses."""
+    public = st.integers(0, 10**6).map(lambda n: f"https://8.8.8.8/hook/{n}")
+    refused = st.sampled_from(
+        [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.1/hook",
+            "http://[fd00:ec2::254]/",
+            "https://user:pass@8.8.8.8/hook",
+            "gopher://8.8.8.8:6379/_INFO",
+            "https://8.8.8.8:99999/",
+            "http://[::1",
+            "https://host.invalid/hook",
+        ]
+    )
+    return public, st.one_of(refused, fz.odd_text, public.map(lambda u: u + " x"))
 
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -687,6 +729,50 @@ FORMS: dict[str, Form] = {
         fields=lambda w: {
             "notification": (st.just(str(w.delivery)), fz.ids(w.delivery, w.other_delivery))
         },
+        examples=10,
+    ),
+    "operations.requeue_job": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/operations/queues/requeue"),
+        fields=lambda w: {"job": (st.sampled_from(failed_jobs()), fz.odd_text)},
+        examples=15,
+    ),
+    "operations.delete_job": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/operations/queues/delete"),
+        fields=lambda w: {"job": (st.sampled_from(failed_jobs()), fz.odd_text)},
+        examples=15,
+    ),
+    "webhooks.add": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/settings/webhooks/add"),
+        fields=lambda w: {
+            "kind": (st.sampled_from(["slack", "teams", "generic"]), fz.odd_text),
+            "url": webhook_urls(),
+            "secret": (st.sampled_from(["", "a-secret-of-20-chars"]), fz.odd_text),
+        },
+        writes=frozenset({"webhooks"}),
+        adds={"webhooks": 1},
+        examples=30,
+    ),
+    "webhooks.test": Form(
+        role=UserRole.ADMIN,
+        url=item_url("/settings/webhooks", "webhook", "test"),
+        fields=lambda w: {},
+        examples=10,
+    ),
+    "webhooks.disable": Form(
+        role=UserRole.ADMIN,
+        url=item_url("/settings/webhooks", "webhook", "disable"),
+        fields=lambda w: {},
+        writes=frozenset({"webhooks"}),
+        examples=10,
+    ),
+    "webhooks.enable": Form(
+        role=UserRole.ADMIN,
+        url=item_url("/settings/webhooks", "webhook", "enable"),
+        fields=lambda w: {},
+        writes=frozenset({"webhooks"}),
         examples=10,
     ),
     "settings.create_api_token": Form(

@@ -12,6 +12,7 @@ from webapp.extensions import db
 from webapp.imports import committing
 from webapp.imports.planning import Outcome, plan_import
 from webapp.lifecycle.statuses import UserRole
+from webapp.services.models import ClientService
 
 # (what the row has, the column, words of the reason)
 SERVICE_ERRORS = [
@@ -324,6 +325,32 @@ def test_a_nul_in_a_cell_is_that_columns_error(company, acme):
     ).rows[0]
     assert row.errors[0].column == "Name"
     assert "NUL" in row.errors[0].message
+
+
+@pytest.mark.parametrize("name", ["Backup\r\nBcc: x@y", "Back\u2028up", "Back\x85up", "Back\tup"])
+def test_a_line_break_in_a_name_is_that_columns_error_and_nothing_is_imported(company, acme, name):
+    raw = services_csv(service_row(name=name))
+    row = plan_import(company, "services", raw, "s.csv").rows[0]
+    assert [(e.column, e.message) for e in row.errors] == [
+        ("Name", "holds a line break or control character: keep it on one line.")
+    ]
+    with pytest.raises(committing.ImportRefused):
+        committing.commit_import(company, "services", raw, "s.csv", "test")
+    assert not db.session.query(ClientService.id).count()
+
+
+def test_a_clients_notes_and_address_keep_their_lines_but_no_other_control(company, clock):
+    header = ["Name", "Address", "Notes"]
+    fine = csv_bytes(header, [["Acme", "1 Main St\nSpringfield", "Closed\r\nFridays\tonly"]])
+    assert plan_import(company, "clients", fine, "c.csv").ok
+    bell = csv_bytes(header, [["Acme", "", "ring\x07"], ["Be\u2029ta", "", ""]])
+    first, second = plan_import(company, "clients", bell, "c.csv").rows
+    assert [str(e) for e in first.errors] == [
+        "Notes: holds a control character (line breaks and tabs are fine)."
+    ]
+    assert [str(e) for e in second.errors] == [
+        "Name: holds a line break or control character: keep it on one line."
+    ]
 
 
 def test_another_companys_clients_are_not_found(company, other_company, acme):

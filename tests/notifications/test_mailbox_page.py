@@ -5,6 +5,7 @@ links to choose a password masked in anyone else's mail."""
 import datetime as dt
 import mailbox
 import re
+import time
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
@@ -158,3 +159,67 @@ def test_a_password_link_shows_only_to_its_owner(as_role, catcher):
     assert "WzEsImFiYyJd" not in seen and "WzIsImRlZiJd" not in seen
     assert "Choose it here: http://dash.example/reset/… If" in seen
     assert "Here (http://dash.example/invite/…), for 7 days." in seen
+
+
+def raw_mail(to: bytes, date: bytes | None, subject: bytes, extra: bytes = b"") -> bytes:
+    head = b"From: someone@elsewhere.example\r\nTo: " + to + b"\r\nSubject: " + subject + b"\r\n"
+    head += b"Date: " + date + b"\r\n" if date is not None else b""
+    return head + extra + b"\r\nA body\r\n"
+
+
+@pytest.fixture
+def zone(monkeypatch):
+    """zone(name): this process's local time zone, for the length of the test."""
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_date_of_unknown_zone_is_read_as_utc_whatever_the_hosts_zone(as_role, catcher, zone):
+    viewer = as_role(UserRole.VIEWER)
+    box = mailbox.Maildir(catcher, create=True)
+    me = b"viewer@msp.example"
+    box.add(raw_mail(me, b"Mon, 01 Mar 2027 10:00:00 -0000", b"Mail 01"))
+    box.add(raw_mail(me, b"Mon, 01 Mar 2027 10:30:00 +0000", b"Mail 02"))
+    box.add(raw_mail(me, b"Fri, 31 Dec 9999 23:59:59 -0000", b"Mail 99"))
+    # East of UTC, 9999-12-31 23:59 "local" is past datetime's last year: that was a 500.
+    zone("Pacific/Kiritimati")
+    response = viewer.get("/mailbox")
+    assert response.status_code == 200
+    assert subjects(response.get_data(as_text=True))[0] == "Mail 99"
+    # West of UTC, a naive 10:00 read as local time came after 10:30 UTC.
+    zone("Pacific/Honolulu")
+    page = mail_page(catcher, 1, 10)
+    assert [m["subject"] for m in page.messages] == ["Mail 99", "Mail 02", "Mail 01"]
+
+
+def test_one_malformed_mail_breaks_the_page_for_nobody(as_role, catcher):
+    admin, viewer = as_role(UserRole.ADMIN), as_role(UserRole.VIEWER)
+    box = mailbox.Maildir(catcher, create=True)
+    me = b"viewer@msp.example"
+    box.add(raw_mail(me, b"Mon, 01 Mar 2027 10:00:00 +0000", b"Mail 01"))
+    box.add(raw_mail(me, b"the day after tomorrow", b"Mail 02"))
+    box.add(raw_mail(me, b"Mon, 31 Feb 2027 25:61:00 +9999", b"Mail 03"))
+    box.add(raw_mail(me, None, b"Mail 04", b"Content-Type: text/plain; charset=x-nonsense\r\n"))
+    box.add(raw_mail(b"<", b"Mon, 01 Mar 2027 11:00:00 +0000", b"Mail 05"))  # To cannot parse
+    box.add(
+        raw_mail(b"Vi\xff\xfeewer <" + me + b">", b"Mon, 01 Mar 2027 12:00:00 +0000", b"Mail 06")
+    )
+    for session in (admin, viewer):
+        response = session.get("/mailbox")
+        assert response.status_code == 200
+    html = viewer.get("/mailbox?page=2").get_data(as_text=True)
+    shown = subjects(viewer.get("/mailbox").get_data(as_text=True)) + subjects(html)
+    # Dated first, newest first; the undated (missing or garbled Date) after; mail whose
+    # recipients cannot be read is nobody's.
+    assert shown[:2] == ["Mail 06", "Mail 01"]
+    assert sorted(shown[2:]) == ["Mail 02", "Mail 03", "Mail 04"]
+    everything = mail_page(catcher, 1, 10)
+    assert len(everything.messages) == 6
+    odd_charset = next(m for m in everything.messages if m["subject"] == "Mail 04")
+    assert odd_charset["text"].strip() == "A body"

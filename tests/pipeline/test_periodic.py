@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+from rq.job import Job
 from rq_scheduler import Scheduler
 from sqlalchemy import select
 
@@ -13,6 +14,7 @@ from webapp.pipeline import relay as pipeline_relay
 from webapp.pipeline import schedule
 from webapp.pipeline.models import DomainEvent
 from webapp.pipeline.queues import redis_connection
+from webapp.pipeline.worker import PeriodicScheduler
 from webapp.services import actions as lc
 from webapp.services import expiry as services_expiry
 from webapp.services.models import ClientService
@@ -33,6 +35,44 @@ def test_periodic_job_no_longer_wanted_is_removed(app, monkeypatch):
     monkeypatch.setattr(schedule, "periodic_jobs", lambda config: fewer)
     schedule.register(scheduler, app.config)
     assert [j.id for j in scheduler.get_jobs()] == [fewer[0].id]
+
+
+def test_a_periodic_job_keeps_its_record_between_runs_and_notes_each_run(app, work):
+    """An hourly job's record expired ten minutes after its run (result_ttl=600), and
+    rq-scheduler then dropped the job for good when it next came due."""
+    conn = redis_connection()
+    scheduler = Scheduler(connection=conn)
+    ids = schedule.register(scheduler, app.config)
+    scheduler.enqueue_jobs()  # each is due at once
+    assert work() == len(ids)
+    for job_id in ids:
+        assert conn.ttl(Job.key_for(job_id)) == -1, job_id  # kept until its next run
+        assert conn.hget(schedule.LAST_RUN_KEY, job_id) is not None, job_id
+    assert sorted(j.id for j in scheduler.get_jobs()) == ids
+
+
+def test_the_scheduler_loop_registers_a_deleted_periodic_job_again(app):
+    conn = redis_connection()
+    scheduler = PeriodicScheduler(connection=conn, config=app.config)
+    ids = schedule.register(scheduler, app.config)
+    Job.fetch("periodic-renewals", connection=conn).delete()  # as rq-dashboard's "empty" did
+    assert [s.id for s in schedule.periodic_state(conn, app.config) if s.missing] == [
+        "periodic-renewals"
+    ]
+    scheduler.enqueue_jobs()  # one turn of its loop
+    assert sorted(j.id for j in scheduler.get_jobs()) == ids
+    assert not any(s.missing for s in schedule.periodic_state(conn, app.config))
+
+
+def test_the_scheduler_writes_its_record_again_when_redis_lost_it(app):
+    """Else /healthz would say no scheduler runs while it does (Redis restarted empty or
+    failed over without the loop noticing)."""
+    conn = redis_connection()
+    scheduler = PeriodicScheduler(connection=conn, config=app.config, interval=5)
+    scheduler.register_birth()
+    conn.delete(scheduler.key)
+    scheduler.heartbeat()
+    assert conn.hexists(scheduler.key, "birth") and conn.ttl(scheduler.key) > 0
 
 
 def _backdate(service_id, **values):

@@ -75,9 +75,15 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = generate_password_hash(password)  # scrypt, werkzeug's current default
 
 
+def normal_email(email: str) -> str:
+    """The address as sign-in looks it up: any two ways of typing it that find the same person
+    give the same string (the sign-in back-off counts per this)."""
+    return email.strip().lower()
+
+
 def authenticate(email: str, password: str) -> User | None:
     user = db.session.scalars(
-        select(User).where(func.lower(User.email) == email.strip().lower())
+        select(User).where(func.lower(User.email) == normal_email(email))
     ).first()
     found = user is not None and user.password_hash is not None
     # Checked against the dummy hash when there is nothing to check against, for the same time;
@@ -87,9 +93,16 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     if user.password_hash.split("$", 1)[0] != CURRENT_HASH_METHOD:
         # Only now is the password in hand; upgrading here keeps every hash current without
-        # asking anyone to reset theirs.
-        set_password(user, password)
-        db.session.commit()
+        # asking anyone to reset theirs. Only over the hash just checked: a password changed
+        # meanwhile is not put back.
+        checked = user.password_hash
+        with unit_of_work():
+            db.session.execute(
+                update(User)
+                .where(User.id == user.id, User.password_hash == checked)
+                .values(password_hash=generate_password_hash(password))
+                .execution_options(synchronize_session=False)
+            )
     return user
 
 

@@ -41,14 +41,16 @@ class LinkRefused(Exception):
     """The link cannot be used; the message says why and what to do instead."""
 
 
-class _ClockSigner(TimestampSigner):
+class ClockSigner(TimestampSigner):
+    """Signs with webapp.clock's time, so a frozen or moved clock ages what it signed."""
+
     def get_timestamp(self) -> int:
         return int(utcnow().replace(tzinfo=dt.UTC).timestamp())
 
 
 def _serializer(purpose: Purpose) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(
-        current_app.config["SECRET_KEY"], salt=purpose.salt, signer=_ClockSigner
+        current_app.config["SECRET_KEY"], salt=purpose.salt, signer=ClockSigner
     )
 
 

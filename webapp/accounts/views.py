@@ -1,13 +1,25 @@
 """Sign-in and sign-out, one's own account (password, "sign out everywhere"), the links that let
 a person choose a password (invitation, reset, "Forgot your password?"), and `can` for templates."""
 
+import math
+import time
+
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, logout_user
 
-from webapp.accounts import people, tokens
-from webapp.accounts.access import actor, authenticate, safe_next, sign_in, sign_out
+from webapp.accounts import people, throttle, tokens
+from webapp.accounts.access import (
+    actor,
+    authenticate,
+    normal_email,
+    safe_next,
+    sign_in,
+    sign_out,
+)
 from webapp.accounts.forms import ChangePasswordForm, ChoosePasswordForm, ForgotForm, LoginForm
 from webapp.accounts.permissions import ROLE_LABELS, Can, allows
+from webapp.errors import render_error
 from webapp.extensions import limiter
 
 bp = Blueprint("auth", __name__)
@@ -20,35 +32,46 @@ FORGOT_ANSWER = (
 
 
 def _per_account(prefix: str):
-    return lambda: prefix + request.form.get("email", "").strip().lower()[:254]
+    return lambda: prefix + normal_email(request.form.get("email", ""))[:254]
 
 
-def _signed_in_account() -> str:
-    # The key sign-in uses for the same person, so both forms draw on one allowance.
-    email = current_user.email if current_user.is_authenticated else ""
-    return "account:" + email.strip().lower()[:254]
+def _wrong_password(response) -> bool:
+    # Only failures spend a client's allowance: an office behind one address signing in at
+    # nine is not refused, nor is a person who typed the right password.
+    return response.status_code == 401
 
 
-def _guesses_at_a_password(key_func):
-    """One allowance of password attempts per account, whichever form makes them: a stolen
-    session guessing the current password at /account/password uses up the sign-in's too."""
-    return limiter.shared_limit(
-        lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
-        scope="password-attempts",
-        methods=["POST"],
-        key_func=key_func,
-    )
+@bp.errorhandler(RateLimitExceeded)
+def _too_many(exc: RateLimitExceeded):
+    """A limit of these pages (per client, per address asked about), with how long to wait."""
+    breached = limiter.current_limit
+    seconds = breached.reset_at - time.time() if breached else 60
+    message = f"Too many attempts. Wait {throttle.for_how_long(seconds)} and try again."
+    body, status, *headers = render_error(429, message)
+    return body, status, {**(headers[0] if headers else {}), **_retry_after(seconds)}
+
+
+def _retry_after(seconds: float) -> dict:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
-@_guesses_at_a_password(_per_account("account:"))
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=_wrong_password
+)
 def login():
     """Sign in."""
     form = LoginForm()
     if form.validate_on_submit():
+        try:
+            throttle.attempt(form.email.data)
+        except throttle.TooManyFailures as wait:
+            form.password.errors.append(str(wait))
+            body = render_template("auth/login.html", form=form)
+            return body, 429, _retry_after(wait.seconds)
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
+            throttle.succeeded(form.email.data)
             sign_in(user, remember=form.remember.data)
             target = safe_next(request.args.get("next", ""))
             return redirect(target or url_for("dashboard.overview"))
@@ -75,18 +98,27 @@ def account():
 
 @bp.post("/account/password")
 @login_required
-@_guesses_at_a_password(_signed_in_account)
 def change_password():
-    """A new password, the current one first; other browsers are signed out, this one stays."""
+    """A new password, the current one first; other browsers are signed out, this one stays.
+    Guesses at the current password wait as sign-in's do: a stolen session gains nothing."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        email = current_user.email
         try:
+            throttle.attempt(email)
             user = people.change_password(
                 current_user.id, form.current.data, form.password.data, actor()
             )
+        except throttle.TooManyFailures as wait:
+            form.current.errors.append(str(wait))
+            body = render_template("auth/account.html", form=form)
+            return body, 429, _retry_after(wait.seconds)
         except people.Refused as refused:
+            if refused.field != "current":  # the current password was right
+                throttle.succeeded(email)
             getattr(form, refused.field).errors.append(str(refused))
         else:
+            throttle.succeeded(email)
             sign_in(user, remember=_has_remember_cookie())
             flash("Your password is changed. Every other session of yours has ended.")
             return redirect(url_for("auth.account"), 303)

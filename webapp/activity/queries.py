@@ -19,6 +19,7 @@ from webapp.extensions import db
 from webapp.lifecycle.registry import EVENT_TYPES
 from webapp.lifecycle.statuses import UserRole
 from webapp.pipeline.models import DomainEvent
+from webapp.query_args import id_arg
 from webapp.services.models import ClientService
 from webapp.services.queries import of_client
 
@@ -92,7 +93,7 @@ class TrailQuery:
         return cls(
             who=args.get("who", "")[:20],
             what=args.get("what", "")[:60],
-            client=args.get("client", type=int),
+            client=id_arg(args, "client"),
             occurred=DateRange.from_args(args),
         )
 
@@ -138,7 +139,9 @@ def _who_filter(who: str):
         return _actor_prefix("api:")
     if who == "auto":
         return not_(or_(_actor_prefix("user:"), _actor_prefix("api:")))
-    if who.isdigit():  # one person: "user:<id> <email>" (the email as it was then)
+    # One person: "user:<id> <email>" (the email as it was then). ASCII only: int() refuses
+    # some characters isdigit() takes ("²").
+    if who.isascii() and who.isdigit():
         return _actor_prefix(f"user:{int(who)} ")
     return None
 

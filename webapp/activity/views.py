@@ -9,6 +9,7 @@ from webapp.accounts.models import User
 from webapp.accounts.permissions import Can
 from webapp.activity import queries
 from webapp.extensions import db
+from webapp.query_args import id_arg
 from webapp.rendering import page
 from webapp.services import queries as services_queries
 
@@ -21,6 +22,7 @@ def index():
     """Events with their actor, filtered by who, what, client and day; "Older" pages back by
     event id."""
     query = queries.TrailQuery.from_args(request.args)
+    older_than = id_arg(request.args, "older_than")
     cid = company_id()
     people = db.session.execute(
         select(User.id, User.name).where(User.company_id == cid).order_by(User.name)
@@ -35,11 +37,6 @@ def index():
         clients=services_queries.clients(cid),
         who_choices=queries.WHO_CHOICES,
         labels=queries.LABELS,
-        trail=queries.page(
-            cid,
-            query,
-            request.args.get("older_than", type=int),
-            zone=current_user.company.timezone or "UTC",
-        ),
-        newest=not request.args.get("older_than"),
+        trail=queries.page(cid, query, older_than, zone=current_user.company.timezone or "UTC"),
+        newest=older_than is None,
     )

@@ -2,8 +2,9 @@
 
 A firing alert opens an incident (source "alertmanager", keyed by the alert's fingerprint);
 the repeats Alertmanager sends while it keeps firing find it open and change nothing. A resolved
-alert resolves the open incident with its fingerprint at the alert's end. Each alert stands on
-its own: one that cannot be used is reported back, and the others are recorded all the same.
+alert resolves the open incident with its fingerprint at the alert's end (at its start, with a
+note, when the end is before it: a resolved alert is never refused). Each alert stands on its
+own: one that cannot be used is reported back, and the others are recorded all the same.
 Every incident is recorded and changed through webapp.incidents.recording and
 webapp.incidents.actions, so deduplication and SLA rules live there.
 """
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from webapp.api.schemas import (
+    EARLIEST,
     MAX_ID,
     AlertmanagerAlert,
     AlertmanagerSummary,
@@ -60,12 +62,19 @@ def severity_of(labels: dict[str, str]) -> Severity:
 
 
 def receive(
-    company_id: int, alerts: list, fallback_service_id: int | None, actor: str
+    company_id: int,
+    alerts: list,
+    fallback_service_id: int | None,
+    actor: str,
+    max_new: int,
 ) -> AlertmanagerSummary:
     """Apply each alert of one notification; say what became of each.
 
-    The firing alerts are recorded together, BATCH to a transaction (recording.record_many):
-    a storm's notification is one commit and one publish rather than one per alert."""
+    Each alert stands alone: a resolved one is applied in its own transaction, and the firing
+    ones are recorded BATCH to a transaction (recording.record_many), each in a savepoint, so
+    a storm's notification is one commit and one publish rather than one per alert, and one
+    alert that fails to write loses no other. At most `max_new` firing alerts open incidents;
+    those past it are refused (repeats of open incidents and resolved alerts never count)."""
     counts: Counter[str] = Counter()
     rejected = []
     firing = []
@@ -84,6 +93,7 @@ def receive(
             rejected.append(_rejected(index, raw, describe(problems(exc))))
         except (AlertRefused, IncidentRefused) as exc:
             rejected.append(_rejected(index, raw, str(exc)))
+    firing, over = _within(company_id, firing, max_new)
     for start in range(0, len(firing), BATCH):
         batch = firing[start : start + BATCH]
         outcomes = recording.record_many(company_id, [new for _, _, new in batch], actor)
@@ -95,10 +105,45 @@ def receive(
                 rejected.append(_rejected(index, raw, str(outcome)))
             else:
                 counts["opened" if outcome[1] else "already_open"] += 1
-    rejected.sort(key=lambda r: r.index)
     for r in rejected:
         log.warning("Alertmanager alert %s (%s) rejected: %s", r.index, r.fingerprint, r.error)
+    if over:
+        log.warning(
+            "Alertmanager notification: %s firing alerts refused past ALERTMANAGER_MAX_ALERTS=%s",
+            len(over),
+            max_new,
+        )
+        rejected += [_rejected(index, raw, _over_the_cap(max_new)) for index, raw, _ in over]
+    rejected.sort(key=lambda r: r.index)
     return AlertmanagerSummary(**counts, rejected=rejected)
+
+
+def _within(company_id: int, firing: list, max_new: int) -> tuple[list, list]:
+    """The firing alerts to record, and those past the cap: the first `max_new` that would open
+    an incident, and every repeat of one open already or earlier in this notification."""
+    if len(firing) <= max_new:
+        return firing, []
+    open_now = recording.open_keys(company_id, SOURCE, [new.external_key for _, _, new in firing])
+    opening: set[str] = set()
+    kept, over = [], []
+    for item in firing:
+        key = item[2].external_key
+        if key in open_now or key in opening:
+            kept.append(item)
+        elif len(opening) < max_new:
+            opening.add(key)
+            kept.append(item)
+        else:
+            over.append(item)
+    return kept, over
+
+
+def _over_the_cap(max_new: int) -> str:
+    return (
+        f"Not recorded: this notification opens {max_new} incidents already, the most one may "
+        "(ALERTMANAGER_MAX_ALERTS). Sent again (repeat_interval), it is recorded once those "
+        "before it are open; group alerts more finely or set the receiver's max_alerts."
+    )
 
 
 def _rejected(index: int, raw, error: str) -> RejectedAlert:
@@ -111,8 +156,11 @@ def _rejected(index: int, raw, error: str) -> RejectedAlert:
 
 
 def _resolve(company_id: int, alert: AlertmanagerAlert, actor: str) -> str:
-    # Prometheus's clock may run ahead of ours: an end "in the future" ended now.
-    ended = min(alert.endsAt, utcnow()) if alert.endsAt else None
+    # Prometheus's clock may run ahead of ours: an end "in the future" ended now. No end (Go's
+    # zero time, year 1): it ended by now. An end before the incident's start resolves it at
+    # its start (resolve_by_key), never refused: Alertmanager would not send it again.
+    given = alert.endsAt if alert.endsAt and alert.endsAt >= EARLIEST else None
+    ended = min(given, utcnow()) if given else None
     resolved = incidents.resolve_by_key(company_id, SOURCE, alert.fingerprint, actor, at=ended)
     return "resolved" if resolved else "not_open"
 
@@ -144,15 +192,17 @@ def _service_id(labels: dict[str, str], fallback: int | None) -> int:
 
 
 def _resolved_already(company_id: int, service_id: int, alert: AlertmanagerAlert) -> bool:
-    """This very alert (fingerprint and start) was resolved already: a notification that
-    arrives late, after the resolved one (an Alertmanager cluster peer, a retry), must not open
-    an incident that Alertmanager will never resolve. Uses the (service, opened_at) index."""
+    """This very alert was resolved already: a notification that arrives late, after the resolved
+    one (an Alertmanager cluster peer, a retry), must not open an incident that Alertmanager
+    will never resolve. Its incident opened at the alert's start, or later: Alertmanager moves a
+    start earlier when an alert is sent again with an earlier one, and the incident keeps the
+    first. Uses the (service, opened_at) index."""
     found = db.session.scalar(
         select(Incident.id).where(
             Incident.company_id == company_id,
             Incident.service_id == service_id,
             # A start a little ahead of our clock was stored as our "now" (CLOCK_SKEW).
-            Incident.opened_at.between(alert.startsAt - CLOCK_SKEW, alert.startsAt),
+            Incident.opened_at >= alert.startsAt - CLOCK_SKEW,
             Incident.source == SOURCE,
             Incident.external_key == alert.fingerprint,
             Incident.resolved_at.is_not(None),

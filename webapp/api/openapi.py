@@ -15,7 +15,6 @@ from pydantic.json_schema import models_json_schema
 
 from webapp.api.schemas import (
     MAX_ID,
-    AlertmanagerRefused,
     AlertmanagerSummary,
     AlertmanagerWebhook,
     ErrorBody,
@@ -34,6 +33,12 @@ ERRORS = {
     413: ("PayloadTooLarge", "The body is larger than the API accepts."),
     415: ("UnsupportedMediaType", "The body is not sent as application/json."),
     422: ("UnprocessableContent", "Fields are missing or wrong; `fields` lists each problem."),
+    429: ("TooManyRequests", "The token used its allowance (API_RATE_LIMIT); wait Retry-After."),
+}
+# Headers of some errors, by status.
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": 'Bearer realm="api" (RFC 6750)'},
+    429: {"Retry-After": "Seconds until the token may send again."},
 }
 
 
@@ -84,7 +89,7 @@ def document(app: Flask) -> dict:
 
 def _schemas():
     pairs = [(m, "validation") for m in (IncidentCreate, IncidentChange, AlertmanagerWebhook)]
-    pairs += [(m, "serialization") for m in (IncidentOut, AlertmanagerSummary, AlertmanagerRefused)]
+    pairs += [(m, "serialization") for m in (IncidentOut, AlertmanagerSummary)]
     pairs.append((ErrorBody, "serialization"))
     refs, definitions = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
     return {model: ref for (model, _mode), ref in refs.items()}, definitions["$defs"]
@@ -128,13 +133,11 @@ def _build(app: Flask) -> dict:
                     **(
                         {
                             "headers": {
-                                "WWW-Authenticate": {
-                                    "schema": {"type": "string"},
-                                    "description": 'Bearer realm="api" (RFC 6750)',
-                                }
+                                header: {"schema": {"type": "string"}, "description": about}
+                                for header, about in ERROR_HEADERS[status].items()
                             }
                         }
-                        if status == 401
+                        if status in ERROR_HEADERS
                         else {}
                     ),
                 }
@@ -174,7 +177,8 @@ def _operation(rule, op: Operation, refs) -> dict:
         if model is not None:
             response["content"] = {"application/json": {"schema": _schema(model, refs)}}
         result["responses"][str(status)] = response
-    for status in op.errors:
+    # Every request with a token spends its allowance.
+    for status in (*op.errors, *(() if op.public else (429,))):
         if str(status) not in result["responses"]:
             result["responses"][str(status)] = {
                 "$ref": f"#/components/responses/{ERRORS[status][0]}"

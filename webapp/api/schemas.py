@@ -21,6 +21,7 @@ from pydantic import (
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity
 from webapp.tenancy import MAX_ID
+from webapp.text import is_lines, is_one_line
 
 EARLIEST = dt.datetime(2000, 1, 1)
 
@@ -55,11 +56,26 @@ def _no_nul(value: str) -> str:
 Text = Annotated[str, AfterValidator(_no_nul)]
 
 
-def _text(max_length: int, min_length: int = 0):
+def _one_line(value: str) -> str:
+    # It may reach a mail's subject (webapp.text): a line break there would stop that mail.
+    if not is_one_line(value):
+        raise ValueError("cannot contain line breaks or control characters: keep it on one line")
+    return value
+
+
+def _lines(value: str) -> str:
+    if not is_lines(value):
+        raise ValueError("cannot contain control characters (line breaks and tabs are fine)")
+    return value
+
+
+def _text(max_length: int, min_length: int = 0, lines: bool = False):
+    """A string field, stripped; on one line unless `lines`."""
     return Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
         AfterValidator(_no_nul),
+        AfterValidator(_lines if lines else _one_line),
     ]
 
 
@@ -81,7 +97,7 @@ class IncidentCreate(Request):
         description="When it started (ISO-8601 with a time zone offset); now if left out. "
         "The SLA clock runs from here.",
     )
-    description: _text(20_000) | None = None
+    description: _text(20_000, lines=True) | None = None
     external_id: _text(200, 1) | None = Field(
         None, description="The monitoring tool's own id for it, to make retries idempotent."
     )
@@ -227,18 +243,19 @@ class AlertmanagerSummary(BaseModel):
     already_open: int = Field(0, description="Firing alerts whose incident was open already.")
     already_resolved: int = Field(
         0,
-        description="Firing alerts whose incident (same fingerprint and start) was resolved "
-        "already: a late or repeated notification, not reopened.",
+        description="Firing alerts whose incident (same fingerprint, opened at the alert's "
+        "start or later) was resolved already: a late or repeated notification, not reopened.",
     )
-    resolved: int = Field(0, description="Resolved alerts that resolved their open incident.")
+    resolved: int = Field(
+        0,
+        description="Resolved alerts that resolved their open incident (at its start when "
+        "`endsAt` is before it; a note on the incident says so).",
+    )
     not_open: int = Field(0, description="Resolved alerts with no open incident: nothing to do.")
-    rejected: list[RejectedAlert] = Field(default_factory=list)
-
-
-class AlertmanagerRefused(AlertmanagerSummary):
-    """Every alert of the notification was rejected."""
-
-    error: str
+    rejected: list[RejectedAlert] = Field(
+        default_factory=list,
+        description="Each alert that could not be used, and why; the others were applied.",
+    )
 
 
 # --- Errors ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.accounts import api_tokens
-from webapp.api import alertmanager
+from webapp.api import alertmanager, rate_limit
 from webapp.api.errors import (
     CHALLENGE,
     INVALID_TOKEN,
@@ -22,7 +22,6 @@ from webapp.api.openapi import document, operation
 from webapp.api.schemas import (
     MAX_ID,
     AlertmanagerNotification,
-    AlertmanagerRefused,
     AlertmanagerSummary,
     AlertmanagerWebhook,
     ErrorBody,
@@ -45,6 +44,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 csrf.exempt(bp)  # no cookies, no session: a bearer token cannot be sent by another site's form
 register(bp)
+bp.record_once(lambda state: rate_limit.allowance(state.app))
 
 BODY_ERRORS = (400, 401, 413, 415, 422)
 
@@ -67,6 +67,7 @@ def authenticate():
         raise ApiError(
             401, "The API token is unknown or revoked.", {"WWW-Authenticate": INVALID_TOKEN}
         )
+    rate_limit.spend(row.id)
     g.api_company_id = row.company_id
     g.api_actor = f"api:{row.name}"[:120]
 
@@ -220,13 +221,14 @@ def resolve_incident(incident_id):
     description=(
         "Takes Alertmanager's webhook payload (version 4) as it is. A firing alert opens an "
         "incident keyed by its fingerprint (a repeat changes nothing); a resolved one resolves "
-        "that incident at `endsAt`. The service is the alert's `service_id` label, else this "
-        "URL's `service_id` parameter. Each alert stands alone: the answer is 200 with "
-        "`rejected` listing any alert that could not be used (Alertmanager does not retry a "
-        "2xx, and sending such an alert again would not help), and 422 only when every alert "
-        "of the notification was rejected or the payload is not a notification at all "
-        "(Alertmanager logs a 4xx and does not retry it). A 5xx, which Alertmanager retries, "
-        "means a fault on our side; retrying is safe."
+        "that incident at `endsAt`, or at the incident's start when `endsAt` is before it (a "
+        "note on the incident says so). The service is the alert's `service_id` label, else "
+        "this URL's `service_id` parameter. Each alert stands alone: the answer is 200 with "
+        "`rejected` listing, per alert, any that could not be used, including firing alerts "
+        "past the most incidents one notification may open (ALERTMANAGER_MAX_ALERTS). "
+        "Alertmanager gives up on a 4xx for the whole notification, so a 4xx means only that "
+        "the payload is not a notification at all. A 5xx, which Alertmanager retries, means "
+        "a fault on our side; retrying is safe."
     ),
     body=AlertmanagerWebhook,
     query=(
@@ -241,9 +243,8 @@ def resolve_incident(incident_id):
     responses={
         200: ("What became of each alert.", AlertmanagerSummary),
         422: (
-            "Every alert was rejected (the summary says why), or the payload is not an "
-            "Alertmanager notification (`fields` says what is wrong).",
-            (AlertmanagerRefused, ErrorBody),
+            "The payload is not an Alertmanager notification (`fields` says what is wrong).",
+            ErrorBody,
         ),
     },
     errors=BODY_ERRORS,
@@ -256,13 +257,13 @@ def alertmanager_webhook():
             "Alertmanager left %s alerts out of a notification (max_alerts on the receiver)",
             notification.truncatedAlerts,
         )
-    summary = alertmanager.receive(g.api_company_id, notification.alerts, fallback, g.api_actor)
-    if notification.alerts and len(summary.rejected) == len(notification.alerts):
-        refused = AlertmanagerRefused(
-            error=f"No alert could be recorded; the first: {summary.rejected[0].error}",
-            **summary.model_dump(),
-        )
-        return json_response(422, refused)
+    summary = alertmanager.receive(
+        g.api_company_id,
+        notification.alerts,
+        fallback,
+        g.api_actor,
+        max_new=current_app.config["ALERTMANAGER_MAX_ALERTS"],
+    )
     return json_response(200, summary)
 
 

@@ -22,6 +22,7 @@ from webapp.incidents.models import Incident
 from webapp.lifecycle.billing import MONTHLY_FACTOR, mrr
 from webapp.lifecycle.statuses import RUNNING, BillingCycle, BillingStatus, ServiceStatus
 from webapp.pipeline.models import DomainEvent
+from webapp.query_args import text_arg
 from webapp.services.models import ClientService
 
 SORTS = ("name", "mrr", "health", "term_end", "incidents")
@@ -60,7 +61,7 @@ class ClientQuery:
     def from_args(cls, args) -> "ClientQuery":
         sort = args.get("sort", "name")
         return cls(
-            q=args.get("q", "")[:100],
+            q=text_arg(args, "q"),
             sort=sort if sort in SORTS else "name",
             desc=args.get("desc") == "1",
             page=args.get("page", 1, type=int),

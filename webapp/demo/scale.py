@@ -36,6 +36,7 @@ from webapp.lifecycle.statuses import (
     UserRole,
 )
 from webapp.pipeline.models import DomainEvent
+from webapp.pipeline.outbox import unit_of_work
 from webapp.services.models import ClientService
 from webapp.sla.models import SlaAlert
 
@@ -97,23 +98,24 @@ def seed_scale(
     events = services * 10 if events is None else events
     now = utcnow().replace(microsecond=0)
 
-    company = Company(name=f"Scale MSP ({services:,} services)", timezone="Europe/London")
-    db.session.add(company)
-    db.session.flush()
-    users = []
     admin_password = secrets.token_urlsafe(12)
-    for role in UserRole:
-        user = User(
-            company_id=company.id,
-            email=f"{role.value}.{company.id}@scale.example",
-            name=f"Scale {role.value.replace('_', ' ')}",
-            role=role,
-        )
-        # Only the admin's is told; the others' are random and unknown (reset them to use them).
-        set_password(user, admin_password if role == UserRole.ADMIN else secrets.token_urlsafe(24))
-        users.append(user)
-    db.session.add_all(users)
-    db.session.commit()
+    with unit_of_work():
+        company = Company(name=f"Scale MSP ({services:,} services)", timezone="Europe/London")
+        db.session.add(company)
+        db.session.flush()
+        users = []
+        for role in UserRole:
+            user = User(
+                company_id=company.id,
+                email=f"{role.value}.{company.id}@scale.example",
+                name=f"Scale {role.value.replace('_', ' ')}",
+                role=role,
+            )
+            # Only the admin's is told; the others' are random and unknown (reset them to use them).
+            secret = admin_password if role == UserRole.ADMIN else secrets.token_urlsafe(24)
+            set_password(user, secret)
+            users.append(user)
+        db.session.add_all(users)
     manager_id = next(u.id for u in users if u.role == UserRole.ACCOUNT_MANAGER)
     admin_email = next(u.email for u in users if u.role == UserRole.ADMIN)
 
@@ -189,12 +191,12 @@ def _bulk(model, rows) -> None:
     for row in rows:
         batch.append(row)
         if len(batch) == BATCH:
-            db.session.execute(insert(model.__table__), batch)
-            db.session.commit()
+            with unit_of_work():
+                db.session.execute(insert(model.__table__), batch)
             batch = []
     if batch:
-        db.session.execute(insert(model.__table__), batch)
-        db.session.commit()
+        with unit_of_work():
+            db.session.execute(insert(model.__table__), batch)
 
 
 def _ids(model, company_id: int) -> list[int]:

@@ -96,43 +96,43 @@ def seed_demo_data(seed: int = 7) -> str:
 
 
 def _company():
-    company = Company(name="Northwind Managed Services", timezone="Europe/London")
-    db.session.add(company)
-    db.session.flush()
-    users = []
-    for email, name, role, password in DEMO_USERS:
-        user = User(company_id=company.id, email=email, name=name, role=role)
-        set_password(user, password)
-        users.append(user)
-    clients = [
-        Client(company_id=company.id, name=name, address=f"1 High Street, {name.split()[0]}")
-        for name in CLIENTS
-    ]
-    db.session.add_all(users + clients)
-    db.session.flush()
-    for client in clients:
-        domain = client.name.split()[0].lower()
-        db.session.add_all(
-            [
-                Contact(
-                    company_id=company.id,
-                    client_id=client.id,
-                    name="Office Manager",
-                    email=f"it@{domain}.example",
-                    is_primary=True,
-                    is_billing=True,
-                ),
-                Contact(
-                    company_id=company.id,
-                    client_id=client.id,
-                    name="IT Lead",
-                    email=f"tech@{domain}.example",
-                    phone="+44 20 7946 0000",
-                    is_technical=True,
-                ),
-            ]
-        )
-    db.session.commit()
+    with unit_of_work():
+        company = Company(name="Northwind Managed Services", timezone="Europe/London")
+        db.session.add(company)
+        db.session.flush()
+        users = []
+        for email, name, role, password in DEMO_USERS:
+            user = User(company_id=company.id, email=email, name=name, role=role)
+            set_password(user, password)
+            users.append(user)
+        clients = [
+            Client(company_id=company.id, name=name, address=f"1 High Street, {name.split()[0]}")
+            for name in CLIENTS
+        ]
+        db.session.add_all(users + clients)
+        db.session.flush()
+        for client in clients:
+            domain = client.name.split()[0].lower()
+            db.session.add_all(
+                [
+                    Contact(
+                        company_id=company.id,
+                        client_id=client.id,
+                        name="Office Manager",
+                        email=f"it@{domain}.example",
+                        is_primary=True,
+                        is_billing=True,
+                    ),
+                    Contact(
+                        company_id=company.id,
+                        client_id=client.id,
+                        name="IT Lead",
+                        email=f"tech@{domain}.example",
+                        phone="+44 20 7946 0000",
+                        is_technical=True,
+                    ),
+                ]
+            )
     return company, clients, users[1].id, users
 
 

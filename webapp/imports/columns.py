@@ -32,6 +32,7 @@ class Column:
     hint: str  # what the page says about it
     aliases: tuple[str, ...] = ()  # other tools' names for it
     in_template: bool = True  # False: recognised in a file, not offered in the template
+    lines: bool = False  # may hold line breaks (notes, an address); else one line (webapp.text)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ CLIENTS = Kind(
             "1 High Street, Springfield",
             "One line; City, State, Postal Code and Country columns are added to it.",
             ("location address", "address 1", "address line 1", "street"),
+            lines=True,  # the client's page keeps an address of several lines
         ),
         *_ADDRESS_PARTS,
         Column(
@@ -133,7 +135,7 @@ CLIENTS = Kind(
             "A percentage from 0 to 100; empty: the company's rate.",
             ("tax rate", "vat rate", "tax percent"),
         ),
-        Column("notes", "Notes", "", "Free text.", ("note", "comments")),
+        Column("notes", "Notes", "", "Free text.", ("note", "comments"), lines=True),
     ),
     (("name", "first_name", "last_name"),),
     "by External ID when the file has that column, else by name (ignoring case)",

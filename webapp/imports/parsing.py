@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from webapp.forms import CURRENCIES, EARLIEST_START, EMAIL, LATEST_START, MAX_AMOUNT
 from webapp.imports.columns import HeaderMap, Kind, map_header
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus
+from webapp.text import is_lines, is_one_line
 
 MAX_BYTES = 5 * 1024 * 1024  # about 30,000 services as our template writes them
 MAX_ROWS = 50_000
@@ -139,13 +140,26 @@ class Row:
     number: int
     cells: list[str]
     errors: list[CellError] = field(default_factory=list)
+    # Cells refused for their characters, read as empty: that is their one error.
+    refused: set[str] = field(default_factory=set)
 
     def __post_init__(self):
-        # PostgreSQL cannot store NUL in text: such a cell is its column's error, read as empty.
+        # PostgreSQL cannot store NUL in text, and a name with a line break could never be in a
+        # mail's subject (webapp.text): such a cell is its column's error, read as empty.
         for name, position in self.columns.index.items():
-            if position < len(self.cells) and "\x00" in self.cells[position]:
+            if position >= len(self.cells):
+                continue
+            value = self.cells[position].strip()
+            if "\x00" in value:
                 self.error(name, "holds a NUL character, which text cannot hold.")
-                self.cells[position] = ""
+            elif self.kind.column(name).lines and not is_lines(value):
+                self.error(name, "holds a control character (line breaks and tabs are fine).")
+            elif not self.kind.column(name).lines and not is_one_line(value):
+                self.error(name, "holds a line break or control character: keep it on one line.")
+            else:
+                continue
+            self.cells[position] = ""
+            self.refused.add(name)
 
     def has(self, name: str) -> bool:
         return self.columns.has(name)
@@ -161,6 +175,8 @@ class Row:
         return self.columns.names.get(name) or self.kind.column(name).header
 
     def error(self, name: str, message: str) -> None:
+        if name in self.refused:  # said already; not also "is required"
+            return
         self.errors.append(CellError(self.column_name(name), message))
 
     def read(self, name: str, parse, default=None):

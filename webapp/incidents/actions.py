@@ -48,12 +48,30 @@ def resolve(company_id: int, incident_id: int, actor: str, at=None) -> Incident:
 
 
 def resolve_by_key(company_id: int, source: str, key: str, actor: str, at=None) -> Incident | None:
-    """Resolve the open incident a monitoring tool knows by this key, if there is one."""
-    open_one = _open_with_key(company_id, source, key)
+    """Resolve the open incident a monitoring tool knows by this key, if there is one.
+
+    Never refused for its time: a tool's end before the incident's opening (Alertmanager sends
+    one when an alert is sent again with other times) resolves it at its opening, and a note on
+    the incident says so. Refusing would leave it open for ever, its SLA clocks running, since
+    the tool does not send its "resolved" again."""
+    open_one = open_with_key(company_id, source, key)
     db.session.rollback()
     if open_one is None:
         return None
-    return resolve(company_id, open_one.id, actor, at)
+
+    def change(incident, when):
+        if incident.resolved_at is not None:
+            return False
+        incident.resolved_at, incident.resolved_by = when, actor
+        if at is not None and at < incident.opened_at:
+            note = (
+                f"Resolved at its start: the reported end ({at:%Y-%m-%d %H:%M:%S} UTC) is "
+                f"before the recorded start ({incident.opened_at:%Y-%m-%d %H:%M:%S} UTC)."
+            )
+            incident.description = "\n\n".join(filter(None, (incident.description, note)))
+        return True
+
+    return _update(company_id, open_one.id, actor, at, change, not_before_opening=True)
 
 
 def lock(company_id: int, incident_id: int) -> Incident:
@@ -76,17 +94,19 @@ def lock(company_id: int, incident_id: int) -> Incident:
     ).one()
 
 
-def _update(company_id, incident_id, actor, at, change) -> Incident:
+def _update(company_id, incident_id, actor, at, change, not_before_opening=False) -> Incident:
     now = utcnow()
     with unit_of_work():
         incident = lock(company_id, incident_id)
+        if not_before_opening and at is not None:
+            at = max(at, incident.opened_at)
         when = between(at or now, incident.opened_at, now, "answered or resolved")
         if change(incident, when):
             after_write(incident, actor, now)
     return incident
 
 
-def _open_with_key(company_id: int, source: str, key: str) -> Incident | None:
+def open_with_key(company_id: int, source: str, key: str) -> Incident | None:
     """The open incident a source knows by this key (at most one: a partial unique index)."""
     return db.session.scalars(
         select(Incident).where(

@@ -18,6 +18,7 @@ from webapp.lifecycle.sla import (
     SlaTargets,
 )
 from webapp.lifecycle.statuses import Severity
+from webapp.query_args import id_arg, text_arg
 from webapp.services.models import ClientService
 from webapp.services.queries import of_client
 from webapp.sla.models import SlaAlert
@@ -52,9 +53,9 @@ class IncidentQuery:
         return cls(
             state=state if state in STATES else "open",
             severity=severity if severity in SEVERITIES else "",
-            q=args.get("q", "")[:100],
-            service=args.get("service", type=int),
-            client=args.get("client", type=int),
+            q=text_arg(args, "q"),
+            service=id_arg(args, "service"),
+            client=id_arg(args, "client"),
             opened=DateRange.from_args(args),
         )
 

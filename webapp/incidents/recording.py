@@ -17,10 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from webapp.accounts.models import User
 from webapp.clock import utcnow
 from webapp.extensions import db
+from webapp.incidents import actions
 from webapp.incidents.checks import IncidentRefused, after_write, between, not_after
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity
-from webapp.pipeline.outbox import unit_of_work
+from webapp.pipeline.outbox import savepoint, unit_of_work
 from webapp.services.models import ClientService
 from webapp.sla import tracking as sla_tracking
 from webapp.tenancy import NotFound, get_or_404, scoped
@@ -63,9 +64,10 @@ def record_many(
 
     Each incident stands alone: one refused (an unknown service, a time in the future) is
     reported in its place and the others are recorded. Refusals are found before anything of
-    that incident is written. The services are locked first, all of them and in id order, so
-    two batches, or a batch and a single writer (which holds one service, then its incidents),
-    never wait on each other in a circle."""
+    that incident is written, and each incident is written in a savepoint of its own, so one
+    that fails to write rolls back alone. The services are locked first, all of them and in id
+    order, so two batches, or a batch and a single writer (which holds one service, then its
+    incidents), never wait on each other in a circle."""
     now = utcnow()
     outcomes: list[Recorded | None] = [None] * len(news)
     times = {}
@@ -86,14 +88,11 @@ def record_many(
                     sla_tracking.pauses_by_service(list(services)),
                 )
                 for i, when in times.items():
-                    try:
-                        outcomes[i] = _record_one(company_id, batch, news[i], when, actor, now)
-                    except (NotFound, IncidentRefused) as exc:
-                        outcomes[i] = exc
+                    outcomes[i] = _record_alone(company_id, batch, news[i], when, actor, now)
                 db.session.flush()
         except IntegrityError:
             # Another transaction opened one of these keyed incidents between our look and our
-            # insert: start again, and find it this time.
+            # insert, and it was not open any more when we looked again: start again.
             if attempt + 1 == attempts:
                 raise
             continue
@@ -131,6 +130,39 @@ class _Batch:
     services: dict[int, ClientService]  # locked
     open_by_key: dict[tuple[str, str], Incident]  # kept up to date as incidents are added
     pauses: dict[int, list]
+
+
+def _record_alone(company_id, batch: _Batch, new, when, actor, now) -> Recorded:
+    """_record_one in a savepoint: what it returns, or why this incident was not recorded."""
+    key = (new.source, new.external_key)
+    known = batch.open_by_key.get(key)
+    try:
+        with savepoint():
+            return _record_one(company_id, batch, new, when, actor, now)
+    except (NotFound, IncidentRefused) as exc:
+        _restore(batch.open_by_key, key, known)
+        return exc
+    except IntegrityError:
+        _restore(batch.open_by_key, key, known)
+        if not new.external_key:
+            raise
+        # Another transaction opened this key between our look and our insert (it was not
+        # locked out: its service is another one). It is open now, and committed: a repeat.
+        existing = actions.open_with_key(company_id, *key)
+        if existing is None:
+            raise
+        batch.open_by_key[key] = existing
+        try:
+            return _same_service(existing, new.service_id), False
+        except IncidentRefused as exc:
+            return exc
+
+
+def _restore(mapping: dict, key, value) -> None:
+    if value is None:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = value
 
 
 def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incident, bool]:
@@ -187,7 +219,7 @@ def _same_service(existing: Incident, service_id: int) -> Incident:
 
 def _open_with_keys(company_id: int, news: list[NewIncident]) -> dict[tuple[str, str], Incident]:
     """The open incident each keyed one among these would repeat, by (source, key), in one
-    query (webapp.incidents.actions._open_with_key's look, for several keys at once)."""
+    query (webapp.incidents.actions.open_with_key's look, for several keys at once)."""
     keys = {(n.source, n.external_key) for n in news if n.external_key}
     if not keys:
         return {}
@@ -200,3 +232,21 @@ def _open_with_keys(company_id: int, news: list[NewIncident]) -> dict[tuple[str,
         )
     )
     return {(i.source, i.external_key): i for i in found if (i.source, i.external_key) in keys}
+
+
+def open_keys(company_id: int, source: str, keys: list[str], chunk: int = 500) -> set[str]:
+    """Which of these keys of a source have an open incident: what a batch would only repeat."""
+    found: set[str] = set()
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), chunk):
+        found.update(
+            db.session.scalars(
+                select(Incident.external_key).where(
+                    Incident.company_id == company_id,
+                    Incident.source == source,
+                    Incident.external_key.in_(unique[start : start + chunk]),
+                    Incident.resolved_at.is_(None),
+                )
+            )
+        )
+    return found

@@ -14,6 +14,7 @@ from webapp.incidents import queries, recording
 from webapp.incidents.checks import IncidentRefused
 from webapp.incidents.forms import IncidentForm
 from webapp.lifecycle.statuses import Severity
+from webapp.query_args import id_arg
 from webapp.rendering import page
 from webapp.services import queries as services_queries
 from webapp.services.models import ClientService
@@ -73,7 +74,7 @@ def new():
     unavailable = None
     if request.method == "GET":
         form.opened_at.data = to_local(utcnow(), zone).replace(second=0, microsecond=0)
-        wanted = request.args.get("service_id", type=int)
+        wanted = id_arg(request.args, "service_id")
         if wanted:
             service = get_or_404(ClientService, cid, wanted)
             if wanted in {value for value, _ in choices}:

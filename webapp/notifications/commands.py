@@ -18,16 +18,13 @@ def webhooks_cli():
 @click.option("--url", required=True)
 @click.option("--secret", default=None, help="generic only: the HMAC-SHA256 signing secret")
 def webhooks_add(company_id, kind, url, secret):
-    """Send this company's notifications to a webhook too."""
-    from webapp.notifications.models import Webhook
+    """Send this company's notifications to a webhook too (its URL checked as Settings does)."""
+    from webapp.notifications.actions import WebhookRefused, add_webhook
 
-    if not url.startswith(("https://", "http://")):
-        raise click.BadParameter("the URL must start with https:// or http://", param_hint="--url")
-    if kind == "generic" and not secret:
-        raise click.UsageError("A generic webhook needs --secret to sign its payloads.")
-    hook = Webhook(company_id=company_or_first(company_id), kind=kind, url=url, secret=secret)
-    db.session.add(hook)
-    db.session.commit()
+    try:
+        hook = add_webhook(company_or_first(company_id), kind, url, secret, "cli")
+    except WebhookRefused as refused:
+        raise click.BadParameter(str(refused), param_hint=f"--{refused.field}") from None
     click.echo(f"Webhook {hook.id} ({kind}) added.")
 
 

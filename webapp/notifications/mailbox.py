@@ -7,6 +7,7 @@ the dashboard sent for another company; and a link to choose a password is maske
 mail but the reader's own, so nobody can take over someone else's account from this page.
 """
 
+import datetime as dt
 import mailbox
 import re
 from dataclasses import dataclass
@@ -56,10 +57,23 @@ class MailPage:
     pages: int
 
 
-def _sort_key(message):
-    date = message["Date"]
-    when = date.datetime if date else None
-    return (when is not None, when.timestamp() if when else 0)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _sort_key(message) -> tuple[bool, float]:
+    """(dated?, seconds since 1970 in UTC). A Date of -0000 ("zone unknown", RFC 5322 3.3)
+    parses naive: it is read as UTC, never in this host's zone (in which a naive time is
+    neither comparable with the others nor, near 9999-12-31, within datetime's range). A
+    missing or garbled Date makes the mail undated: it sorts last."""
+    try:
+        when = message["Date"].datetime
+    except Exception:  # the email package raises assorted errors on malformed headers
+        return (False, 0.0)
+    if not isinstance(when, dt.datetime):
+        return (False, 0.0)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return (True, (when - _EPOCH).total_seconds())
 
 
 def _addresses(message) -> set[str]:
@@ -114,9 +128,11 @@ def mail_page(
     for file_key in box.iterkeys():
         with box.get_file(file_key) as f:
             message = BytesHeaderParser(policy=policy.default).parse(f)
-        headers.append(
-            (_sort_key(message), file_key, _addresses(message), _notification_id(message))
-        )
+        try:
+            addresses, notification_id = _addresses(message), _notification_id(message)
+        except Exception:  # a To the email package cannot parse: nobody's mail, shown to none
+            addresses, notification_id = set(), None
+        headers.append((_sort_key(message), file_key, addresses, notification_id))
     readable = sorted(_readable(headers, reader), reverse=True)
     total = len(readable)
     pages = max(1, -(-total // page_size))
@@ -126,17 +142,42 @@ def mail_page(
     for _, file_key, own in readable[start : start + page_size]:
         with box.get_file(file_key) as f:
             message = BytesParser(policy=policy.default).parse(f)
-        body = message.get_body(preferencelist=("plain",))
-        text = body.get_content() if body else ""
+        text = _body_text(message)
         messages.append(
             {
-                "to": message["To"],
-                "subject": message["Subject"],
-                "date": message["Date"],
+                "to": _header_text(message, "To"),
+                "subject": _header_text(message, "Subject"),
+                "date": _header_text(message, "Date"),
                 "text": text if own else mask_password_links(text),
             }
         )
     return MailPage(messages, total, page_number, pages)
+
+
+# One malformed mail in the catcher's folder (any program on the machine may send it one) must
+# not break the page for everyone: what cannot be parsed is shown as it was written.
+
+
+def _printable(text: str) -> str:
+    # The parser keeps undecodable bytes as lone surrogates, which no page can be encoded with.
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _header_text(message, name: str) -> str:
+    try:
+        value = str(message[name] or "")
+    except Exception:  # the email package raises assorted errors on malformed headers
+        value = next((str(v) for k, v in message.raw_items() if k.lower() == name.lower()), "")
+    return _printable(value)
+
+
+def _body_text(message) -> str:
+    try:
+        body = message.get_body(preferencelist=("plain",))
+        return _printable(body.get_content() if body else "")
+    except Exception:  # an unknown charset, a broken transfer encoding
+        raw = message.get_payload(decode=True) if not message.is_multipart() else None
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
 
 
 def read_messages(directory: str, limit: int = 50) -> list[dict]:

@@ -10,6 +10,7 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from flask import current_app, render_template
 
 from webapp.clock import utcnow
+from webapp.text import one_line
 
 
 def configured() -> bool:
@@ -21,7 +22,9 @@ def build(notification) -> EmailMessage:
     message = EmailMessage()
     message["From"] = cfg["MAIL_FROM"]
     message["To"] = notification.recipient
-    message["Subject"] = notification.subject
+    # Names typed before line breaks were refused may still hold one (webapp.text); a header
+    # cannot, and the mail would never go.
+    message["Subject"] = one_line(notification.subject).strip()
     message["Date"] = format_datetime(utcnow().replace(tzinfo=dt.UTC))
     # One id per notification: a resend after a crash is recognisable as the same message.
     message["Message-ID"] = make_msgid(

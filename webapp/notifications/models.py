@@ -4,6 +4,7 @@ import datetime as dt
 
 from sqlalchemy import (
     ForeignKey,
+    Index,
     String,
     Text,
     UniqueConstraint,
@@ -19,12 +20,22 @@ from webapp.extensions import db
 # sender never sends it.
 NO_CHANNEL, NO_RECIPIENT = "none", "no_recipient"
 
+# A notification that can never be sent as it is (its mail cannot be built, the server refused
+# its recipient or message for good, its webhook is gone): it failed once, its error saying
+# why, and nothing sends it again on its own; Operations lists it with the failed ones, and a
+# person may send it again once the cause is fixed (webapp.notifications.sending).
+UNDELIVERABLE = "undeliverable"
+
 
 class Notification(TenantMixin, db.Model):
     """A message a listener decided to send; one per event, listener and recipient."""
 
     __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("event_id", "listener", "recipient"),)
+    __table_args__ = (
+        UniqueConstraint("event_id", "listener", "recipient"),
+        # The relay's and Operations' look-ups by state and claim time (see the migration).
+        Index("ix_notifications_status_sent_at", "status", "sent_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("domain_events.id"))
@@ -35,8 +46,9 @@ class Notification(TenantMixin, db.Model):
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
-    # queued, sending, transmitting, sent, failed; "no_recipient" when nobody was there to tell
-    # (channel "none"), so a notice with no recipient is shown, not lost.
+    # queued, sending, transmitting, sent, failed (retried), undeliverable (not retried);
+    # "no_recipient" when nobody was there to tell (channel "none"), so a notice with no
+    # recipient is shown, not lost.
     status: Mapped[str] = mapped_column(String(20), default="queued")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,7 +1,8 @@
 """Notifications as Operations lists them: the failed ones, the ones whose sender stopped while
-handing them over, and the ones nobody could be sent."""
+handing them over, and the ones nobody could be sent; and the company's webhooks."""
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select
@@ -9,18 +10,22 @@ from sqlalchemy import select
 from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.notifications.models import NO_RECIPIENT, Notification
+from webapp.notifications.models import NO_RECIPIENT, UNDELIVERABLE, Notification, Webhook
 from webapp.services.models import ClientService
+from webapp.tenancy import scoped
+
+# Failed: retried with the event's job; undeliverable: never, as it would fail the same way.
+FAILED = ("failed", UNDELIVERABLE)
 
 
 def failed(company_id: int, limit: int = 50):
     """Mails and webhook calls that failed, newest first, with their service's name (None for
-    mail about a person): RQ's retries may have run out, and then only a person sends them
-    again."""
+    mail about a person): RQ's retries may have run out, or they can never be sent as they are
+    (undeliverable, their error says why), and then only a person sends them again."""
     return db.session.execute(
         select(Notification, ClientService.name)
         .outerjoin(ClientService, Notification.service_id == ClientService.id)
-        .where(Notification.company_id == company_id, Notification.status == "failed")
+        .where(Notification.company_id == company_id, Notification.status.in_(FAILED))
         .order_by(Notification.id.desc())
         .limit(limit)
     ).all()
@@ -57,3 +62,16 @@ def no_recipient(company_id: int, limit: int = 50):
         .order_by(Notification.id.desc())
         .limit(limit)
     ).all()
+
+
+def webhooks(company_id: int) -> list[Webhook]:
+    """The company's webhooks, oldest first."""
+    return list(db.session.scalars(scoped(Webhook, company_id).order_by(Webhook.id)))
+
+
+def shown_url(url: str) -> str:
+    """A webhook's URL as lists show it: its host and the start of its path. Chat webhooks
+    carry their credential in the path (anyone with a Slack webhook's URL may post to it)."""
+    parts = urlsplit(url)
+    path = parts.path if len(parts.path) <= 16 else parts.path[:16] + "…"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"  # never a password

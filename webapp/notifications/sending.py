@@ -5,6 +5,11 @@ own short transaction, marked transmitting just before the message itself goes o
 once the server has answered DATA), and marked sent or failed after it, so two workers never
 send the same one and a failure is visible with its error.
 
+A notification that can never be sent as it is (its mail cannot be built, the server refused
+its recipient or its message for good, its webhook is gone) is marked undeliverable once, with
+why, and is not retried: a retry would fail the same way, for ever. Any other failure (a server
+down, a timeout, a 4xx answer) is "failed" and retried with its event's job.
+
 A worker that dies leaves the notification where it was. Still "sending", nothing was handed
 over: requeue_stalled() sends it again. "Transmitting", the server may have it: it is not sent
 again automatically (a duplicate mail is worse than a missing one an operator can see and
@@ -24,7 +29,7 @@ from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle.registry import NOTIFICATIONS
 from webapp.notifications import mailer, webhooks
-from webapp.notifications.models import NO_CHANNEL, Notification, Webhook
+from webapp.notifications.models import NO_CHANNEL, UNDELIVERABLE, Notification, Webhook
 from webapp.pipeline.models import DomainEvent
 from webapp.pipeline.outbox import unit_of_work
 
@@ -41,17 +46,24 @@ class ClaimLost(Exception):
     """Another worker took this notification over (this one was presumed dead)."""
 
 
+class Undeliverable(Exception):
+    """The notification can never be sent as it is: sending it again would fail the same way."""
+
+
+def unsent() -> list:
+    """What an event's job sends (the relay looks for the same, webapp.pipeline.recovery)."""
+    wanted = [Notification.status.in_(RETRYABLE), Notification.channel != NO_CHANNEL]
+    if not mailer.configured():  # email is kept queued: visible, sent once a server is set
+        wanted.append(Notification.channel != "email")
+    return wanted
+
+
 def send_for_event(event_id: int) -> list[str]:
     """Send the event's unsent notifications; return the errors of those that failed."""
     db.session.rollback()
-    query = select(Notification.id).where(
-        Notification.event_id == event_id,
-        Notification.status.in_(RETRYABLE),
-        Notification.channel != NO_CHANNEL,
-    )
-    if not mailer.configured():  # email is kept queued: visible, sent once a server is set
-        query = query.where(Notification.channel != "email")
-    ids = db.session.scalars(query).all()
+    ids = db.session.scalars(
+        select(Notification.id).where(Notification.event_id == event_id, *unsent())
+    ).all()
     db.session.rollback()
     return [error for nid in ids if (error := _send_one(nid))]
 
@@ -72,8 +84,10 @@ def _send_one(notification_id: int) -> str | None:
     if not claimed:
         return None
     notification = db.session.get(Notification, notification_id)
+    handed_over = False
 
     def transmitting():
+        nonlocal handed_over
         with unit_of_work():
             still_ours = db.session.execute(
                 update(Notification)
@@ -87,29 +101,71 @@ def _send_one(notification_id: int) -> str | None:
             ).rowcount
         if not still_ours:
             raise ClaimLost(f"notification {notification_id} was taken over")
+        handed_over = True
 
     try:
         _deliver(notification, transmitting)
     except ClaimLost:
         return None
-    except (OSError, smtplib.SMTPException, LookupError) as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
-        _mark(notification_id, status="failed", error=error)
+    except Exception as exc:
+        permanent = _permanent(exc)
+        known = permanent or _transient(exc)
+        if handed_over and not known:
+            raise  # the recipient may have it: left transmitting, for a person to judge
+        error = str(exc) if isinstance(exc, Undeliverable) else f"{type(exc).__name__}: {exc}"
+        if permanent:
+            # Once, visibly; the job has nothing left to retry for it.
+            _mark(notification_id, status=UNDELIVERABLE, error=f"Cannot be sent: {error}"[:1000])
+            log.warning(
+                "notification %s to %s cannot be sent: %s",
+                notification_id,
+                notification.recipient,
+                error,
+            )
+            return None
+        # Anything else is retried with the job (a few times, then a person sends it again),
+        # never left "sending" to be taken over and fail again for ever.
+        _mark(notification_id, status="failed", error=error[:1000])
         log.warning(
             "notification %s to %s failed: %s", notification_id, notification.recipient, error
         )
-        return error
+        if not known:
+            raise  # a bug, or the job's time ran out: RQ keeps the traceback and retries
+        return error[:1000]
     _mark(notification_id, status="sent", error=None, sent_at=utcnow())
     return None
 
 
+def _permanent(exc: Exception) -> bool:
+    """A failure that sending again would repeat: the message cannot be made (a header the
+    email package refuses, text no encoder writes: ValueError, UnicodeError is one), or the
+    server answered 5xx to its recipient or to the message itself (RFC 5321 4.2.1)."""
+    if isinstance(exc, Undeliverable | ValueError):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPDataError):
+        return exc.smtp_code >= 500
+    return False
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, OSError | smtplib.SMTPException)
+
+
 def _deliver(notification: Notification, transmitting) -> None:
     if notification.channel == "email":
-        mailer.send(mailer.build(notification), before_data=transmitting)
+        try:
+            message = mailer.build(notification)
+        except Exception as exc:  # made from the row alone: it would fail the same way again
+            raise Undeliverable(f"its mail cannot be made: {type(exc).__name__}: {exc}") from exc
+        mailer.send(message, before_data=transmitting)
         return
     webhook = db.session.get(Webhook, int(notification.recipient.removeprefix("webhook:")))
     if webhook is None:
-        raise LookupError(f"{notification.recipient} no longer exists")
+        raise Undeliverable(f"{notification.recipient} no longer exists")
+    if not webhook.active:  # an admin turned it off: nothing more goes there, retries neither
+        raise Undeliverable(f"{notification.recipient} is disabled")
     event = db.session.get(DomainEvent, notification.event_id)
     transmitting()  # HTTP has no DATA step: the request, once begun, may have arrived
     webhooks.post(webhook, notification, event)
@@ -150,6 +206,30 @@ def requeue_stalled() -> int:
         except RedisError as exc:  # failed and visible; `flask relay` or a retry sends them
             log.warning("Redis unreachable; taken-over notifications wait: %s", exc)
     return len(rows)
+
+
+# A failed notification's retry lives only in Redis, as its event's job. RQ keeps a job that
+# used up its retries for a week (its failure_ttl), so a failed notification tried within the
+# retry intervals and this margin whose job Redis has no trace of lost its retry with Redis.
+# Older ones wait on Operations, where a person sends them again.
+LOST_RETRY_MARGIN = dt.timedelta(hours=1)
+
+
+def awaiting_their_job(limit: int) -> tuple[list[int], list[int]]:
+    """Events whose job is all that would send their unsent notifications: those with queued
+    ones, and those with failed ones tried recently enough that a retry may be pending; at
+    most `limit` of each. The relay enqueues the jobs Redis lost (webapp.pipeline.recovery)."""
+    intervals = current_app.config["DELIVERY_RETRY_INTERVALS"]
+    recent = utcnow() - dt.timedelta(seconds=sum(intervals)) - LOST_RETRY_MARGIN
+
+    def events(*where) -> list[int]:
+        query = select(Notification.event_id).where(*unsent(), *where).distinct()
+        return list(db.session.scalars(query.order_by(Notification.event_id).limit(limit)))
+
+    queued = events(Notification.status == "queued")
+    failed = events(Notification.status == "failed", Notification.sent_at >= recent)
+    db.session.rollback()
+    return queued, failed
 
 
 def _mark(notification_id: int, **values) -> None:

@@ -6,19 +6,21 @@ companies: no company, client or service is named, so the scrape shows no tenant
 Each source that is down becomes an `_up` of 0 rather than an error.
 """
 
+from flask import current_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
-from rq import Worker
 from sqlalchemy import distinct, func, select, text
 
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle.registry import QUEUES
 from webapp.lifecycle.statuses import UNFINISHED, DeliveryStatus
+from webapp.pipeline.liveness import live_workers
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
 from webapp.pipeline.queues import queue, redis_connection
-from webapp.pipeline.state import SCHEDULER_KEYS
+from webapp.pipeline.schedule import periodic_state
+from webapp.pipeline.state import scheduler_alive
 
 # The ledger's statuses worth counting; "done" is most of the table and says nothing new.
 COUNTED = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING, DeliveryStatus.FAILED)
@@ -106,16 +108,27 @@ def redis_families() -> list[GaugeMetricFamily]:
             depth.add_metric([name], q.count)
             # No cleanup: a scrape only reads.
             failed.add_metric([name], q.failed_job_registry.get_job_count(cleanup=False))
-        workers = Worker.count(connection=conn)
-        schedulers = [k for k in conn.scan_iter(SCHEDULER_KEYS) if not conn.hexists(k, "death")]
+        workers = len(live_workers(conn))
+        scheduler_up = scheduler_alive(conn)
+        periodic = periodic_state(conn, current_app.config)
     except RedisError:
         return [_gauge("msp_redis_up", "1 when Redis answers.", 0)]
     return [
         _gauge("msp_redis_up", "1 when Redis answers.", 1),
         depth,
         failed,
-        _gauge("msp_rq_workers", "RQ workers registered in Redis.", workers),
-        _gauge("msp_rq_scheduler_up", "1 when an rq-scheduler is alive.", int(bool(schedulers))),
+        _gauge("msp_rq_workers", "Worker processes alive (their heartbeat is current).", workers),
+        _gauge("msp_rq_scheduler_up", "1 when an rq-scheduler is alive.", int(scheduler_up)),
+        _gauge(
+            "msp_periodic_jobs_missing",
+            "Periodic jobs a scheduler registered that it no longer holds.",
+            sum(p.missing for p in periodic),
+        ),
+        _gauge(
+            "msp_periodic_jobs_late",
+            "Periodic jobs that have not run within their interval and its margin.",
+            sum(p.late and not p.missing for p in periodic),
+        ),
     ]
 
 

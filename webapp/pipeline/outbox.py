@@ -47,6 +47,20 @@ def unit_of_work() -> Iterator[Session]:
     publish(recorded)
 
 
+@contextmanager
+def savepoint() -> Iterator[None]:
+    """A part of the open unit of work that may fail alone (one alert of a notification): on an
+    error what it wrote is rolled back, and the events it recorded are not published, while
+    the rest of the transaction goes on."""
+    recorded = len(db.session.info.get(RECORDED, []))
+    try:
+        with db.session.begin_nested():
+            yield
+    except BaseException:
+        del db.session.info.get(RECORDED, [])[recorded:]
+        raise
+
+
 @sa_event.listens_for(Session, "after_transaction_end")
 def _forget_recorded(session, transaction):
     # A transaction ended outside unit_of_work (rolled back, or committed by hand): its events

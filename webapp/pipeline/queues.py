@@ -1,18 +1,17 @@
-"""Redis and RQ queues for the app, built from REDIS_URL once per app."""
+"""Redis and RQ queues for the app; the client is built once per app (webapp.redis_client)."""
 
 from flask import current_app
 from redis import Redis
 from rq import Queue
 
+from webapp import redis_client
 from webapp.lifecycle.registry import QUEUES
 
 
 def redis_connection() -> Redis:
     ext = current_app.extensions
     if "redis" not in ext:
-        ext["redis"] = Redis.from_url(
-            current_app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5
-        )
+        ext["redis"] = redis_client.connect(current_app.config)
     return ext["redis"]
 
 

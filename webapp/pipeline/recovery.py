@@ -1,19 +1,21 @@
-"""RQ recovery: jobs a dead worker abandoned, retries no scheduler holds, jobs on no queue."""
+"""RQ recovery: jobs a dead worker abandoned, retries no scheduler holds, jobs on no queue,
+and jobs Redis lost while their deliveries or notifications were still to do."""
 
+import contextlib
 import datetime as dt
 import logging
 
 from flask import current_app
-from redis.exceptions import RedisError
-from rq.exceptions import NoSuchJobError
+from redis.exceptions import LockError, RedisError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import select
 
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.lifecycle.registry import QUEUES
+from webapp.lifecycle.registry import NOTIFICATIONS, QUEUES
 from webapp.lifecycle.statuses import UNFINISHED
+from webapp.notifications import sending as notifications
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
 from webapp.pipeline.publishing import enqueue_events, job_id, unfinished_work
 from webapp.pipeline.queues import queue, redis_connection
@@ -67,25 +69,69 @@ def enqueue_due_retries() -> int:
     return enqueued
 
 
-def _job_gone(key: str, conn) -> bool:
-    """No job will run: Redis lost it, or RQ gave up on it (a worker killed on its last try
-    leaves the ledger unfinished while the job sits in the failed registry)."""
+# A job RQ will still run, or is running.
+ALIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+# RQ gave up on these; a job it finished has nothing more to do.
+GIVEN_UP = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+
+def job_states(event_ids: list[int], conn) -> dict[int, str | None]:
+    """Each event's job status in RQ (a JobStatus value), in one round trip (and one per queue
+    looked in); None when Redis has no such job (restarted empty, or it expired) or it is
+    "queued" on no queue.
+
+    Read from the job's hash, not by loading the job: a worker whose job was running when
+    Redis restarted empty writes its heartbeat into a new, partial hash, which RQ refuses to
+    load. A worker killed between taking the job off its queue and recording it as started
+    leaves it "queued" on no queue, where nothing would ever run it (found by the worker-kill
+    fault test). Each queue is read once, not searched once per job.
+    """
+    with conn.pipeline(transaction=False) as pipe:
+        for event_id in event_ids:
+            pipe.hmget(Job.key_for(job_id(event_id)), "status", "origin")
+        found = pipe.execute()
+    states, queued = {}, []
+    for event_id, (status, origin) in zip(event_ids, found, strict=True):
+        states[event_id] = status.decode() if status else None
+        if states[event_id] == JobStatus.QUEUED:
+            queued.append((event_id, origin.decode() if origin else ""))
+    on_queues = {name: set(queue(name).get_job_ids()) for name in {o for _, o in queued if o}}
+    for event_id, origin in queued:
+        if job_id(event_id) not in on_queues.get(origin, ()):
+            states[event_id] = None
+    return states
+
+
+# Held while lost jobs are looked for and enqueued. Without it, relays running at once (each
+# worker runs one as it starts, the scheduler another) all saw the same job lost and each
+# enqueued it: nothing was sent twice, but a failing mail was tried once per relay (found by
+# the "Redis restarted empty" fault test). A relay killed holding it delays the next by this.
+REQUEUE_LOCK, REQUEUE_LOCK_SECONDS = "dashboard:relay:requeue-lost", 30
+
+
+def requeue_lost_jobs() -> int:
+    """Enqueue again the jobs Redis lost (or RQ gave up on) while their event still has work:
+    unfinished deliveries, or notifications to send. One relay at a time does it; another
+    finding it under way leaves it to that one. Returns how many jobs were enqueued."""
     try:
-        job = Job.fetch(key, connection=conn)
-    except NoSuchJobError:
-        return True
-    status = job.get_status()
-    if status == JobStatus.QUEUED:
-        # A worker killed between taking the job off its queue and recording it as started
-        # leaves it "queued" on no queue, where nothing would ever run it (found by the
-        # worker-kill fault test). Enqueued again, a job that was in fact running changes
-        # nothing the second time (the ledger).
-        return conn.lpos(queue(job.origin).key, key) is None
-    return status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+        lock = redis_connection().lock(REQUEUE_LOCK, timeout=REQUEUE_LOCK_SECONDS, blocking=False)
+        if not lock.acquire():
+            return 0
+    except RedisError as exc:
+        log.warning("Redis unreachable; lost jobs not looked for: %s", exc)
+        return 0
+    try:
+        return _requeue_lost() + requeue_unsent_notifications()
+    finally:
+        with contextlib.suppress(RedisError, LockError):  # it expires on its own
+            lock.release()
 
 
 def _requeue_lost() -> int:
-    """Deliveries still unfinished long after enqueueing whose job is gone (Redis flushed or lost)."""
+    """Deliveries still unfinished long after enqueueing whose job is gone (Redis flushed or lost,
+    or RQ gave up on it: a worker killed on its last try leaves the ledger unfinished while the
+    job sits in the failed registry). Enqueued again, a job that was in fact running changes
+    nothing the second time (the ledger)."""
     stale_before = utcnow() - dt.timedelta(seconds=current_app.config["RELAY_STALE_SECONDS"])
     event_ids = db.session.scalars(
         select(ListenerDelivery.event_id)
@@ -102,10 +148,42 @@ def _requeue_lost() -> int:
     work = unfinished_work(event_ids)
     db.session.rollback()
     try:
-        conn = redis_connection()
-        lost = [(e, q) for e, q in work if _job_gone(job_id(e), conn)]
+        states = job_states([e for e, _ in work], redis_connection())
+        lost = [(e, q) for e, q in work if states[e] is None or states[e] in GIVEN_UP]
         enqueue_events(lost)
     except RedisError as exc:
         log.warning("Redis unreachable; lost deliveries not re-sent: %s", exc)
         return 0
+    return len(lost)
+
+
+def requeue_unsent_notifications(batch: int = 1000) -> int:
+    """Enqueue again the jobs of events whose notifications are still to send but whose job
+    Redis no longer holds: lost with a Redis restarted empty once the event's listeners were
+    done, the mails still queued (never tried, or waiting for a mail server) or failed with a
+    retry pending. Returns how many jobs were enqueued.
+
+    Queued ones go again whenever no job of their event will run (none, or one RQ finished or
+    gave up on: it never tried them). Failed ones only when Redis has no trace of the job: one
+    RQ gave up on, its retries used, waits for a person (Operations), not for a loop. The job
+    sends each unsent notification once (webapp.notifications.sending), so a job enqueued
+    twice, racing a person's "send again", sends nothing twice. Mail waiting for a mail server
+    to be set is not looked at: only a configured server sends it (and then this does).
+    """
+    queued, failed = notifications.awaiting_their_job(batch)
+    if not (queued or failed):
+        return 0
+    try:
+        states = job_states(sorted(set(queued) | set(failed)), redis_connection())
+        lost = {e for e in queued if states[e] not in ALIVE}
+        lost |= {e for e in failed if states[e] is None}
+        if lost:
+            work = dict(unfinished_work(sorted(lost)))  # listeners left too: their queue
+            db.session.rollback()  # no transaction (nor SQLite lock) held while Redis is asked
+            enqueue_events([(e, work.get(e, NOTIFICATIONS)) for e in sorted(lost)])
+    except RedisError as exc:
+        log.warning("Redis unreachable; unsent notifications wait: %s", exc)
+        return 0
+    if lost:
+        log.warning("jobs of %d events with unsent notifications enqueued again", len(lost))
     return len(lost)

@@ -1,5 +1,6 @@
 """The relay: committed events that never reached RQ (or whose job Redis lost) enqueued again,
-with the jobs a dead worker abandoned and stalled notifications, and the scheduler's heartbeat.
+with the jobs a dead worker abandoned, stalled notifications and notifications whose job Redis
+lost after the listeners were done, and the scheduler's heartbeat.
 The scheduler runs relay_outbox on a clock, a worker runs relay at start; both are safe to
 run twice or to skip."""
 
@@ -13,7 +14,7 @@ from webapp.notifications import sending as notifications
 from webapp.pipeline.models import DomainEvent
 from webapp.pipeline.publishing import publish
 from webapp.pipeline.queues import redis_connection
-from webapp.pipeline.recovery import _requeue_lost, recover_abandoned_jobs
+from webapp.pipeline.recovery import recover_abandoned_jobs, requeue_lost_jobs
 
 
 def relay(batch: int = 500) -> int:
@@ -33,7 +34,7 @@ def relay(batch: int = 500) -> int:
             break
         sent += len(ids)
     recover_abandoned_jobs()
-    return sent + _requeue_lost()
+    return sent + requeue_lost_jobs()
 
 
 log = logging.getLogger(__name__)

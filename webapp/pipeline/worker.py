@@ -17,6 +17,7 @@ from rq_scheduler import Scheduler
 from webapp.notifications import sending as notifications
 from webapp.pipeline import relay as pipeline_relay
 from webapp.pipeline import schedule
+from webapp.pipeline.liveness import Pulse
 from webapp.pipeline.queues import queue, redis_connection
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,14 @@ class StoppableWorker(DeliveryWorker):
 
 def run_worker(queue_names: list[str], burst: bool = False) -> None:
     wait_for_redis()
+    pulse = Pulse().start()  # alive from now on, for /healthz (webapp.pipeline.liveness)
+    try:
+        _work(queue_names, burst, pulse)
+    finally:
+        pulse.stop()
+
+
+def _work(queue_names: list[str], burst: bool, pulse: Pulse) -> None:
     while True:
         worker = None
         try:
@@ -95,6 +104,8 @@ def run_worker(queue_names: list[str], burst: bool = False) -> None:
             notifications.requeue_stalled()  # what a worker that died left half sent
             worker = StoppableWorker([queue(n) for n in queue_names], connection=redis_connection())
             worker.abandoned_grace = current_app.config["ABANDONED_JOB_GRACE_SECONDS"]
+            pulse.rq_name = worker.name
+            pulse.beat()
             worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
         except REDIS_LOST as exc:  # raised by what runs outside RQ's loop, or by its teardown
             log.warning("worker lost Redis: %s", exc)
@@ -107,13 +118,39 @@ def run_worker(queue_names: list[str], burst: bool = False) -> None:
         wait_for_redis(timeout=None)
 
 
+class PeriodicScheduler(Scheduler):
+    """rq-scheduler that keeps the periodic jobs registered and itself visible.
+
+    Each run of its loop (under its lock) first registers again any periodic job it no longer
+    holds: one deleted by hand, or lost with Redis's data. Its heartbeat writes its record
+    again when Redis came back without it; rq-scheduler would only extend a key that is gone,
+    and the scheduler would look stopped while it runs.
+    """
+
+    def __init__(self, *args, config, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config = config
+
+    def enqueue_jobs(self):
+        schedule.restore_missing(self, self.config)
+        return super().enqueue_jobs()
+
+    def heartbeat(self):
+        if not self.connection.exists(self.key):
+            self.connection.hset(self.key, "birth", time.time())
+        super().heartbeat()
+
+
 def run_scheduler(interval: int) -> None:
     """rq-scheduler's loop raises when Redis goes away; a stop signal raises SystemExit."""
     wait_for_redis()
     while True:
         try:
-            scheduler = Scheduler(
-                queue=queue("default"), connection=redis_connection(), interval=interval
+            scheduler = PeriodicScheduler(
+                queue=queue("default"),
+                connection=redis_connection(),
+                interval=interval,
+                config=current_app.config,
             )
             ids = schedule.register(scheduler, current_app.config)
             log.info("periodic jobs: %s", ", ".join(ids))

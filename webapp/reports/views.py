@@ -15,6 +15,7 @@ from webapp.accounts.permissions import Can
 from webapp.clients.models import Client
 from webapp.clock import to_local, utcnow
 from webapp.company.models import Company
+from webapp.date_range import EARLIEST, LATEST
 from webapp.exports import csv_response
 from webapp.extensions import db, htmx
 from webapp.reports import at_risk, breaches, health_bands
@@ -56,9 +57,14 @@ class FilterError(ValueError):
 
 def _month(text: str, name: str) -> dt.date:
     try:
-        return dt.datetime.strptime(text.strip(), "%Y-%m").date()
+        month = dt.datetime.strptime(text.strip(), "%Y-%m").date()
     except ValueError:
         raise FilterError(f"{name} is a month such as 2027-02.") from None
+    # The months before and after the range are worked out (the default From, the year back
+    # for churn): year 1 and 9999 have none.
+    if not EARLIEST <= month <= LATEST:
+        raise FilterError(f"{name} is a month from {EARLIEST:%Y-%m} to {LATEST:%Y-%m}.")
+    return month
 
 
 def _query() -> ReportQuery:

@@ -18,6 +18,7 @@ from webapp.lifecycle.events import ServiceRenewed
 from webapp.lifecycle.health import BAND_RANGES
 from webapp.lifecycle.statuses import RUNNING, ServiceStatus, UserRole
 from webapp.pipeline.models import DomainEvent
+from webapp.query_args import id_arg, text_arg
 from webapp.services.models import ClientService
 
 SORTS = {
@@ -67,9 +68,9 @@ class ServiceQuery:
         """The filters from a query string (the page's, or its CSV download's); manager=me
         means the services `user_id` manages."""
         return cls(
-            q=args.get("q", "")[:100],
+            q=text_arg(args, "q"),
             status=args.get("status", ""),
-            client=args.get("client", type=int),
+            client=id_arg(args, "client"),
             health=args.get("health", ""),
             sort=args.get("sort", "name") if args.get("sort") in SORTS else "name",
             desc=args.get("desc") == "1",
