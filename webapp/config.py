@@ -98,7 +98,8 @@ class Config:
     )
     # The local catcher's Maildir, shown at /mailbox (make run sets it; unset in production).
     MAILBOX_DIR = os.environ.get("MAILBOX_DIR", "")
-    # Wrong passwords allowed per client address (spraying guesses across accounts).
+    # Wrong passwords allowed per client address (spraying guesses across accounts), and
+    # attempts refused for an account's wait (polling for its end).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     # Per account, whatever the address (webapp/accounts/throttle.py): after this many wrong
     # passwords, a wait that starts at LOGIN_ACCOUNT_BACKOFF_SECONDS and doubles with each
@@ -108,6 +109,10 @@ class Config:
     LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS = int(
         os.environ.get("LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS", "300")
     )
+    # A browser that signed in to the account before (its device cookie, accounts/devices.py)
+    # skips the account's wait for this many attempts, after which its cookie is not trusted
+    # (a stolen one is that many guesses). 0: no browser is trusted, everyone waits.
+    LOGIN_DEVICE_FAILURES = int(os.environ.get("LOGIN_DEVICE_FAILURES", "10"))
     # "Forgot your password?" per address asked about: nobody's inbox is flooded with links.
     PASSWORD_RESET_RATE_LIMIT = os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per hour")
     # The address people open the app at, for the links mailed to them (invitations, password

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.accounts.steps import NEW_PASSWORD, choose_password, link_in, mails, sign_in
 from tests.support.sessions import PASSWORD, add_user, csrf_from
-from webapp.accounts import passwords, people
+from webapp.accounts import devices, passwords, people
 from webapp.accounts.models import User
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
@@ -91,8 +91,10 @@ def test_a_password_change_is_in_the_trail(as_role, tess):
 def test_guesses_at_the_current_password_run_out_like_sign_ins(app, as_role, tess):
     # A stolen session must not guess the current password without end: a change waits as
     # signing in does, on the same count per account (the session's own sign-in counted nothing).
+    # Stolen: the session cookie without the browser's device cookie.
     app.config["LOGIN_ACCOUNT_FREE_FAILURES"] = 3
     session = as_role(UserRole.TECHNICIAN, EMAIL)
+    session.client.delete_cookie(devices.COOKIE)
     before = _password_hash(tess)
 
     def change(current, new=NEW_PASSWORD):
@@ -108,6 +110,16 @@ def test_guesses_at_the_current_password_run_out_like_sign_ins(app, as_role, tes
     assert session.get("/account").status_code == 200  # still signed in
 
 
+def test_in_the_owners_own_browser_guesses_run_out_too(app, as_role, tess):
+    # Left signed in and unattended: its device cookie spares it the account's wait for
+    # LOGIN_DEVICE_FAILURES guesses, then it waits like anyone.
+    app.config.update(LOGIN_ACCOUNT_FREE_FAILURES=3, LOGIN_DEVICE_FAILURES=4)
+    session = as_role(UserRole.TECHNICIAN, EMAIL)
+    data = {"current": "guess", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    codes = [session.post("/account/password", data, htmx=False).status_code for _ in range(8)]
+    assert codes == [422] * 4 + [422] * 3 + [429]
+
+
 def test_the_right_current_password_clears_the_count_even_if_the_change_is_refused(
     app, as_role, tess
 ):
@@ -115,6 +127,7 @@ def test_the_right_current_password_clears_the_count_even_if_the_change_is_refus
     session = as_role(UserRole.TECHNICIAN, EMAIL)
 
     def change(current, new=NEW_PASSWORD):
+        session.client.delete_cookie(devices.COOKIE)  # the account's count, not a device's
         data = {"current": current, "password": new, "confirm": new}
         return session.post("/account/password", data, htmx=False)
 

@@ -2,6 +2,8 @@
 shown escaped, changes by POST with the CSRF token only, for the installation's operators,
 and no way to delete what the scheduler holds."""
 
+import time
+
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import FailedJobRegistry
@@ -9,7 +11,7 @@ from rq.results import Result
 from rq_scheduler import Scheduler
 
 from webapp.lifecycle.statuses import UserRole
-from webapp.pipeline import schedule
+from webapp.pipeline import queue_jobs, schedule
 from webapp.pipeline.liveness import Pulse
 from webapp.pipeline.queues import redis_connection
 
@@ -156,3 +158,65 @@ def test_a_page_past_the_last_shows_the_last(as_role, work):
     html = as_role(UserRole.ADMIN).get("/operations/queues?page=99999999999999999999")
     assert html.status_code == 200
     assert job_id in html.get_data(as_text=True)
+
+
+def half_written_failed_job(job_id: str = "event-7") -> str:
+    """A failed job whose hash Redis holds only in part, as a worker's status write leaves it in
+    a Redis restarted empty: no `data`, which RQ refuses to load ("Unexpected job format")."""
+    conn = redis_connection()
+    conn.hset(Job.key_for(job_id), "status", "failed")
+    conn.zadd(FailedJobRegistry("notifications", connection=conn).key, {job_id: time.time() + 3600})
+    return job_id
+
+
+def test_a_job_whose_record_is_incomplete_is_listed_not_a_500(as_role, work):
+    whole = failed_job(work)
+    half = half_written_failed_job()
+    shown = queue_jobs.overview(1, 50)
+    assert shown["failed_total"] == 2
+    assert {r.id: r.incomplete for r in shown["failed"]} == {whole: False, half: True}
+
+    response = as_role(UserRole.ADMIN).get("/operations/queues")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    row = html.split(f"<td>{half}", 1)[1].split("</tr>", 1)[0]
+    assert "its record is incomplete" in row
+    assert "Delete" in row and "Requeue" not in row  # there is no job in it to run
+    assert INJECTED.replace("<", "&lt;").replace(">", "&gt;") in html  # the others as ever
+
+
+def test_a_job_whose_record_is_incomplete_is_not_requeued_but_can_be_deleted(as_role):
+    conn = redis_connection()
+    job_id = half_written_failed_job()
+    admin = as_role(UserRole.ADMIN)
+    refused = admin.post("/operations/queues/requeue", {"job": job_id}, target="queues_panel")
+    assert refused.status_code == 200
+    assert f"Job {job_id} cannot be requeued: its record is incomplete." in refused.get_data(
+        as_text=True
+    )
+    everything = admin.post("/operations/queues/requeue")
+    assert "No failed jobs." in everything.get_data(as_text=True)
+    assert failed(job_id) and conn.exists(Job.key_for(job_id))
+
+    deleted = admin.post("/operations/queues/delete", {"job": job_id})
+    assert f"Job {job_id} deleted." in deleted.get_data(as_text=True)
+    assert not failed(job_id)
+    assert not conn.exists(Job.key_for(job_id))
+
+
+def test_a_worker_whose_job_record_is_incomplete_is_listed(app, as_role):
+    conn = redis_connection()
+    conn.hset(Job.key_for("event-8"), "last_heartbeat", "2026-01-01T00:00:00.000000Z")
+    rq_worker = SimpleWorker([Queue("notifications", connection=conn)], connection=conn)
+    rq_worker.register_birth()
+    rq_worker.set_current_job_id("event-8")
+    pulse = Pulse(app)
+    pulse.rq_name = rq_worker.name
+    pulse.start()
+    try:
+        response = as_role(UserRole.ADMIN).get("/operations/queues")
+    finally:
+        pulse.stop()
+    assert response.status_code == 200
+    row = response.get_data(as_text=True).split(rq_worker.name, 1)[1].split("</tr>", 1)[0]
+    assert "event-8 <small>(its record is incomplete)</small>" in row

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required, logout_user
 
-from webapp.accounts import people, throttle, tokens
+from webapp.accounts import devices, people, throttle, tokens
 from webapp.accounts.access import (
     actor,
     authenticate,
@@ -35,10 +35,11 @@ def _per_account(prefix: str):
     return lambda: prefix + normal_email(request.form.get("email", ""))[:254]
 
 
-def _wrong_password(response) -> bool:
+def _wrong_password_or_waited(response) -> bool:
     # Only failures spend a client's allowance: an office behind one address signing in at
-    # nine is not refused, nor is a person who typed the right password.
-    return response.status_code == 401
+    # nine is not refused, nor is a person who typed the right password. Attempts refused for
+    # an account's wait spend it too: polling for the moment a wait ends is not free.
+    return response.status_code in (401, 429)
 
 
 @bp.errorhandler(RateLimitExceeded)
@@ -57,22 +58,26 @@ def _retry_after(seconds: float) -> dict:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=_wrong_password
+    lambda: current_app.config["LOGIN_RATE_LIMIT"],
+    methods=["POST"],
+    deduct_when=_wrong_password_or_waited,
 )
 def login():
     """Sign in."""
     form = LoginForm()
     if form.validate_on_submit():
+        device = devices.presented_for(form.email.data)
         try:
-            throttle.attempt(form.email.data)
+            throttle.attempt(form.email.data, device)
         except throttle.TooManyFailures as wait:
             form.password.errors.append(str(wait))
             body = render_template("auth/login.html", form=form)
             return body, 429, _retry_after(wait.seconds)
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            throttle.succeeded(form.email.data)
+            throttle.succeeded(form.email.data, device)
             sign_in(user, remember=form.remember.data)
+            devices.trust(user.id)
             target = safe_next(request.args.get("next", ""))
             return redirect(target or url_for("dashboard.overview"))
         form.password.errors.append("That email and password do not match an account.")
@@ -103,9 +108,9 @@ def change_password():
     Guesses at the current password wait as sign-in's do: a stolen session gains nothing."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        email = current_user.email
+        email, device = current_user.email, devices.presented_for(current_user.email)
         try:
-            throttle.attempt(email)
+            throttle.attempt(email, device)
             user = people.change_password(
                 current_user.id, form.current.data, form.password.data, actor()
             )
@@ -115,11 +120,13 @@ def change_password():
             return body, 429, _retry_after(wait.seconds)
         except people.Refused as refused:
             if refused.field != "current":  # the current password was right
-                throttle.succeeded(email)
+                throttle.succeeded(email, device)
+                devices.trust(current_user.id)
             getattr(form, refused.field).errors.append(str(refused))
         else:
-            throttle.succeeded(email)
+            throttle.succeeded(email, device)
             sign_in(user, remember=_has_remember_cookie())
+            devices.trust(user.id)  # the new password made every device cookie worthless
             flash("Your password is changed. Every other session of yours has ended.")
             return redirect(url_for("auth.account"), 303)
     return render_template("auth/account.html", form=form), 422
@@ -172,6 +179,7 @@ def _choose(purpose: tokens.Purpose, token: str):
             form.password.errors.append(str(refused))
         else:
             sign_in(user)
+            devices.trust(user.id)  # the new password made every device cookie worthless
             flash(f"Your password is set. Welcome, {user.name}.")
             return redirect(url_for("dashboard.overview"), 303)
     status = 422 if form.errors else 200

@@ -32,6 +32,7 @@ from webapp.incidents.checks import CLOCK_SKEW, IncidentRefused
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity
 from webapp.tenancy import NotFound
+from webapp.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +148,11 @@ def _over_the_cap(max_new: int) -> str:
 
 
 def _rejected(index: int, raw, error: str) -> RejectedAlert:
+    # Unvalidated when the alert was refused for it, and it goes into a log line.
     fingerprint = raw.get("fingerprint") if isinstance(raw, dict) else None
     return RejectedAlert(
         index=index,
-        fingerprint=fingerprint if isinstance(fingerprint, str) else None,
+        fingerprint=one_line(fingerprint)[:200] if isinstance(fingerprint, str) else None,
         error=error,
     )
 
@@ -212,9 +214,11 @@ def _resolved_already(company_id: int, service_id: int, alert: AlertmanagerAlert
 
 
 def _title(alert: AlertmanagerAlert) -> str:
+    # The title is one line (it reaches mail subjects). A summary written over several lines is
+    # folded rather than refused: Alertmanager does not send a refused alert again.
     title = (
-        alert.annotations.get("summary", "").strip()
-        or alert.labels.get("alertname", "").strip()
+        one_line(alert.annotations.get("summary", "")).strip()
+        or one_line(alert.labels.get("alertname", "")).strip()
         or f"Alert {alert.fingerprint}"
     )
     if len(title) > TITLE_LENGTH:
