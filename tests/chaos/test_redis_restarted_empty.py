@@ -84,7 +84,12 @@ def test_redis_restarted_empty_with_mails_queued(app, company, database_url, tmp
     provider = MailProvider()
     # A retry waits longer than the test: only Redis holds it, and the restart loses it.
     app.config["DELIVERY_RETRY_INTERVALS"] = [600]  # for the jobs this process enqueues
-    base = {"RELAY_INTERVAL_SECONDS": 1, "DELIVERY_RETRY_INTERVALS": "600"}
+    # The relay looks for lost jobs of notifications older than RELAY_STALE_SECONDS only.
+    base = {
+        "RELAY_INTERVAL_SECONDS": 1,
+        "RELAY_STALE_SECONDS": 3,
+        "DELIVERY_RETRY_INTERVALS": "600",
+    }
     no_mail = process_env(database_url, redis.url, **base)
     with_mail = process_env(
         database_url, redis.url, MAIL_SERVER="127.0.0.1", MAIL_PORT=provider.port, **base

@@ -6,8 +6,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from tests.support.app import Inbox
-from tests.support.factories import make_service, make_user
-from tools.embedded_redis import free_port
+from tests.support.factories import make_service, make_user, redis_at
+from tools.embedded_redis import RedisServer, free_port
 from tools.mail_catcher import start as start_catcher
 from webapp.clock import utcnow
 from webapp.extensions import db
@@ -174,3 +174,48 @@ def test_mail_whose_sender_died_mid_hand_over_waits_on_operations_for_a_person(
     work()
     assert [m["To"] for m in smtp.messages] == ["it@acme.example"]
     assert statuses() == [("it@acme.example", "sent")] and not listed()
+
+
+def test_sending_again_while_redis_is_down_changes_nothing(app, company, work, smtp, as_role):
+    """ "Nothing was sent" is so: the uncertain mail keeps its warning (and is not picked up by
+    a later "Send all again"), the undeliverable one stays undeliverable. They had become
+    failed before the enqueue failed."""
+    from webapp.lifecycle.statuses import UserRole as R
+
+    app.config["SENDING_STALE_SECONDS"] = 60
+    uncertain = _claimed_by_a_dead_worker(app, company, work, seconds_ago=120)
+    uncertain.status = "transmitting"
+    db.session.add(
+        Notification(
+            company_id=company,
+            event_id=uncertain.event_id,
+            service_id=uncertain.service_id,
+            listener=uncertain.listener,
+            recipient="gone@acme.example",
+            subject=uncertain.subject,
+            body=uncertain.body,
+            status="undeliverable",
+            error="Cannot be sent: 550 No such mailbox",
+            sent_at=utcnow() - dt.timedelta(hours=1),
+        )
+    )
+    db.session.commit()
+    before = statuses()
+    assert before == [("gone@acme.example", "undeliverable"), ("it@acme.example", "transmitting")]
+    admin = as_role(R.ADMIN)
+
+    with redis_at(app, RedisServer().url):  # never started: nothing listens on its port
+        for form in ({"notification": str(uncertain.id)}, {}):
+            answer = admin.post("/operations/resend", form).get_data(as_text=True)
+            assert "nothing was sent" in answer
+            assert statuses() == before
+    errors = dict(db.session.execute(select(Notification.recipient, Notification.error)).all())
+    assert errors == {
+        "gone@acme.example": "Cannot be sent: 550 No such mailbox",
+        "it@acme.example": None,
+    }
+
+    admin.post("/operations/resend")  # Redis is back: "Send all again" is for failed ones only
+    work()
+    assert [m["To"] for m in smtp.messages] == ["gone@acme.example"]
+    assert statuses() == [("gone@acme.example", "sent"), ("it@acme.example", "transmitting")]

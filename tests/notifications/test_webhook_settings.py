@@ -72,7 +72,7 @@ def test_an_admin_adds_a_webhook_that_then_gets_the_notices(admin, company, work
 @pytest.mark.parametrize(
     ("form", "field", "says"),
     [
-        ({"url": "http://169.254.169.254/latest/meta-data/"}, "url", "internal address"),
+        ({"url": "http://169.254.169.254/latest/meta-data/"}, "url", "not a public address"),
         ({"url": "https://user:pw@8.8.8.8/hook"}, "url", "user name and password"),
         ({"url": "javascript:alert(1)"}, "url", "https://"),
         ({"url": ""}, "url", "Paste the webhook"),
@@ -91,6 +91,19 @@ def test_a_refused_webhook_says_why_beside_its_field_and_saves_nothing(
     assert f'id="{field}-error">' in html and says in html
     assert "No webhook was added" in html
     assert changed_tables(before, snapshot()) == set()
+
+
+def test_the_form_shows_no_internal_address_and_the_same_refusal_for_a_name_not_found(
+    app, admin, company
+):
+    app.config["WEBHOOK_ALLOWED_NETWORKS"] = ()
+    internal = add(admin, url="http://localhost:6379/").get_data(as_text=True)
+    missing = add(admin, url="http://host.invalid:6379/").get_data(as_text=True)
+    says = "is not a public address that can be reached"
+    assert f"localhost {says}" in internal and f"host.invalid {says}" in missing
+    assert "127.0.0.1" not in internal and "::1" not in internal
+    assert "resolve" not in internal + missing
+    assert hooks() == []
 
 
 def test_the_same_url_twice_is_refused(admin, company):

@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import re
 import socket
 import sqlite3
 import threading
@@ -17,7 +18,7 @@ from webapp.config import Config
 from webapp.extensions import db
 from webapp.notifications import destinations, webhooks
 from webapp.notifications.models import Notification, Webhook
-from webapp.notifications.sending import send_for_event
+from webapp.notifications.sending import requeue_stalled, send_for_event
 from webapp.notifications.webhooks import signature
 from webapp.pipeline.delivery import run_delivery
 from webapp.pipeline.models import DomainEvent
@@ -200,13 +201,36 @@ INTERNAL = [
     "http://168.63.129.16/machine",  # Azure's WireServer, a public address
     "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
     "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "http://192.0.0.8/hook",  # IETF protocol assignments: is_global on Python 3.11
+    "http://[::ffff:192.0.0.170]/hook",
 ]
 
 
 @pytest.mark.parametrize("url", INTERNAL)
 def test_internal_and_metadata_addresses_are_refused_by_default(default_policy, url):
-    with pytest.raises(destinations.UrlRefused, match="internal address"):
+    with pytest.raises(destinations.UrlRefused, match="not a public address"):
         destinations.check(url)
+
+
+def test_a_refusal_says_neither_the_address_nor_whether_the_name_resolved(
+    default_policy, caplog, monkeypatch
+):
+    """An admin typing names of our network must not learn their addresses, nor which exist:
+    a name resolving to loopback and one resolving to nothing are refused alike."""
+    # The schema fixture's Alembic run (fileConfig) disabled the loggers existing by then.
+    monkeypatch.setattr(destinations.log, "disabled", False)
+    caplog.set_level("INFO", logger=destinations.log.name)
+    refusals = {}
+    for host in ("localhost", "host.invalid"):
+        with pytest.raises(destinations.UrlRefused) as refused:
+            destinations.check(f"http://{host}:6379/")
+        refusals[host] = str(refused.value).replace(host, "HOST")
+    assert refusals["localhost"] == refusals["host.invalid"]
+    assert refusals["localhost"].startswith("HOST is not a public address")
+    assert "127.0.0.1" not in refusals["localhost"] and "::1" not in refusals["localhost"]
+    # The detail is for the operator's log.
+    assert re.search(r"localhost resolves to (127\.0\.0\.1|::1)", caplog.text)
+    assert "host.invalid does not resolve" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -220,7 +244,7 @@ def test_internal_and_metadata_addresses_are_refused_by_default(default_policy, 
         ("https://8.8.8.8:99999/hook", "not a URL"),
         ("https:///hook", "no host"),
         ("https://8.8.8.8/a b", "spaces"),
-        ("https://host.invalid/hook", "does not resolve"),
+        ("https://host.invalid/hook", "not a public address"),
         ("", "Paste"),
     ],
 )
@@ -249,21 +273,69 @@ def _only_slack(company, url):
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
-def test_an_internal_address_is_refused_again_when_called(app, company, work, host):
+def test_an_internal_address_is_refused_again_when_called(app, company, work, host, monkeypatch):
     # Saved before the rule existed, or a name that resolves elsewhere by now: checked at
-    # connect time too, and the endpoint is never reached.
+    # connect time too, and the endpoint is never reached. Calling again would be refused the
+    # same way, so it is undeliverable at once, not retried through every interval.
+    checks = []
+    real_check = destinations.check
+    monkeypatch.setattr(destinations, "check", lambda url: checks.append(url) or real_check(url))
     r = Receiver()
     try:
         _only_slack(company, f"http://{host}:{r.server.server_port}/slack")
         app.config["WEBHOOK_ALLOWED_NETWORKS"] = ()
         lc.activate(company, make_service(company), "test")
-        work()
+        assert work() == 1  # the event's job succeeded at once: nothing for RQ to retry
         assert r.requests == []
     finally:
         r.stop()
+    assert len(checks) == 1
     notice = db.session.scalars(select(Notification).where(Notification.channel == "slack")).one()
-    assert notice.status == "failed"
-    assert notice.error == "WebhookFailed: address not allowed"
+    assert notice.status == "undeliverable"
+    assert notice.error == f"Cannot be sent: {notice.recipient}: address not allowed"
+
+
+class Killed(BaseException):
+    """The worker dying where it is (a SIGKILL leaves the rows as they are)."""
+
+
+def test_a_sender_killed_while_checking_the_address_leaves_it_sending_then_sends_it_once(
+    app, company, work, monkeypatch
+):
+    # Transmitting means the request may have arrived ("Delivery uncertain", left for a
+    # person): a sender that stopped during the DNS look-up and URL check has sent nothing, so
+    # the webhook stays "sending" and is taken over and sent, once, automatically.
+    r = Receiver()
+    try:
+        _only_slack(company, f"{r.url}/slack")
+        lc.activate(company, make_service(company), "test")
+        event_id = db.session.scalar(
+            select(DomainEvent.id).where(DomainEvent.type == "ServiceActivated")
+        )
+        run_delivery(event_id, "notify.activated")
+
+        def killed(url):
+            raise Killed
+
+        with monkeypatch.context() as patch:
+            patch.setattr(destinations, "check", killed)
+            with pytest.raises(Killed):
+                send_for_event(event_id)
+        db.session.rollback()
+        notice = db.session.scalars(
+            select(Notification).where(Notification.channel == "slack")
+        ).one()
+        assert notice.status == "sending"
+        notice_id = notice.id
+
+        app.config["SENDING_STALE_SECONDS"] = 0
+        assert requeue_stalled() == 1
+        work()
+        assert [path for path, _, _ in r.requests] == ["/slack"]
+    finally:
+        r.stop()
+    db.session.rollback()
+    assert db.session.get(Notification, notice_id).status == "sent"
 
 
 def test_the_connection_goes_to_the_address_checked_not_a_new_lookup(app):
@@ -340,7 +412,7 @@ def test_the_cli_refuses_an_internal_url_and_saves_nothing(app, runner, company,
     result = runner.invoke(
         args=["webhooks", "add", "--kind", "slack", "--url", "http://127.0.0.1:6379"]
     )
-    assert result.exit_code == 2 and "internal address" in result.output
+    assert result.exit_code == 2 and "not a public address" in result.output
     result = runner.invoke(
         args=["webhooks", "add", "--kind", "slack", "--url", "https://u:p@8.8.8.8/x"]
     )

@@ -2,12 +2,18 @@
 the relay enqueues the job again, once, and never spins on what only a person or a mail server
 can send."""
 
+import datetime as dt
+import time
+
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.support.factories import make_service
 from tools.embedded_redis import free_port
+from webapp.clock import utcnow
 from webapp.extensions import db
+from webapp.lifecycle.statuses import UserRole
+from webapp.notifications import sending
 from webapp.notifications.models import Notification
 from webapp.pipeline import relay as pipeline_relay
 from webapp.pipeline.delivery import run_delivery, unfinished_listeners
@@ -134,3 +140,167 @@ def test_a_job_left_half_written_by_a_running_worker_counts_as_lost(app, company
     assert pipeline_relay.relay() == 1
     work()
     assert [m["To"] for m in smtp.messages] == ["it@acme.example"]
+
+
+def second_mail(company, event_id, recipient="two@acme.example") -> int:
+    """Another mail of the same event, as a listener with two recipients queues."""
+    first = db.session.scalars(select(Notification)).first()
+    row = Notification(
+        company_id=company,
+        event_id=event_id,
+        service_id=first.service_id,
+        listener=first.listener,
+        channel="email",
+        recipient=recipient,
+        subject=first.subject,
+        body=first.body,
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def breaking_first(monkeypatch, breaks) -> None:
+    """The event's first notification fails in a way no rule knows (`breaks` is called)."""
+    real = sending._deliver
+    first = db.session.scalars(select(Notification.id).order_by(Notification.id)).first()
+
+    def deliver(notification, transmitting):
+        if notification.id == first:
+            breaks()
+        return real(notification, transmitting)
+
+    monkeypatch.setattr(sending, "_deliver", deliver)
+
+
+def test_a_notification_that_breaks_keeps_neither_the_others_nor_the_relay_going(
+    app, company, work, smtp, monkeypatch
+):
+    # A bug in one mail ended the event's loop: the other stayed queued behind it, and once
+    # RQ gave up, the relay enqueued the job again with fresh retries, for ever. No retry here:
+    # the first try must send what can be sent.
+    app.config["DELIVERY_RETRY_INTERVALS"] = []
+    event_id = activated(company)
+    _, listeners = unfinished_listeners(event_id)
+    for listener in listeners:
+        run_delivery(event_id, listener)
+    second_mail(company, event_id)
+
+    def bug():
+        raise RuntimeError("a bug")
+
+    breaking_first(monkeypatch, bug)
+    redis_restarted_empty(app)
+    passes = []
+    for _ in range(4):
+        passes.append(pipeline_relay.relay())
+        work()
+    assert passes == [1, 0, 0, 0] and jobs_waiting() == 0
+    assert [m["To"] for m in smtp.messages] == ["two@acme.example"]
+    assert statuses() == ["failed", "sent"]
+    broken = db.session.scalars(select(Notification).where(Notification.status == "failed")).one()
+    assert broken.error == "RuntimeError: a bug"
+
+
+def test_mail_its_job_gave_up_on_before_sending_is_failed_visibly_not_enqueued_for_ever(
+    app, company, work, smtp, monkeypatch, as_role
+):
+    # The job's time ran out on the first mail (a real RQ job timeout), with no retry left:
+    # RQ failed the job, the second mail still queued. Enqueueing the job again with fresh
+    # retries would do so for ever; the mail is failed, with why, for a person to send again.
+    app.config.update(DELIVERY_JOB_TIMEOUT=1, DELIVERY_RETRY_INTERVALS=[])
+    event_id = activated(company)
+    _, listeners = unfinished_listeners(event_id)
+    for listener in listeners:
+        run_delivery(event_id, listener)
+    second = second_mail(company, event_id)
+    breaking_first(monkeypatch, lambda: time.sleep(30))
+
+    started = time.monotonic()
+    work()
+    assert time.monotonic() - started < 20  # cut at the job's timeout
+    assert Job.fetch(job_id(event_id), connection=redis_connection()).get_status() == "failed"
+    assert statuses() == ["failed", "queued"]
+
+    for _ in range(3):
+        assert pipeline_relay.relay() == 0
+    assert jobs_waiting() == 0 and smtp.messages == []
+    assert statuses() == ["failed", "failed"]
+    assert db.session.get(Notification, second).error == sending.GAVE_UP
+    admin = as_role(UserRole.ADMIN)
+    page = admin.get("/operations").get_data(as_text=True)
+    listed = page.split('id="failed_notifications"')[1].split("</section>")[0]
+    assert "two@acme.example" in listed and "stopped for good" in listed
+
+    monkeypatch.undo()
+    answer = admin.post("/operations/resend")
+    assert "2 notifications sent again." in answer.get_data(as_text=True)
+    work()
+    assert sorted(m["To"] for m in smtp.messages) == ["it@acme.example", "two@acme.example"]
+    assert statuses() == ["sent", "sent"]
+
+
+def test_a_fresh_notification_is_left_to_its_job_until_the_relay_deems_it_stale(
+    app, company, work, smtp
+):
+    # Each relay pass (every 10 s) looked up every queued notification's job, however fresh.
+    app.config["RELAY_STALE_SECONDS"] = 300
+    event_id = activated(company)
+    _, listeners = unfinished_listeners(event_id)
+    for listener in listeners:
+        run_delivery(event_id, listener)
+    redis_restarted_empty(app)
+    assert pipeline_relay.relay() == 0
+
+    db.session.execute(update(Notification).values(created_at=utcnow() - dt.timedelta(seconds=301)))
+    db.session.commit()
+    assert pipeline_relay.relay() == 1
+    work()
+    assert [m["To"] for m in smtp.messages] == ["it@acme.example"]
+
+
+def command_calls(conn, command: str) -> int:
+    return conn.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0)
+
+
+def test_whether_a_job_is_on_its_queue_is_asked_per_job_not_by_reading_the_queue(
+    app, company, work, smtp
+):
+    # A backlog of 100,000 jobs was read whole (LRANGE) on each relay pass to find the one a
+    # killed worker took off its queue without starting it.
+    lost = activated(company)
+    lc.activate(company, make_service(company, name="Second"), "test")
+    waiting = max(db.session.scalars(select(DomainEvent.id)))
+    for event_id in (lost, waiting):
+        _, listeners = unfinished_listeners(event_id)
+        for listener in listeners:
+            run_delivery(event_id, listener)
+    conn = redis_connection()
+    job = Job.fetch(job_id(lost), connection=conn)
+    assert conn.lrem(f"rq:queue:{job.origin}", 0, job.id) == 1  # taken off, never started
+    assert Job.fetch(job_id(waiting), connection=conn).get_status() == "queued"
+
+    before = command_calls(conn, "lrange"), command_calls(conn, "lpos")
+    assert pipeline_relay.relay() == 1
+    after = command_calls(conn, "lrange"), command_calls(conn, "lpos")
+    assert after[0] == before[0] and after[1] - before[1] == 2
+    work()
+    assert sorted(m["To"] for m in smtp.messages) == ["it@acme.example"] * 2
+    assert pipeline_relay.relay() == 0
+
+
+def test_mail_whose_job_finished_before_a_mail_server_was_set_goes_once_one_is(
+    app, company, work, smtp
+):
+    server = app.config["MAIL_SERVER"]
+    app.config["MAIL_SERVER"] = ""
+    event_id = activated(company)
+    work()
+    assert Job.fetch(job_id(event_id), connection=redis_connection()).get_status() == "finished"
+    assert statuses() == ["queued"] and pipeline_relay.relay() == 0
+
+    app.config["MAIL_SERVER"] = server
+    assert pipeline_relay.relay() == 1
+    work()
+    assert [m["To"] for m in smtp.messages] == ["it@acme.example"]
+    assert pipeline_relay.relay() == 0

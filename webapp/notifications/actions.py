@@ -2,13 +2,16 @@
 
 import logging
 
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
+from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle.registry import NOTIFICATIONS
 from webapp.notifications import destinations, webhooks
 from webapp.notifications.models import UNDELIVERABLE, Notification, Webhook
 from webapp.notifications.queries import FAILED, uncertain_filter
+from webapp.notifications.sending import TRANSMITTING
 from webapp.pipeline.outbox import unit_of_work
 from webapp.pipeline.publishing import enqueue_events
 from webapp.tenancy import get_or_404, scoped
@@ -20,12 +23,17 @@ RESENT_UNCERTAIN = "Sent again by a person: its first sender stopped while handi
 
 def resend(company_id: int, ids: list[int] | None = None) -> int:
     """Send failed (or undeliverable) notifications again (all of the company's when ids is
-    None) by enqueueing
-    their events' jobs, which send every unsent notification of the event once. Returns how
-    many; if Redis is down nothing is enqueued and the error says so.
+    None) by enqueueing their events' jobs, which send every unsent notification of the event
+    once. Returns how many; if Redis is down nothing is enqueued, nothing changes, and the
+    RedisError says so.
 
     A notification whose delivery is uncertain (its sender stopped mid-hand-over) is sent again
     only when named by id: the recipient may already have it, and only a person can ask.
+
+    The job sends only failed (or queued) ones, so the undeliverable and uncertain ones become
+    failed first, committed before their job is enqueued (else it could run before the change
+    and skip them); if the enqueue fails they are put back as they were, so an uncertain one
+    keeps its warning and "Send all again" does not pick it up afterwards.
     """
     in_company = Notification.company_id == company_id
     failed = Notification.status.in_(FAILED)
@@ -34,9 +42,12 @@ def resend(company_id: int, ids: list[int] | None = None) -> int:
     else:
         chosen = in_company & Notification.id.in_(ids)
         wanted = chosen & (failed | uncertain_filter())
+    started = utcnow()
     with unit_of_work():
         rows = db.session.execute(
-            select(Notification.id, Notification.event_id).where(wanted)
+            select(
+                Notification.id, Notification.event_id, Notification.status, Notification.error
+            ).where(wanted)
         ).all()
         # An undeliverable one gets one more try, as a person asks (its cause may be fixed):
         # failed, so the job claims it; its error stays until that try replaces it.
@@ -54,11 +65,45 @@ def resend(company_id: int, ids: list[int] | None = None) -> int:
                 .values(status="failed", error=RESENT_UNCERTAIN)
                 .execution_options(synchronize_session=False)
             )
-    if rows:
+    if not rows:
+        return 0
+    try:
         enqueue_events(
             [(event_id, NOTIFICATIONS) for event_id in sorted({r.event_id for r in rows})]
         )
+    except RedisError:
+        _put_back(rows, started)
+        raise
     return len(rows)
+
+
+def _put_back(rows, started) -> None:
+    """Undo resend's changes of status, on the rows no sender has claimed since (a claim sets
+    sent_at; a job may have run if the enqueue failed only on its way back)."""
+    untried = (Notification.status == "failed") & (
+        Notification.sent_at.is_(None) | (Notification.sent_at < started)
+    )
+    undeliverable = [r.id for r in rows if r.status == UNDELIVERABLE]
+    with unit_of_work():
+        if undeliverable:
+            db.session.execute(
+                update(Notification)
+                .where(Notification.id.in_(undeliverable), untried)
+                .values(status=UNDELIVERABLE)
+                .execution_options(synchronize_session=False)
+            )
+        for row in rows:
+            if row.status == TRANSMITTING:
+                db.session.execute(
+                    update(Notification)
+                    .where(
+                        Notification.id == row.id,
+                        untried,
+                        Notification.error == RESENT_UNCERTAIN,
+                    )
+                    .values(status=TRANSMITTING, error=row.error)
+                    .execution_options(synchronize_session=False)
+                )
 
 
 class WebhookRefused(ValueError):

@@ -5,9 +5,11 @@ reaches Redis on loopback, the cloud's metadata service or the office LAN, and i
 ("refused", "timed out") maps them. So a webhook URL must:
 - be http or https, with a host and no user name or password in it;
 - name a host whose every address is public: loopback, private (RFC 1918, ULA), link-local,
-  CGNAT, multicast, reserved, unspecified and the clouds' metadata addresses are refused, also
-  inside IPv6 (IPv4-mapped, 6to4, Teredo, NAT64), unless WEBHOOK_ALLOWED_NETWORKS lists them
-  (a metadata address never: nothing there wants our notifications).
+  CGNAT, IETF protocol (192.0.0.0/24), multicast, reserved, unspecified and the clouds'
+  metadata addresses are refused, also inside IPv6 (IPv4-mapped, 6to4, Teredo, NAT64), unless
+  WEBHOOK_ALLOWED_NETWORKS lists them (a metadata address never: nothing there wants our
+  notifications). The refusal says neither the address nor whether the name resolved at all
+  (the log does), or the form would map our network's names to their addresses.
 When it is called, the name is resolved again, checked again, and the connection goes to an
 address just checked (pinned), so a name that resolves elsewhere by then (DNS rebinding) gains
 nothing. http.client follows no redirect and reads no proxy from the environment; a 3xx is
@@ -49,6 +51,8 @@ METADATA = frozenset(
 )
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# IETF protocol assignments: Python 3.11's is_global lets 192.0.0.8 and others through.
+IETF_PROTOCOL = ipaddress.ip_network("192.0.0.0/24")
 
 
 class UrlRefused(ValueError):
@@ -57,6 +61,15 @@ class UrlRefused(ValueError):
 
 class HostNotFound(UrlRefused):
     """The host name does not resolve (now)."""
+
+
+def _not_public(host: str) -> str:
+    # One answer whether the name resolves to an internal address or not at all, and never the
+    # address: otherwise any company admin could map our network's names to its addresses.
+    return (
+        f"{host} is not a public address that can be reached: webhooks reach public addresses "
+        "only, unless the operator lists its network in WEBHOOK_ALLOWED_NETWORKS."
+    )
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ def _internal(address: IPAddress) -> bool:
         or address.is_multicast
         or address.is_reserved
         or address.is_unspecified
-        or (address.version == 4 and address in CGNAT)
+        or (address.version == 4 and (address in CGNAT or address in IETF_PROTOCOL))
         or (address.version == 6 and address.is_site_local)
     )
 
@@ -154,10 +167,8 @@ def check(url: str) -> Target:
     addresses = _resolve(host, port)
     refused = [a for a in addresses if not allowed(ipaddress.ip_address(a))]
     if refused:
-        raise UrlRefused(
-            f"{host} is an internal address ({refused[0]}): webhooks reach public addresses "
-            "only, unless the operator lists its network in WEBHOOK_ALLOWED_NETWORKS."
-        )
+        log.info("webhook URL refused: %s resolves to %s, not allowed", host, refused[0])
+        raise UrlRefused(_not_public(host))
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(scheme, host, port, path, addresses)
 
@@ -165,14 +176,16 @@ def check(url: str) -> Target:
 def _resolve(host: str, port: int) -> tuple[str, ...]:
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        raise HostNotFound(f"The host name {host} does not resolve.") from None
+    except (OSError, UnicodeError) as exc:
+        log.info("webhook URL refused: %s does not resolve (%s)", host, exc)
+        raise HostNotFound(_not_public(host)) from None
     addresses = []
     for _family, _type, _proto, _name, sockaddr in found:
         if sockaddr[0] not in addresses:
             addresses.append(sockaddr[0])
     if not addresses:
-        raise HostNotFound(f"The host name {host} does not resolve.")
+        log.info("webhook URL refused: %s resolves to no address", host)
+        raise HostNotFound(_not_public(host))
     return tuple(addresses)
 
 

@@ -35,6 +35,7 @@ class Notification(TenantMixin, db.Model):
         UniqueConstraint("event_id", "listener", "recipient"),
         # The relay's and Operations' look-ups by state and claim time (see the migration).
         Index("ix_notifications_status_sent_at", "status", "sent_at"),
+        Index("ix_notifications_status_channel_created_at", "status", "channel", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,20 +1,24 @@
-"""Sending the notifications listeners queued (email and webhooks): once each, the failures kept for a retry.
+"""Sending the notifications listeners queued (email and webhooks): once each, the failures
+kept for a retry.
 
 Each notification is claimed (queued or failed -> sending, the claim's time in sent_at) in its
 own short transaction, marked transmitting just before the message itself goes out (for mail,
-once the server has answered DATA), and marked sent or failed after it, so two workers never
-send the same one and a failure is visible with its error.
+once the server has answered DATA; for a webhook, once its URL is checked and its host
+resolved), and marked sent or failed after it, so two workers never send the same one and a
+failure is visible with its error.
 
 A notification that can never be sent as it is (its mail cannot be built, the server refused
-its recipient or its message for good, its webhook is gone) is marked undeliverable once, with
-why, and is not retried: a retry would fail the same way, for ever. Any other failure (a server
-down, a timeout, a 4xx answer) is "failed" and retried with its event's job.
+its recipient or its message for good, its webhook is gone or its address refused when called)
+is marked undeliverable once, with why, and is not retried: a retry would fail the same way,
+for ever. Any other failure (a server down, a timeout, a 4xx answer, a bug) is "failed" and
+retried with its event's job; it never keeps the event's other notifications from going.
 
 A worker that dies leaves the notification where it was. Still "sending", nothing was handed
 over: requeue_stalled() sends it again. "Transmitting", the server may have it: it is not sent
 again automatically (a duplicate mail is worse than a missing one an operator can see and
-resend: Operations lists it under "Delivery uncertain" once SENDING_STALE_SECONDS have passed). The transmitting mark is guarded by the claim's time, so a worker that was only slow,
-whose claim was taken over meanwhile, stops instead of sending a second copy.
+resend: Operations lists it under "Delivery uncertain" once SENDING_STALE_SECONDS have passed).
+The transmitting mark is guarded by the claim's time, so a worker that was only slow, whose
+claim was taken over meanwhile, stops instead of sending a second copy.
 """
 
 import datetime as dt
@@ -23,6 +27,7 @@ import smtplib
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq.timeouts import JobTimeoutException
 from sqlalchemy import select, update
 
 from webapp.clock import utcnow
@@ -51,21 +56,45 @@ class Undeliverable(Exception):
 
 
 def unsent() -> list:
-    """What an event's job sends (the relay looks for the same, webapp.pipeline.recovery)."""
-    wanted = [Notification.status.in_(RETRYABLE), Notification.channel != NO_CHANNEL]
-    if not mailer.configured():  # email is kept queued: visible, sent once a server is set
-        wanted.append(Notification.channel != "email")
-    return wanted
+    """What an event's job sends (the relay looks for the same, webapp.pipeline.recovery).
+
+    The channels are named, not excluded, so that with no mail server set the look-up reads
+    the webhook ones alone, not every queued mail ever made (each kept, visible, until a
+    server is set)."""
+    channels = (("email",) if mailer.configured() else ()) + webhooks.KINDS
+    return [Notification.status.in_(RETRYABLE), Notification.channel.in_(channels)]
 
 
 def send_for_event(event_id: int) -> list[str]:
-    """Send the event's unsent notifications; return the errors of those that failed."""
+    """Send the event's unsent notifications; return the errors of those that failed.
+
+    Each is tried whatever became of the others: one that fails in a way no rule knows (a
+    bug) is logged with its traceback and counted as failed, and the rest still go (before,
+    it ended the loop and left them queued behind it). Never-tried ones go first, so one that
+    keeps failing slowly (a webhook hanging to its timeout) does not hold them back at each
+    retry. Only the job's own timeout stops the loop: its time is up, and what is left waits
+    for the job's retry (or, the retries used, is marked failed by the relay:
+    webapp.pipeline.recovery)."""
     db.session.rollback()
     ids = db.session.scalars(
-        select(Notification.id).where(Notification.event_id == event_id, *unsent())
+        select(Notification.id)
+        .where(Notification.event_id == event_id, *unsent())
+        .order_by(Notification.status != "queued", Notification.id)
     ).all()
     db.session.rollback()
-    return [error for nid in ids if (error := _send_one(nid))]
+    errors = []
+    for nid in ids:
+        try:
+            error = _send_one(nid)
+        except JobTimeoutException:
+            raise
+        except Exception as exc:
+            log.exception("notification %s of event %s could not be sent", nid, event_id)
+            db.session.rollback()
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+        if error:
+            errors.append(error)
+    return errors
 
 
 def _send_one(notification_id: int) -> str | None:
@@ -130,7 +159,7 @@ def _send_one(notification_id: int) -> str | None:
             "notification %s to %s failed: %s", notification_id, notification.recipient, error
         )
         if not known:
-            raise  # a bug, or the job's time ran out: RQ keeps the traceback and retries
+            raise  # a bug, or the job's time ran out: send_for_event logs it (or stops)
         return error[:1000]
     _mark(notification_id, status="sent", error=None, sent_at=utcnow())
     return None
@@ -167,8 +196,12 @@ def _deliver(notification: Notification, transmitting) -> None:
     if not webhook.active:  # an admin turned it off: nothing more goes there, retries neither
         raise Undeliverable(f"{notification.recipient} is disabled")
     event = db.session.get(DomainEvent, notification.event_id)
-    transmitting()  # HTTP has no DATA step: the request, once begun, may have arrived
-    webhooks.post(webhook, notification, event)
+    try:
+        # HTTP has no DATA step: transmitting once the URL is checked and its host resolved,
+        # as the request, once begun, may have arrived; a sender stopped before is "sending".
+        webhooks.post(webhook, notification, event, before_send=transmitting)
+    except webhooks.AddressNotAllowed as exc:
+        raise Undeliverable(f"{notification.recipient}: {exc}") from exc
 
 
 def requeue_stalled() -> int:
@@ -218,18 +251,54 @@ LOST_RETRY_MARGIN = dt.timedelta(hours=1)
 def awaiting_their_job(limit: int) -> tuple[list[int], list[int]]:
     """Events whose job is all that would send their unsent notifications: those with queued
     ones, and those with failed ones tried recently enough that a retry may be pending; at
-    most `limit` of each. The relay enqueues the jobs Redis lost (webapp.pipeline.recovery)."""
+    most `limit` of each, oldest first. The relay enqueues the jobs Redis lost
+    (webapp.pipeline.recovery).
+
+    Only notifications older than RELAY_STALE_SECONDS (made, or last tried): a fresh one's job
+    was enqueued a moment ago, and looking every pass at each would cost a Redis look-up apiece
+    for nothing. Oldest first, as their jobs sit nearest the head of their queues (FIFO), where
+    the relay's look-up is shortest; an event further back waits only while older ones with a
+    live job are worked off (those whose job gave up leave the set: mark_given_up)."""
+    now = utcnow()
+    stale = now - dt.timedelta(seconds=current_app.config["RELAY_STALE_SECONDS"])
     intervals = current_app.config["DELIVERY_RETRY_INTERVALS"]
-    recent = utcnow() - dt.timedelta(seconds=sum(intervals)) - LOST_RETRY_MARGIN
+    recent = now - dt.timedelta(seconds=sum(intervals)) - LOST_RETRY_MARGIN
 
     def events(*where) -> list[int]:
         query = select(Notification.event_id).where(*unsent(), *where).distinct()
         return list(db.session.scalars(query.order_by(Notification.event_id).limit(limit)))
 
-    queued = events(Notification.status == "queued")
-    failed = events(Notification.status == "failed", Notification.sent_at >= recent)
+    queued = events(Notification.status == "queued", Notification.created_at < stale)
+    failed = events(
+        Notification.status == "failed",
+        Notification.sent_at >= recent,
+        Notification.sent_at < stale,
+    )
     db.session.rollback()
     return queued, failed
+
+
+GAVE_UP = "Not sent: its event's job stopped for good (its retries used) before sending it."
+
+
+def mark_given_up(event_ids: list[int]) -> int:
+    """The queued notifications of events whose job RQ gave up on (retries used, or stopped)
+    become failed, with why: no job will send them, so Operations lists them with the failed
+    ones, for a person to send again, instead of the relay enqueueing the job for ever. Their
+    sent_at stays empty (never tried), so the relay's look for lost retries passes them by.
+    Returns how many."""
+    if not event_ids:
+        return 0
+    with unit_of_work():
+        marked = db.session.execute(
+            update(Notification)
+            .where(Notification.event_id.in_(event_ids), Notification.status == "queued", *unsent())
+            .values(status="failed", error=GAVE_UP)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if marked:
+        log.warning("notifications whose job gave up before sending them: %d", marked)
+    return marked
 
 
 def _mark(notification_id: int, **values) -> None:

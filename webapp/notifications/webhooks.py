@@ -40,6 +40,12 @@ class WebhookFailed(OSError):
     """A webhook call that did not succeed; its message is safe to store and show."""
 
 
+class AddressNotAllowed(WebhookFailed):
+    """The URL is refused when called (its host resolves to an internal address now, or the
+    operator's allowed networks changed): nothing was sent, and calling again would be refused
+    the same way until someone changes the webhook or the setting."""
+
+
 def slack_escape(text: str) -> str:
     """Slack's escaping: &, < and > as entities, so <!here> or <url|label> stay text."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -91,9 +97,10 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def post(webhook, notification, event) -> None:
-    """POST the notification; raises WebhookFailed (an OSError) on failure."""
-    deliver(webhook, body_for(webhook.kind, notification, event))
+def post(webhook, notification, event, before_send=None) -> None:
+    """POST the notification; raises WebhookFailed (an OSError) on failure. before_send() is
+    called once the URL is checked and its address resolved, just before the request goes."""
+    deliver(webhook, body_for(webhook.kind, notification, event), before_send)
 
 
 TEST_SUBJECT = "Test from MSP Dashboard"
@@ -106,8 +113,12 @@ def send_test(webhook) -> int:
     return deliver(webhook, payload(webhook.kind, TEST_SUBJECT, TEST_BODY, event))
 
 
-def deliver(webhook, document: dict) -> int:
-    """POST the document to the webhook, signed if generic; the 2xx status it answered."""
+def deliver(webhook, document: dict, before_send=None) -> int:
+    """POST the document to the webhook, signed if generic; the 2xx status it answered.
+
+    The URL is checked (its host resolved) before before_send() and the connection: a sender
+    that marks the request as begun there (webapp.notifications.sending) has sent nothing if
+    it stops during the look-up, and an address refused now is AddressNotAllowed."""
     body = json.dumps(document, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "msp-dashboard"}
     if webhook.kind == "generic" and webhook.secret:
@@ -119,7 +130,9 @@ def deliver(webhook, document: dict) -> int:
     except destinations.HostNotFound:
         raise _failed(webhook, NO_ANSWER, "its host does not resolve") from None
     except destinations.UrlRefused as refused:
-        raise _failed(webhook, NOT_ALLOWED, str(refused)) from None
+        raise _failed(webhook, NOT_ALLOWED, str(refused), AddressNotAllowed) from None
+    if before_send is not None:
+        before_send()
     conn = destinations.connection(target, current_app.config["WEBHOOK_TIMEOUT"])
     try:
         conn.request("POST", target.path, body=body, headers=headers)
@@ -138,6 +151,6 @@ def deliver(webhook, document: dict) -> int:
     return response.status
 
 
-def _failed(webhook, said: str, detail) -> WebhookFailed:
+def _failed(webhook, said: str, detail, kind=None) -> WebhookFailed:
     log.info("webhook %s (company %s): %s %s", webhook.id, webhook.company_id, said, detail)
-    return WebhookFailed(said)
+    return (kind or WebhookFailed)(said)

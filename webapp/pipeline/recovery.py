@@ -7,6 +7,7 @@ import logging
 
 from flask import current_app
 from redis.exceptions import LockError, RedisError
+from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import select
@@ -69,22 +70,23 @@ def enqueue_due_retries() -> int:
     return enqueued
 
 
-# A job RQ will still run, or is running.
-ALIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
-# RQ gave up on these; a job it finished has nothing more to do.
+# RQ gave up on these (retries used, or stopped by a person); one it finished has nothing more
+# to do, and one queued, started, scheduled or deferred it will still run, or is running.
 GIVEN_UP = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 
 def job_states(event_ids: list[int], conn) -> dict[int, str | None]:
-    """Each event's job status in RQ (a JobStatus value), in one round trip (and one per queue
-    looked in); None when Redis has no such job (restarted empty, or it expired) or it is
+    """Each event's job status in RQ (a JobStatus value), in one round trip (and one more for
+    those "queued"); None when Redis has no such job (restarted empty, or it expired) or it is
     "queued" on no queue.
 
     Read from the job's hash, not by loading the job: a worker whose job was running when
     Redis restarted empty writes its heartbeat into a new, partial hash, which RQ refuses to
     load. A worker killed between taking the job off its queue and recording it as started
     leaves it "queued" on no queue, where nothing would ever run it (found by the worker-kill
-    fault test). Each queue is read once, not searched once per job.
+    fault test). Whether a queued job is on its queue is asked per job (LPOS, Redis 6.0.6),
+    not by reading the queue: a backlog of 100,000 jobs would be read whole on each relay
+    pass. LPOS reads the queue from its head, where the oldest jobs, those looked for, wait.
     """
     with conn.pipeline(transaction=False) as pipe:
         for event_id in event_ids:
@@ -95,10 +97,14 @@ def job_states(event_ids: list[int], conn) -> dict[int, str | None]:
         states[event_id] = status.decode() if status else None
         if states[event_id] == JobStatus.QUEUED:
             queued.append((event_id, origin.decode() if origin else ""))
-    on_queues = {name: set(queue(name).get_job_ids()) for name in {o for _, o in queued if o}}
-    for event_id, origin in queued:
-        if job_id(event_id) not in on_queues.get(origin, ()):
-            states[event_id] = None
+    if queued:
+        with conn.pipeline(transaction=False) as pipe:
+            for event_id, origin in queued:
+                pipe.lpos(Queue.redis_queue_namespace_prefix + origin, job_id(event_id))
+            positions = pipe.execute()
+        for (event_id, origin), position in zip(queued, positions, strict=True):
+            if not origin or position is None:
+                states[event_id] = None
     return states
 
 
@@ -163,19 +169,23 @@ def requeue_unsent_notifications(batch: int = 1000) -> int:
     done, the mails still queued (never tried, or waiting for a mail server) or failed with a
     retry pending. Returns how many jobs were enqueued.
 
-    Queued ones go again whenever no job of their event will run (none, or one RQ finished or
-    gave up on: it never tried them). Failed ones only when Redis has no trace of the job: one
-    RQ gave up on, its retries used, waits for a person (Operations), not for a loop. The job
-    sends each unsent notification once (webapp.notifications.sending), so a job enqueued
-    twice, racing a person's "send again", sends nothing twice. Mail waiting for a mail server
-    to be set is not looked at: only a configured server sends it (and then this does).
+    Queued ones go again when no job of their event will run and none gave up: Redis has no
+    trace of it, or RQ finished it (it ran before they could go: a mail server set since).
+    A job RQ gave up on (retries used, or stopped) will not send them, and enqueueing it again
+    with fresh retries would fail the same way, for ever: they are marked failed, with why,
+    and wait on Operations for a person. Failed ones go again only when Redis has no trace of
+    the job, for the same reason. The job sends each unsent notification once
+    (webapp.notifications.sending), so a job enqueued twice, racing a person's "send again",
+    sends nothing twice. Mail waiting for a mail server to be set is not looked at: only a
+    configured server sends it (and then this does).
     """
     queued, failed = notifications.awaiting_their_job(batch)
     if not (queued or failed):
         return 0
     try:
         states = job_states(sorted(set(queued) | set(failed)), redis_connection())
-        lost = {e for e in queued if states[e] not in ALIVE}
+        gave_up = [e for e in queued if states[e] in GIVEN_UP]
+        lost = {e for e in queued if states[e] in (None, JobStatus.FINISHED)}
         lost |= {e for e in failed if states[e] is None}
         if lost:
             work = dict(unfinished_work(sorted(lost)))  # listeners left too: their queue
@@ -184,6 +194,7 @@ def requeue_unsent_notifications(batch: int = 1000) -> int:
     except RedisError as exc:
         log.warning("Redis unreachable; unsent notifications wait: %s", exc)
         return 0
+    notifications.mark_given_up(gave_up)
     if lost:
         log.warning("jobs of %d events with unsent notifications enqueued again", len(lost))
     return len(lost)
