@@ -202,18 +202,18 @@ def test_a_notification_that_breaks_keeps_neither_the_others_nor_the_relay_going
     assert broken.error == "RuntimeError: a bug"
 
 
-def test_mail_its_job_gave_up_on_before_sending_is_failed_visibly_not_enqueued_for_ever(
+def test_mail_its_job_ran_out_of_time_before_goes_with_one_chance_more_not_for_ever(
     app, company, work, smtp, monkeypatch, as_role
 ):
     # The job's time ran out on the first mail (a real RQ job timeout), with no retry left:
-    # RQ failed the job, the second mail still queued. Enqueueing the job again with fresh
-    # retries would do so for ever; the mail is failed, with why, for a person to send again.
+    # RQ failed the job, the second mail still queued, never tried. Enqueued once more, the job
+    # tries it first; the first fails again and nothing is enqueued after that.
     app.config.update(DELIVERY_JOB_TIMEOUT=1, DELIVERY_RETRY_INTERVALS=[])
     event_id = activated(company)
     _, listeners = unfinished_listeners(event_id)
     for listener in listeners:
         run_delivery(event_id, listener)
-    second = second_mail(company, event_id)
+    second_mail(company, event_id)
     breaking_first(monkeypatch, lambda: time.sleep(30))
 
     started = time.monotonic()
@@ -222,22 +222,65 @@ def test_mail_its_job_gave_up_on_before_sending_is_failed_visibly_not_enqueued_f
     assert Job.fetch(job_id(event_id), connection=redis_connection()).get_status() == "failed"
     assert statuses() == ["failed", "queued"]
 
+    assert pipeline_relay.relay() == 1
+    work()
+    assert [m["To"] for m in smtp.messages] == ["two@acme.example"]
+    assert statuses() == ["failed", "sent"]
     for _ in range(3):
         assert pipeline_relay.relay() == 0
-    assert jobs_waiting() == 0 and smtp.messages == []
-    assert statuses() == ["failed", "failed"]
-    assert db.session.get(Notification, second).error == sending.GAVE_UP
-    admin = as_role(UserRole.ADMIN)
-    page = admin.get("/operations").get_data(as_text=True)
-    listed = page.split('id="failed_notifications"')[1].split("</section>")[0]
-    assert "two@acme.example" in listed and "stopped for good" in listed
+    assert jobs_waiting() == 0
 
+    admin = as_role(UserRole.ADMIN)
     monkeypatch.undo()
     answer = admin.post("/operations/resend")
-    assert "2 notifications sent again." in answer.get_data(as_text=True)
+    assert "1 notifications sent again." in answer.get_data(as_text=True)
     work()
     assert sorted(m["To"] for m in smtp.messages) == ["it@acme.example", "two@acme.example"]
     assert statuses() == ["sent", "sent"]
+
+
+def given_up(event_id: int) -> None:
+    """The event's job as RQ leaves it with its retries used: failed, on no queue."""
+    job = Job.fetch(job_id(event_id), connection=redis_connection())
+    for queue in all_queues():
+        queue.remove(job)
+    job.set_status("failed")
+
+
+def test_mail_left_queued_by_a_job_that_gave_up_before_a_mail_server_was_set_is_sent(
+    app, company, work, smtp
+):
+    server = app.config["MAIL_SERVER"]
+    app.config["MAIL_SERVER"] = ""
+    event_id = activated(company)
+    work()
+    given_up(event_id)  # a webhook of the event failed to the end, say; the mail never tried
+    app.config["MAIL_SERVER"] = server
+    assert pipeline_relay.relay() == 1
+    work()
+    assert [m["To"] for m in smtp.messages] == ["it@acme.example"]
+    assert statuses() == ["sent"] and pipeline_relay.relay() == 0
+
+
+def test_mail_whose_job_gave_up_twice_is_failed_visibly_not_enqueued_for_ever(
+    app, company, work, smtp, as_role
+):
+    server = app.config["MAIL_SERVER"]
+    app.config["MAIL_SERVER"] = ""
+    event_id = activated(company)
+    work()
+    given_up(event_id)
+    app.config["MAIL_SERVER"] = server
+    assert pipeline_relay.relay() == 1  # one chance more...
+    given_up(event_id)  # ...which ended before the mail too
+    for _ in range(3):
+        assert pipeline_relay.relay() == 0
+    assert jobs_waiting() == 0 and smtp.messages == []
+    assert statuses() == ["failed"]
+    assert db.session.scalars(select(Notification.error)).one() == sending.GAVE_UP
+    page = as_role(UserRole.ADMIN).get("/operations").get_data(as_text=True)
+    listed = page.split('id="failed_notifications"')[1].split("</section>")[0]
+    assert "it@acme.example" in listed and "stopped for good" in listed
 
 
 def test_a_fresh_notification_is_left_to_its_job_until_the_relay_deems_it_stale(
@@ -304,3 +347,45 @@ def test_mail_whose_job_finished_before_a_mail_server_was_set_goes_once_one_is(
     work()
     assert [m["To"] for m in smtp.messages] == ["it@acme.example"]
     assert pipeline_relay.relay() == 0
+
+
+def test_a_job_whose_time_runs_out_in_a_listener_stops_there(app, company, work, monkeypatch):
+    # RQ's alarm fires once: a listener that swallowed it let the job run on with no limit.
+    from webapp.pipeline import delivery
+
+    app.config.update(DELIVERY_JOB_TIMEOUT=1, DELIVERY_RETRY_INTERVALS=[])
+    event_id = activated(company)
+    _, listeners = unfinished_listeners(event_id)
+    ran, real = [], delivery.run_delivery
+
+    def run(event_id, listener, event=None):
+        ran.append(listener)
+        if len(ran) == 1:
+            time.sleep(30)
+        return real(event_id, listener, event)
+
+    monkeypatch.setattr(delivery, "run_delivery", run)
+    started = time.monotonic()
+    work()
+    assert time.monotonic() - started < 20
+    assert ran == listeners[:1]
+    assert Job.fetch(job_id(event_id), connection=redis_connection()).get_status() == "failed"
+
+
+def test_a_job_not_found_near_the_head_of_a_long_queue_is_taken_as_waiting(
+    app, company, monkeypatch
+):
+    # LPOS looks only so far (a job missing from a backlog of 100,000 would be a full scan per
+    # relay pass): past that, in a longer queue, the job is taken as waiting; in a short one
+    # not found is lost.
+    from webapp.pipeline import recovery
+
+    monkeypatch.setattr(recovery, "LPOS_MAXLEN", 5)
+    event_id = activated(company)  # its job queued on its queue
+    conn = redis_connection()
+    job = Job.fetch(job_id(event_id), connection=conn)
+    key = f"rq:queue:{job.origin}"
+    conn.lrem(key, 0, job.id)
+    assert recovery.job_states([event_id], conn) == {event_id: None}
+    conn.rpush(key, *[f"backlog-{n}" for n in range(6)])
+    assert recovery.job_states([event_id], conn) == {event_id: "queued"}

@@ -279,11 +279,50 @@ def awaiting_their_job(limit: int) -> tuple[list[int], list[int]]:
 
 
 GAVE_UP = "Not sent: its event's job stopped for good (its retries used) before sending it."
+ONCE_MORE = "Its event's job stopped for good before sending it: enqueued once more."
+
+
+def second_chances(event_ids: list[int]) -> tuple[list[int], list[int]]:
+    """Split events whose job RQ gave up on with queued notifications left into those to
+    enqueue once more and those whose second chance is used (for mark_given_up).
+
+    Queued means never tried: left out while no mail server was set (and sendable since one
+    is), or the job's time ran out before it. A job enqueued again tries those first
+    (send_for_event), so one chance more sends them unless no job ever can."""
+    if not event_ids:
+        return [], []
+    used = set(
+        db.session.scalars(
+            select(Notification.event_id)
+            .where(
+                Notification.event_id.in_(event_ids),
+                Notification.status == "queued",
+                Notification.error == ONCE_MORE,
+                *unsent(),
+            )
+            .distinct()
+        )
+    )
+    db.session.rollback()
+    return [e for e in event_ids if e not in used], sorted(used)
+
+
+def note_second_chance(event_ids: list[int]) -> None:
+    """Mark the queued notifications whose job was just enqueued once more (second_chances)."""
+    if not event_ids:
+        return
+    with unit_of_work():
+        db.session.execute(
+            update(Notification)
+            .where(Notification.event_id.in_(event_ids), Notification.status == "queued", *unsent())
+            .values(error=ONCE_MORE)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def mark_given_up(event_ids: list[int]) -> int:
-    """The queued notifications of events whose job RQ gave up on (retries used, or stopped)
-    become failed, with why: no job will send them, so Operations lists them with the failed
+    """The queued notifications of events whose job RQ gave up on twice (retries used, or
+    stopped; see second_chances) become failed, with why: no job will send them, so Operations lists them with the failed
     ones, for a person to send again, instead of the relay enqueueing the job for ever. Their
     sent_at stays empty (never tried), so the relay's look for lost retries passes them by.
     Returns how many."""

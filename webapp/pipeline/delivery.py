@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from rq import get_current_job
+from rq.timeouts import JobTimeoutException
 from sqlalchemy import select, update
 
 from webapp.clock import utcnow
@@ -83,6 +84,9 @@ def deliver_event(event_id: int) -> dict[str, str]:
     for listener in listeners:
         try:
             outcome[listener] = run_delivery(event_id, listener, event)
+        except JobTimeoutException:
+            # RQ's alarm fires once: caught here, the rest of the job would run with no limit.
+            raise
         except Exception as exc:
             outcome[listener] = "failed"
             failures.append(f"{listener}: {exc}")

@@ -100,13 +100,23 @@ def job_states(event_ids: list[int], conn) -> dict[int, str | None]:
     if queued:
         with conn.pipeline(transaction=False) as pipe:
             for event_id, origin in queued:
-                pipe.lpos(Queue.redis_queue_namespace_prefix + origin, job_id(event_id))
-            positions = pipe.execute()
-        for (event_id, origin), position in zip(queued, positions, strict=True):
-            if not origin or position is None:
+                key = Queue.redis_queue_namespace_prefix + origin
+                pipe.lpos(key, job_id(event_id), maxlen=LPOS_MAXLEN)
+                pipe.llen(key)
+            found = pipe.execute()
+        for (event_id, origin), position, length in zip(
+            queued, found[::2], found[1::2], strict=True
+        ):
+            # Not within the first LPOS_MAXLEN of a longer queue: taken as waiting there (a
+            # backlog is being worked off; it is looked for again once the queue is shorter).
+            if not origin or (position is None and length <= LPOS_MAXLEN):
                 states[event_id] = None
     return states
 
+
+# How far into a queue LPOS looks for a job: a job missing from a queue of 100,000 would
+# otherwise be a scan of it all, in Redis's one thread, per lost job and relay pass.
+LPOS_MAXLEN = 10_000
 
 # Held while lost jobs are looked for and enqueued. Without it, relays running at once (each
 # worker runs one as it starts, the scheduler another) all saw the same job lost and each
@@ -169,9 +179,10 @@ def requeue_unsent_notifications(batch: int = 1000) -> int:
     done, the mails still queued (never tried, or waiting for a mail server) or failed with a
     retry pending. Returns how many jobs were enqueued.
 
-    Queued ones go again when no job of their event will run and none gave up: Redis has no
-    trace of it, or RQ finished it (it ran before they could go: a mail server set since).
-    A job RQ gave up on (retries used, or stopped) will not send them, and enqueueing it again
+    Queued ones go again when no job of their event will run: Redis has no trace of it, or RQ
+    finished it (it ran before they could go: a mail server set since). A job RQ gave up on
+    (retries used, or stopped) is enqueued once more, as it may never have tried them (no
+    mail server then, or its time ran out first); a second give-up and enqueueing it again
     with fresh retries would fail the same way, for ever: they are marked failed, with why,
     and wait on Operations for a person. Failed ones go again only when Redis has no trace of
     the job, for the same reason. The job sends each unsent notification once
@@ -184,8 +195,10 @@ def requeue_unsent_notifications(batch: int = 1000) -> int:
         return 0
     try:
         states = job_states(sorted(set(queued) | set(failed)), redis_connection())
-        gave_up = [e for e in queued if states[e] in GIVEN_UP]
-        lost = {e for e in queued if states[e] in (None, JobStatus.FINISHED)}
+        once_more, gave_up = notifications.second_chances(
+            [e for e in queued if states[e] in GIVEN_UP]
+        )
+        lost = {e for e in queued if states[e] in (None, JobStatus.FINISHED)} | set(once_more)
         lost |= {e for e in failed if states[e] is None}
         if lost:
             work = dict(unfinished_work(sorted(lost)))  # listeners left too: their queue
@@ -194,6 +207,7 @@ def requeue_unsent_notifications(batch: int = 1000) -> int:
     except RedisError as exc:
         log.warning("Redis unreachable; unsent notifications wait: %s", exc)
         return 0
+    notifications.note_second_chance(once_more)
     notifications.mark_given_up(gave_up)
     if lost:
         log.warning("jobs of %d events with unsent notifications enqueued again", len(lost))
