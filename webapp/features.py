@@ -13,6 +13,7 @@ MODELS = [
     "webapp.accounts.models",
     "webapp.services.models",
     "webapp.billing.models",
+    "webapp.invoices.models",
     "webapp.pipeline.models",
     "webapp.notifications.models",
     "webapp.incidents.models",

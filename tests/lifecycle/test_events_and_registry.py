@@ -46,6 +46,11 @@ EVENTS = {
     "PasswordResetRequested",
     "PasswordChanged",
     "SignedOutEverywhere",
+    "ServiceQuantityChanged",
+    "InvoiceIssued",
+    "CreditNoteIssued",
+    "InvoicePaid",
+    "BillRunCompleted",
 }
 
 

@@ -1,8 +1,9 @@
 """The company: the MSP that owns every other row."""
 
 import datetime as dt
+from decimal import Decimal
 
-from sqlalchemy import JSON, String, Text, text
+from sqlalchemy import JSON, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.clock import utcnow
@@ -32,6 +33,13 @@ class Company(db.Model):
     incident_notices_to_clients: Mapped[bool] = mapped_column(
         default=False, server_default=text("false")
     )
+    # Invoicing: numbers are the prefix, the year if wanted, and a gapless sequence per kind
+    # and year ("INV-2026-00042"); tax and payment terms are the defaults a client may override.
+    invoice_prefix: Mapped[str] = mapped_column(String(20), default="INV-", server_default="INV-")
+    credit_note_prefix: Mapped[str] = mapped_column(String(20), default="CN-", server_default="CN-")
+    number_with_year: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    tax_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(0), server_default="0")
+    payment_terms_days: Mapped[int] = mapped_column(default=14, server_default="14")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @property

@@ -85,6 +85,26 @@ class ServicePriceChanged(Event):
     adjustment: Decimal | None
     period_start: dt.date | None
     period_end: dt.date | None
+    # What the invoicing reads (webapp.lifecycle.invoicing): the seats in force with the new
+    # price, and the service's version after the change (the order in which changes became
+    # known, against the version a period's line was priced at).
+    quantity: int | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class ServiceQuantityChanged(Event):
+    """A new number of seats (units) from its day; the unit price stays. Billed like a price
+    change: a prorated adjustment for the rest of the period, on the next invoice."""
+
+    old_quantity: int
+    new_quantity: int
+    unit_price: Decimal
+    currency: str
+    cycle: str
+    effective_on: dt.date
+    note: str
+    version: int
 
 
 @dataclass(frozen=True)
@@ -117,6 +137,41 @@ class ServiceImported(Event):
     term_end: dt.date
     next_bill_date: dt.date | None
     external_id: str | None
+
+
+@dataclass(frozen=True)
+class InvoiceIssued(Event):
+    """An invoice (or, as CreditNoteIssued, a credit note) issued by a bill run or by voiding:
+    its PDF is mailed to the client's billing contacts."""
+
+    invoice_id: int
+    client_id: int
+    number: str
+    currency: str
+    total: Decimal
+    issue_date: dt.date
+
+
+@dataclass(frozen=True)
+class CreditNoteIssued(InvoiceIssued):
+    credits_invoice_id: int | None = None  # the invoice it voids, if it voids one
+
+
+@dataclass(frozen=True)
+class InvoicePaid(Event):
+    invoice_id: int
+    client_id: int
+    number: str
+    paid_on: dt.date
+    reference: str
+
+
+@dataclass(frozen=True)
+class BillRunCompleted(Event):
+    bill_run_id: int
+    run_date: dt.date
+    invoices: int
+    credit_notes: int
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,13 @@ REGISTRY: dict[type[e.Event], tuple[Listener, ...]] = {
     # Billing starts as it was in the old tool; the client is not told (DESIGN.md).
     e.ServiceImported: (_import_billing,),
     e.ServiceAccountManagerChanged: (),  # audit only
+    # Seats: the billing amount follows (unit price x quantity); billing contacts are told.
+    e.ServiceQuantityChanged: (_follow_billing, _notify("quantity_changed")),
+    # Invoices: the PDF goes to the client's billing contacts (and webhooks).
+    e.InvoiceIssued: (_notify("invoice_issued"),),
+    e.CreditNoteIssued: (_notify("credit_note_issued"),),
+    e.InvoicePaid: (),  # audit only
+    e.BillRunCompleted: (),  # audit only
     # Clients and people: audit only, but for the two mails that carry a signed link.
     e.ClientCreated: (),
     e.ClientUpdated: (),
