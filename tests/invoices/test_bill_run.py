@@ -1,0 +1,239 @@
+"""The bill run against DESIGN.md's worked cases: anniversaries, catch-up, exactly once, going
+forward, suspensions, changes and stops (the property test covers the space between)."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import time_machine
+from sqlalchemy import func, select
+
+from tests.support.factories import make_client, make_service
+from webapp.extensions import db
+from webapp.invoices.bill_run import BillRunRefused, run_bill_run
+from webapp.invoices.models import Invoice, InvoiceLine, ServiceInvoicing
+from webapp.lifecycle.statuses import BillingCycle
+from webapp.services import actions as lc
+
+
+def at(day: dt.date, hour: int = 9):
+    return time_machine.travel(dt.datetime.combine(day, dt.time(hour), dt.UTC), tick=False)
+
+
+def bill(company_id, day: dt.date):
+    with at(day, 23):
+        return run_bill_run(company_id, day, "test")
+
+
+def lines(service_id):
+    return db.session.scalars(
+        select(InvoiceLine).where(InvoiceLine.service_id == service_id).order_by(InvoiceLine.id)
+    ).all()
+
+
+def started(company_id, day, **kwargs):
+    with at(day):
+        service_id = make_service(company_id, **kwargs)
+        lc.activate(company_id, service_id, "test")
+    return service_id
+
+
+D = dt.date
+
+
+def test_monthly_periods_count_from_the_anchor_clamped_to_month_end(company):
+    service = started(company, D(2026, 1, 31), price="31.00")
+    bill(company, D(2026, 4, 1))  # missed runs: caught up at once
+    got = [(x.period_start, x.period_end, x.amount) for x in lines(service)]
+    assert got == [
+        (D(2026, 1, 31), D(2026, 2, 28), Decimal("31.00")),
+        (D(2026, 2, 28), D(2026, 3, 31), Decimal("31.00")),
+        (D(2026, 3, 31), D(2026, 4, 30), Decimal("31.00")),
+    ]
+    cursor = db.session.get(ServiceInvoicing, service)
+    assert (cursor.next_bill_date, cursor.paid_through) == (D(2026, 4, 30), D(2026, 4, 29))
+
+
+def test_a_period_is_billed_once_and_runs_go_forward(company):
+    service = started(company, D(2026, 3, 10))
+    first = bill(company, D(2026, 3, 10))
+    again = bill(company, D(2026, 3, 10))
+    assert (first.invoices, again.invoices, again.lines) == (1, 0, 0)
+    with pytest.raises(BillRunRefused, match="runs go forward"):
+        bill(company, D(2026, 3, 9))
+    assert len(lines(service)) == 1
+
+
+def test_one_invoice_per_client_and_currency_numbered_without_gaps(company):
+    acme, zeta = make_client(company, "Acme"), make_client(company, "Zeta", "z@zeta.example")
+    for client_id, currency in ((zeta, "USD"), (acme, "EUR"), (acme, "USD"), (acme, "USD")):
+        started(company, D(2026, 5, 1), client_id=client_id, currency=currency)
+    bill(company, D(2026, 5, 1))
+    docs = db.session.scalars(select(Invoice).order_by(Invoice.sequence)).all()
+    assert [(d.number, d.client_id, d.currency, len(d.lines)) for d in docs] == [
+        ("INV-2026-00001", acme, "EUR", 1),
+        ("INV-2026-00002", acme, "USD", 2),
+        ("INV-2026-00003", zeta, "USD", 1),
+    ]
+    assert docs[0].due_date == D(2026, 5, 15)
+
+
+def test_suspended_days_push_the_period_end_and_no_credit(company):
+    service = started(company, D(2026, 1, 1), price="310.00")
+    bill(company, D(2026, 1, 1))
+    with at(D(2026, 1, 11)):
+        lc.suspend(company, service, "test", "unpaid")
+    bill(company, D(2026, 2, 1))  # nothing starts while suspended
+    assert len(lines(service)) == 1
+    with at(D(2026, 2, 10)):
+        lc.resume(company, service, "test")
+    bill(company, D(2026, 2, 10))
+    # 10 days served, 30 suspended: the 31-day period ends 30 days later, on March 2.
+    cursor = db.session.get(ServiceInvoicing, service)
+    assert (cursor.paid_through, cursor.next_bill_date) == (D(2026, 3, 2), D(2026, 3, 3))
+    assert [x.kind for x in lines(service)] == ["period"]
+    bill(company, D(2026, 3, 2))
+    assert len(lines(service)) == 1
+    bill(company, D(2026, 3, 3))
+    assert lines(service)[-1].period_start == D(2026, 3, 3)
+    assert lines(service)[-1].period_end == D(2026, 3, 31)  # Feb's 28 nominal days
+
+
+def test_an_upgrade_mid_period_is_prorated_on_the_next_invoice(company):
+    service = started(company, D(2026, 4, 1), price="30.00")
+    bill(company, D(2026, 4, 1))
+    with at(D(2026, 4, 11)):
+        lc.change_price(company, service, "test", Decimal("45.00"))
+    bill(company, D(2026, 4, 12))
+    adjustment = lines(service)[-1]
+    # (45 - 30) x 20 days left / 30
+    assert (adjustment.kind, adjustment.amount) == ("adjustment", Decimal("10.00"))
+    bill(company, D(2026, 5, 1))
+    assert lines(service)[-1].amount == Decimal("45.00")
+
+
+def test_a_change_on_the_first_day_counts_whether_or_not_its_line_was_made(company):
+    late, early = (started(company, D(2026, 6, 1), price="30.00") for _ in range(2))
+    bill(company, D(2026, 6, 1))
+    with at(D(2026, 7, 1), 8):
+        lc.change_price(company, early, "test", Decimal("60.00"))  # before the run
+    bill(company, D(2026, 7, 1))
+    with at(
+        D(2026, 7, 1),
+        23,
+    ):
+        lc.change_price(company, late, "test", Decimal("60.00"))  # after it
+    bill(company, D(2026, 7, 1))
+    assert [x.amount for x in lines(early)] == [Decimal("30.00"), Decimal("60.00")]
+    assert [x.amount for x in lines(late)] == [
+        Decimal("30.00"),
+        Decimal("30.00"),
+        Decimal("30.00"),  # (60 - 30) x 31/31
+    ]
+
+
+def test_cancelling_now_credits_the_unused_days_as_a_credit_note(company):
+    service = started(company, D(2026, 9, 1), price="300.00")
+    bill(company, D(2026, 9, 1))
+    with at(D(2026, 9, 21)):
+        lc.cancel(company, service, "test", "moving on")
+    result = bill(company, D(2026, 9, 21))
+    credit = lines(service)[-1]
+    assert (credit.kind, credit.amount) == ("credit", Decimal("-100.00"))  # 10 of 30 days
+    assert (result.invoices, result.credit_notes) == (0, 1)
+    note = db.session.get(Invoice, result.document_ids[0])
+    assert (note.number, note.total, note.due_date) == ("CN-2026-00001", Decimal("-100.00"), None)
+    bill(company, D(2026, 12, 1))
+    assert len(lines(service)) == 2
+    assert db.session.get(ServiceInvoicing, service).done
+
+
+def test_setup_fee_goes_on_the_first_invoice_and_one_time_bills_once(company):
+    monthly = started(company, D(2026, 2, 1), setup_fee=Decimal("99.00"))
+    once = started(company, D(2026, 2, 1), cycle=BillingCycle.ONE_TIME, price="500.00")
+    bill(company, D(2026, 2, 1))
+    bill(company, D(2026, 5, 1))
+    assert [x.kind for x in lines(monthly)] == ["period", "setup", "period", "period", "period"]
+    assert [(x.kind, x.amount) for x in lines(once)] == [("once", Decimal("500.00"))]
+    # Each service has its own client here: one invoice on the first run for each, and the
+    # monthly one's three more periods on the second run's invoice.
+    assert db.session.scalar(select(func.count(Invoice.id))) == 3
+
+
+def test_a_run_for_a_day_after_today_is_refused(company):
+    started(company, D(2026, 2, 1))
+    with at(D(2026, 2, 1)), pytest.raises(BillRunRefused, match="today or a day before"):
+        run_bill_run(company, D(2026, 2, 2), "test")
+
+
+def test_a_scheduled_cancellation_bills_up_to_its_day_then_credits_the_rest(company):
+    service = started(company, D(2026, 1, 15), price="310.00", term_months=3)
+    with at(D(2026, 2, 1)):
+        lc.cancel(company, service, "test", "moving on", at_term_end=True)  # ends 2026-04-15
+    bill(company, D(2026, 4, 14))
+    with at(D(2026, 4, 15)):
+        lc.cancel_when_due(company, service)
+    bill(company, D(2026, 5, 20))
+    got = [(x.kind, x.period_start, x.amount) for x in lines(service)]
+    # Periods from Jan 15, Feb 15, Mar 15; none from Apr 15 (the day it ends): nothing unused.
+    assert got == [
+        ("period", D(2026, 1, 15), Decimal("310.00")),
+        ("period", D(2026, 2, 15), Decimal("310.00")),
+        ("period", D(2026, 3, 15), Decimal("310.00")),
+    ]
+
+
+def test_a_change_while_suspended_counts_from_the_resume_day(company):
+    service = started(company, D(2026, 3, 1), price="31.00")
+    bill(company, D(2026, 3, 1))
+    with at(D(2026, 3, 11)):
+        lc.suspend(company, service, "test", "paused")
+    with at(D(2026, 3, 15)):
+        lc.change_price(company, service, "test", Decimal("62.00"))
+    bill(company, D(2026, 3, 20))
+    assert len(lines(service)) == 1  # not settled while it is suspended
+    with at(D(2026, 3, 21)):
+        lc.resume(company, service, "test")
+    bill(company, D(2026, 3, 21))
+    # 10 days served before the suspension: 21 of the period's 31 days are left from Mar 21.
+    assert lines(service)[-1].amount == Decimal("21.00")  # (62 - 31) x 21/31
+
+
+def test_billing_dates_follow_suspensions_and_the_bill_run(company):
+    from webapp.invoices.dates import service_billing_dates
+
+    service = started(company, D(2026, 3, 1))
+    with at(D(2026, 3, 1)):
+        assert service_billing_dates(company, service).next_bill_date == D(2026, 3, 1)
+    bill(company, D(2026, 3, 1))
+    with at(D(2026, 3, 5)):
+        dates = service_billing_dates(company, service)
+        assert (dates.paid_through, dates.next_bill_date) == (D(2026, 3, 31), D(2026, 4, 1))
+        lc.suspend(company, service, "test", "paused")
+        dates = service_billing_dates(company, service)
+        assert (dates.paid_through, dates.next_bill_date, dates.suspended) == (None, None, True)
+    with at(D(2026, 3, 15)):
+        lc.resume(company, service, "test")
+        dates = service_billing_dates(company, service)
+        assert (dates.paid_through, dates.next_bill_date) == (D(2026, 4, 10), D(2026, 4, 11))
+
+
+def test_flask_billing_run_bills_and_refuses_a_day_before_the_last(company, runner):
+    started(company, D(2026, 8, 3))
+    with at(D(2026, 8, 4)):
+        done = runner.invoke(args=["billing", "run", "--date", "2026-08-04"])
+        refused = runner.invoke(args=["billing", "run", "--date", "2026-08-03"])
+    assert done.exit_code == 0, done.output
+    assert "1 invoices, 0 credit notes, 1 lines" in done.output
+    assert refused.exit_code == 1
+    assert "runs go forward" in refused.output
+
+
+def test_the_daily_job_runs_every_company(company, other_company):
+    from webapp.invoices.commands import run_for_every_company
+
+    started(company, D(2026, 8, 3))
+    started(other_company, D(2026, 8, 3))
+    with at(D(2026, 8, 3), 23):
+        assert run_for_every_company() == 2
+        assert run_for_every_company() == 0
