@@ -12,12 +12,13 @@ from pathlib import Path
 
 import psutil
 
-from bench import imports, ingest, memory, pages, pipeline, sweeps
+from bench import bill_run, imports, ingest, memory, pages, pipeline, sweeps
 
 BENCHMARKS = {
     "pages": pages,
     "pipeline": pipeline,
     "sweeps": sweeps,
+    "bill_run": bill_run,
     "ingest": ingest,
     "imports": imports,
     "memory": memory,

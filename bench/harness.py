@@ -25,6 +25,7 @@ import flask_migrate
 from tools.embedded_redis import RedisServer, free_port
 from webapp import create_app
 from webapp.demo.scale import ScaleSummary, seed_scale
+from webapp.demo.seed import CATALOGUE
 from webapp.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,8 +53,10 @@ def redis_server():
 
 
 def _code_key() -> str:
-    """Changes whenever the seed's shape does; a newer schema is migrated onto the cache."""
-    return hashlib.sha256((ROOT / "webapp" / "demo" / "scale.py").read_bytes()).hexdigest()[:12]
+    """Changes whenever the seed's shape does (its code, and the demo catalogue its services
+    are drawn from); a newer schema is migrated onto the cache."""
+    shape = (ROOT / "webapp" / "demo" / "scale.py").read_bytes() + repr(CATALOGUE).encode()
+    return hashlib.sha256(shape).hexdigest()[:12]
 
 
 def scale_database(services: int, workdir: str, **seed_args) -> ScaleDatabase:

@@ -41,6 +41,7 @@ def blueprints() -> list[Blueprint]:
     from webapp.downloads import views as downloads
     from webapp.imports import views as imports
     from webapp.incidents import views as incidents
+    from webapp.invoices import views as invoices
     from webapp.notifications import mailbox
     from webapp.notifications import webhook_views as webhooks
     from webapp.overview import live
@@ -63,6 +64,7 @@ def blueprints() -> list[Blueprint]:
         alerts.bp,
         activity.bp,
         reports.bp,
+        invoices.bp,
         operations.bp,
         company.bp,
         imports.bp,
@@ -82,12 +84,14 @@ def commands() -> list:
     from webapp.company.commands import companies_cli, setup_command, setup_token
     from webapp.demo.commands import seed_demo, seed_scale
     from webapp.imports.commands import import_command
+    from webapp.invoices.commands import billing_cli
     from webapp.notifications.commands import webhooks_cli
     from webapp.pipeline.commands import deliveries_cli, events_cli, relay, scheduler, worker
     from webapp.services.commands import service_cli
 
     return [
         service_cli,
+        billing_cli,
         clients_cli,
         events_cli,
         deliveries_cli,

@@ -1,6 +1,6 @@
 """What every feature's forms build on: TextForm (no NUL in any field, one-line fields on one
 line), ActionForm (a button's CSRF check and the record's version), money and percent fields,
-currencies, cycle labels and limits."""
+a party's country and VAT identifier, currencies, cycle labels and limits."""
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
@@ -14,6 +14,7 @@ from wtforms import (
     HiddenField,
     PasswordField,
     SelectChoice,
+    SelectField,
     StringField,
     TextAreaField,
 )
@@ -22,6 +23,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import TextInput
 
+from webapp import countries
 from webapp.lifecycle.statuses import BillingCycle
 from webapp.text import LINES_MESSAGE, ONE_LINE_MESSAGE, is_lines, is_one_line
 
@@ -66,6 +68,33 @@ class PercentField(MoneyField):
         if self.raw_data:
             return self.raw_data[0]
         return "" if self.data is None else f"{self.data.normalize():f}"
+
+
+class CountryField(SelectField):
+    """An ISO 3166-1 alpha-2 code from the list (webapp.countries), or None."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("choices", options(countries.COUNTRY_CHOICES))
+        super().__init__(label, validators, validate_choice=False, **kwargs)
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if valuelist:
+            self.data = countries.country_code(valuelist[0])
+
+
+class VatIdField(StringField):
+    """A VAT identifier (webapp.countries.vat_id): stripped and upper-cased, or None."""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if valuelist:
+            self.data = countries.vat_id(valuelist[0])
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return self.data or ""
 
 
 NUL_MESSAGE = "Remove the NUL character (\\u0000): text cannot hold it."

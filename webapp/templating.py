@@ -9,7 +9,7 @@ from flask import current_app, g
 from flask_login import current_user
 from markupsafe import Markup
 
-from webapp import charts
+from webapp import charts, countries
 from webapp.forms import CYCLE_LABELS
 from webapp.humanize import human_minutes
 from webapp.lifecycle.health import band
@@ -21,6 +21,7 @@ ACTION_LABELS = {
     Action.RESUME: "Resume",
     Action.RENEW: "Renew",
     Action.CHANGE_PRICE: "Change price",
+    Action.CHANGE_QUANTITY: "Change seats",
     Action.CANCEL: "Cancel",
     Action.UNDO_CANCELLATION: "Undo cancellation",
 }
@@ -115,6 +116,7 @@ def register(app):
     app.jinja_env.globals.update(
         ACTION_LABELS=ACTION_LABELS,
         CYCLE_LABELS=CYCLE_LABELS,
+        COUNTRIES=countries.COUNTRIES,
         spark_geometry=charts.sparkline,
         live_poll_seconds=lambda: current_app.config["LIVE_POLL_SECONDS"],
     )

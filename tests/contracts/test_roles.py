@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from tests.support.factories import breach, make_client, make_service, make_user
+from tests.support.factories import breach, make_client, make_invoice, make_service, make_user
 from webapp.accounts import api_tokens
 from webapp.clients.models import Contact
 from webapp.extensions import db
@@ -32,7 +32,9 @@ def world(company, work):
     user = make_user(company, "someone@msp.example", R.VIEWER)  # invited: no password yet
     idle = make_client(company, name="Idle client", email="idle@client.example")
     contact = db.session.scalars(select(Contact.id).filter_by(client_id=idle)).one()
+    invoice = make_invoice(company, idle)
     return {
+        "invoice": invoice,  # issued: it can be marked paid or voided
         "user": user,
         "client": idle,  # no services: it can be archived
         "contact": contact,
@@ -64,6 +66,14 @@ READS = [
     "/clients",
     "/clients?sort=mrr&desc=1&archived=1",
     "/clients/{client}",
+    "/invoices",
+    "/invoices?status=overdue&kind=invoice&client={client}&from=2026-01-01",
+    "/invoices.csv",
+    "/invoices/xero.csv",
+    "/invoices/quickbooks.csv",
+    "/invoices/{invoice}",
+    "/invoices/{invoice}.pdf",
+    "/invoices/{invoice}.xml",
 ]
 
 
@@ -80,6 +90,7 @@ ADMIN_READS = [
 # Pages with a form, for the roles that may submit it.
 FORM_READS = {
     "/services/new": {R.ADMIN, R.ACCOUNT_MANAGER},
+    "/services/price-change?status=active": {R.ADMIN, R.ACCOUNT_MANAGER},
     "/incidents/new": {R.ADMIN, R.TECHNICIAN},
     "/incidents/new?service_id={active}": {R.ADMIN, R.TECHNICIAN},
     "/clients/new": {R.ADMIN, R.ACCOUNT_MANAGER},
@@ -93,6 +104,8 @@ WRITES = {
     "/services/{active}/suspend": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"reason": "unpaid"}),
     "/services/{active}/renew": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"months": "12"}),
     "/services/{active}/change_price": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"price": "150.00"}),
+    "/services/{active}/change_quantity": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"quantity": "0"}),
+    "/services/price-change": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"step": "preview", "change": ""}),
     "/services/{active}/sla": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"warning_percent": "70"}),
     "/services/{active}/account-manager": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"user_id": "x"}),
     "/clients/new": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"name": ""}),
@@ -113,6 +126,9 @@ WRITES = {
     "/operations/queues/requeue": ({R.ADMIN}, {}),
     "/operations/queues/delete": ({R.ADMIN}, {"job": "event-1"}),
     "/settings": ({R.ADMIN}, {"timezone": ""}),
+    "/settings/invoicing": ({R.ADMIN}, {"tax_rate": ""}),
+    "/invoices/{invoice}/paid": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"paid_on": ""}),
+    "/invoices/{invoice}/void": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"reason": ""}),
     "/settings/api-tokens": ({R.ADMIN}, {"name": ""}),
     "/settings/api-tokens/{token}/revoke": ({R.ADMIN}, {}),
     "/settings/webhooks/add": ({R.ADMIN}, {"url": ""}),
@@ -180,10 +196,18 @@ def test_account_manager_sees_exactly_the_allowed_actions(as_role, world):
     html = as_role(R.ACCOUNT_MANAGER).get(f"/services/{world['active']}").get_data(as_text=True)
     shown = {
         a
-        for a in ("activate", "suspend", "resume", "renew", "change_price", "cancel")
+        for a in (
+            "activate",
+            "suspend",
+            "resume",
+            "renew",
+            "change_price",
+            "change_quantity",
+            "cancel",
+        )
         if f'data-action="{a}"' in html
     }
-    assert shown == {"suspend", "renew", "change_price", "cancel"}
+    assert shown == {"suspend", "renew", "change_price", "change_quantity", "cancel"}
 
 
 def test_viewer_sees_no_acknowledge_button(as_role, world):
@@ -257,6 +281,7 @@ def test_the_matrix_covers_every_route_in_the_url_map(app):
         "user": 6,
         "client": 7,
         "contact": 8,
+        "invoice": 10,
     }
     covered = set()
     for route in READS + ADMIN_READS + list(FORM_READS):

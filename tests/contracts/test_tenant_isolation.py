@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import func, select, text
 
 from tests.api.test_api import API, auth
-from tests.support.factories import active_service, breach, make_client, make_user
+from tests.support.factories import active_service, breach, make_client, make_invoice, make_user
 from tests.support.sessions import add_user
 from webapp.accounts import api_tokens
 from webapp.accounts.models import ApiToken, User
@@ -53,6 +53,7 @@ def _their_rows(other_company, work):
         "contact_id": db.session.scalar(
             select(Contact.id).filter_by(company_id=other_company).limit(1)
         ),
+        "invoice_id": make_invoice(other_company, service_id=service),
     }
 
 

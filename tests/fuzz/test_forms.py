@@ -28,7 +28,13 @@ from sqlalchemy import select
 from tests.fuzz import strategies as fz
 from tests.support import fault_report
 from tests.support.db_snapshot import changed_tables, grown, snapshot
-from tests.support.factories import active_service, make_client, make_service, make_user
+from tests.support.factories import (
+    active_service,
+    make_client,
+    make_invoice,
+    make_service,
+    make_user,
+)
 from tests.support.sessions import PASSWORD, csrf_from
 from webapp import create_app
 from webapp.accounts import api_tokens, tokens
@@ -48,6 +54,7 @@ from webapp.notifications.actions import add_webhook
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
 from webapp.pipeline.queues import redis_connection
 from webapp.services import actions as lc
+from webapp.services.models import ClientService
 from webapp.sla.models import SlaAlert
 
 pytestmark = pytest.mark.fuzz
@@ -82,6 +89,8 @@ class World:
     other_user: int = 0  # a person of the other company
     webhook: int = 0
     other_webhook: int = 0
+    invoices: tuple[int, ...] = ()  # issued invoices of the company's client
+    other_invoice: int = 0
 
     @property
     def own_services(self) -> list[int]:
@@ -167,6 +176,11 @@ def world(fuzz_app, company, other_company, as_role) -> World:
         # is refused at once, and no fuzzed URL can reach anything.
         webhook=add_webhook(company, "slack", "http://127.0.0.1:9/fuzz", None, "test").id,
         other_webhook=add_webhook(other_company, "slack", "http://127.0.0.1:9/x", None, "t").id,
+        invoices=(
+            make_invoice(company, client, ("100.00", "-20.00"), service_id=services["active"]),
+            make_invoice(company, client, ("35.50",), currency="EUR"),
+        ),
+        other_invoice=make_invoice(other_company, other_client, service_id=other_service),
     )
 
 
@@ -257,6 +271,43 @@ INCIDENT_WRITES = frozenset(
 NAMES = st.text(min_size=1, max_size=60).filter(lambda s: s.strip() and "\x00" not in s)
 
 
+def previewed(w: World) -> str:
+    """The running services and their versions, as the bulk price change's preview sends them."""
+    running = [w.services[s] for s in ("pending", "active", "suspended")]
+    return " ".join(
+        f"{service_id}:{version}"
+        for service_id, version in db.session.execute(
+            select(ClientService.id, ClientService.version).where(ClientService.id.in_(running))
+        )
+    )
+
+
+def invoice_url(action: str):
+    def url(w: World):
+        return fz.url_ids(*w.invoices, w.other_invoice).map(lambda i: f"/invoices/{i}/{action}")
+
+    return url
+
+
+def payment_days() -> st.SearchStrategy[str]:
+    """From the invoices' day (today in UTC) to a week back, or today in the company's zone."""
+    day = dt.datetime.now(dt.UTC).date()
+    return st.integers(-7, 1).map(lambda n: (day + dt.timedelta(days=n)).isoformat())
+
+
+# Voiding issues a credit note: its row, its lines (one per line of the invoice), its number's
+# sequence, its event and the event's deliveries.
+VOID_WRITES = frozenset(
+    {
+        "invoices",
+        "invoice_lines",
+        "document_sequences",
+        "domain_events",
+        "listener_deliveries",
+    }
+)
+
+
 def people_url(action: str):
     def url(w: World):
         own = db.session.scalars(select(User.id).where(User.company_id == w.company)).all()
@@ -281,6 +332,14 @@ def link_url(purpose: tokens.Purpose):
     return url
 
 
+# A party's country and VAT number (the settings' invoicing panel and the client form).
+COUNTRY = (st.sampled_from(["", "GB", "ie", "NO"]), fz.text_or_odd(st.sampled_from(["UK", "XX"])))
+VAT_ID = (
+    st.sampled_from(["", "GB123456789", " ie 6388047v ", "CHE-123.456.789 MWST"]),
+    fz.odd_text,
+)
+
+
 def client_fields(w: World) -> Fields:
     return {
         "name": (NAMES, fz.odd_text),
@@ -288,6 +347,8 @@ def client_fields(w: World) -> Fields:
         "address": (st.text(max_size=100).filter(lambda s: "\x00" not in s), fz.odd_text),
         "payment_terms_days": (minutes(0, 365), fz.numbers),
         "tax_rate": (st.decimals(0, 100, places=2).map(str), fz.money),
+        "country": COUNTRY,
+        "vat_id": VAT_ID,
         "notes": (st.text(max_size=100).filter(lambda s: "\x00" not in s), fz.odd_text),
     }
 
@@ -551,6 +612,8 @@ FORMS: dict[str, Form] = {
             "reason": (NAMES, fz.odd_text),
             "when": (st.sampled_from(["now", "term_end"]), fz.odd_text),
             "months": (minutes(1, 120), fz.numbers),
+            "quantity": (minutes(1, 500), fz.numbers),
+            "note": (st.text(max_size=30).filter(lambda t: "\x00" not in t), fz.odd_text),
         },
         writes=LIFECYCLE_WRITES,
         # One transition, one event (and its SLA pause or stop, and at most one revenue
@@ -562,6 +625,28 @@ FORMS: dict[str, Form] = {
             "revenue_movements": 1,
         },
         examples=40,
+    ),
+    # Apply: one price change for each of the three running services at most (each its event,
+    # two deliveries, and a revenue step for the active one); the list of services and the
+    # versions previewed is sent as the page sends it, or odd.
+    "services.bulk_price": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=fixed("/services/price-change"),
+        fields=lambda w: {
+            "step": (st.sampled_from(["preview", "apply"]), fz.odd_text),
+            "by": (st.sampled_from(["percent", "amount"]), fz.odd_text),
+            "change": (st.sampled_from(["5", "-10", "+2.50", "-0.01"]), fz.money),
+            "services": (st.just(previewed(w)), fz.odd_text),
+            "status": (st.sampled_from(["", "active", "suspended"]), fz.odd_text),
+            "client": (st.just(str(w.client)), fz.ids(w.client, w.other_client)),
+            "q": (st.sampled_from(["", "Backup"]), fz.odd_text),
+            "type": (st.sampled_from(["", "backup"]), fz.odd_text),
+        },
+        writes=frozenset(
+            {"client_services", "domain_events", "listener_deliveries", "revenue_movements"}
+        ),
+        adds={"domain_events": 3, "listener_deliveries": 6, "revenue_movements": 1},
+        examples=30,
     ),
     "services.change_account_manager": Form(
         role=UserRole.ACCOUNT_MANAGER,
@@ -789,6 +874,46 @@ FORMS: dict[str, Form] = {
         fields=lambda w: {},
         writes=frozenset({"api_tokens"}),
         examples=10,
+    ),
+    "invoices.mark_paid": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=invoice_url("paid"),
+        fields=lambda w: {
+            "paid_on": (payment_days(), fz.dates),
+            "reference": (st.text(max_size=30).filter(lambda t: "\x00" not in t), fz.odd_text),
+        },
+        writes=frozenset({"invoices", "domain_events", "listener_deliveries"}),
+        adds={"domain_events": 1, "listener_deliveries": 5},
+        examples=30,
+    ),
+    "invoices.void": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=invoice_url("void"),
+        fields=lambda w: {"reason": (NAMES, fz.odd_text)},
+        writes=VOID_WRITES,
+        adds={
+            "invoices": 1,
+            "invoice_lines": 2,
+            "document_sequences": 1,
+            "domain_events": 1,
+            "listener_deliveries": 5,
+        },
+        examples=30,
+    ),
+    "settings.invoicing": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/settings/invoicing"),
+        fields=lambda w: {
+            "invoice_prefix": (st.sampled_from(["INV-", "F/", "", "2026#"]), fz.odd_text),
+            "credit_note_prefix": (st.sampled_from(["CN-", "AV_"]), fz.odd_text),
+            "number_with_year": (st.sampled_from(["y", ""]), fz.odd_text),
+            "tax_rate": (st.decimals(0, 100, places=2).map(str), fz.money),
+            "payment_terms_days": (minutes(0, 365), fz.numbers),
+            "country": COUNTRY,
+            "vat_id": VAT_ID,
+        },
+        writes=frozenset({"companies"}),
+        examples=30,
     ),
     "settings.index": Form(
         role=UserRole.ADMIN,

@@ -36,6 +36,7 @@ from tests.support.factories import (
     active_service,
     breach,
     make_client,
+    make_invoice,
     make_service,
     make_user,
 )
@@ -47,6 +48,7 @@ from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.imports.columns import KINDS
 from webapp.incidents.queries import SEVERITIES, STATES
+from webapp.invoices import queries as invoices_queries
 from webapp.lifecycle.statuses import ServiceStatus, UserRole
 from webapp.reports.tables import TABLES
 from webapp.services import actions as lc
@@ -141,6 +143,7 @@ class World:
     users: tuple[int, ...]
     api_token: str
     links: dict[str, str]  # a working invitation and reset link's token, by purpose path
+    invoices: tuple[int, ...] = ()  # own (an invoice, a credit note), then another company's
 
 
 @pytest.fixture
@@ -160,6 +163,11 @@ def world(recording_app, company, other_company, as_role) -> World:
     as_role(UserRole.ADMIN)
     invited = db.session.get(User, make_user(company, "invited@msp.example", UserRole.VIEWER))
     admin = db.session.scalars(select(User).filter_by(email="admin@msp.example")).one()
+    invoices = (
+        make_invoice(company, client, ("100.00", "-20.00"), service_id=active),
+        make_invoice(company, client, ("-30.00",), currency="EUR"),
+        make_invoice(other_company, other_client, service_id=other_service),
+    )
     return World(
         company=company,
         clients=(client, other_client),
@@ -171,6 +179,7 @@ def world(recording_app, company, other_company, as_role) -> World:
             tokens.INVITATION.path: tokens.make(tokens.INVITATION, invited),
             tokens.RESET.path: tokens.make(tokens.RESET, admin),
         },
+        invoices=invoices,
     )
 
 
@@ -257,6 +266,7 @@ SERVICE_FILTERS = {
     "desc": choice(["0", "1"]),
     "page": numbers,
     "manager": choice(["me"]),
+    "type": choice(["backup", "m365"]),
     **DATE_RANGE,
 }
 
@@ -266,6 +276,13 @@ INCIDENT_FILTERS = {
     "q": any_text,
     "service": service_ids,
     "client": client_ids,
+    **DATE_RANGE,
+}
+
+INVOICE_FILTERS = {
+    "client": client_ids,
+    "status": choice(invoices_queries.STATUSES),
+    "kind": choice(invoices_queries.KINDS),
     **DATE_RANGE,
 }
 
@@ -290,6 +307,8 @@ PAGES: dict[str, Page] = {
     "exports.services_csv": Page(SERVICE_FILTERS, examples=30),
     "services.detail": Page(),
     "services.new": Page(),
+    # The bulk price change opens with the list's filters (sort and page read, not used).
+    "services.bulk_price": Page(SERVICE_FILTERS, examples=20),
     "incidents.index": Page(INCIDENT_FILTERS, examples=40),
     "exports.incidents_csv": Page(INCIDENT_FILTERS, examples=30),
     "incidents.detail": Page(),
@@ -311,6 +330,13 @@ PAGES: dict[str, Page] = {
     "clients.detail": Page(),
     "clients.edit": Page(),
     "clients.new": Page(),
+    "invoices.index": Page({**INVOICE_FILTERS, "page": numbers}, examples=40),
+    "invoices.export_csv": Page(INVOICE_FILTERS, examples=20),
+    "invoices.xero_csv": Page(INVOICE_FILTERS, examples=20),
+    "invoices.quickbooks_csv": Page(INVOICE_FILTERS, examples=20),
+    "invoices.detail": Page(),
+    "invoices.pdf": Page(),
+    "invoices.ubl": Page(),
     "renewals.index": Page({"days": choice([30, 60, 90, 180]), "page": numbers}, examples=20),
     "reports.index": Page({"from": months, "to": months, "client": client_ids}, examples=60),
     "reports.export": Page({"from": months, "to": months, "client": client_ids}, examples=40),
@@ -345,6 +371,7 @@ def path_values(w: World) -> dict[str, st.SearchStrategy[str]]:
         "service_id": ids(*w.services),
         "incident_id": ids(*w.incidents),
         "client_id": ids(*w.clients),
+        "invoice_id": ids(*w.invoices),
         "table": text(*TABLES),
         "kind": text(*KINDS),
         "token": text(*w.links.values()),
@@ -426,7 +453,7 @@ def test_a_page_never_fails_on_its_query_string(recording_app, as_role, world, e
         db.session.rollback()
         status = response.status_code
         assert status < 500 or status in page.designed, (status, url)
-        assert "Traceback" not in response.get_data(as_text=True)
+        assert b"Traceback" not in response.get_data()  # bytes: a page may be a PDF
 
     try:
         visit()

@@ -224,20 +224,19 @@ def test_quantity_times_price_is_what_mrr_counts(company, imported):
     assert [(r.service_name, r.mrr) for r in risk.rows] == [("Microsoft 365", Decimal("62.50"))]
 
 
-def test_a_price_change_on_an_imported_service_is_prorated_on_its_own_cycle(
+def test_a_price_change_on_an_imported_service_bills_its_seats_at_the_new_price(
     company, imported, clock, work
 ):
     clock.move_to(dt.datetime(2027, 3, 21, 9, tzinfo=dt.UTC))
     lc.change_price(company, imported["S-1"], "test", Decimal("14.50"))
     work()
-    adjustment = db.session.scalars(select(BillingAdjustment)).one()
-    # Its cycle runs 2027-02-28 to 2027-03-31 (from the given next bill date): 10 of 31 days
-    # left, for 5 units at 2.00 more.
-    assert (adjustment.period_start, adjustment.period_end) == (
-        dt.date(2027, 2, 28),
-        dt.date(2027, 3, 31),
-    )
-    assert adjustment.amount == Decimal("3.23")
+    # The rest of its period is the invoicing's to settle, from the event (which says how
+    # many seats the new price is for): billing records no adjustment of its own.
+    assert db.session.scalars(select(BillingAdjustment)).all() == []
+    payload = db.session.scalars(
+        select(DomainEvent.payload).where(DomainEvent.type == "ServicePriceChanged")
+    ).one()
+    assert (payload["new_price"], payload["quantity"]) == ("14.50", 5)
     assert db.session.get(ClientService, imported["S-1"]).billing.amount == Decimal("72.50")
 
 

@@ -237,3 +237,63 @@ def test_the_daily_job_runs_every_company(company, other_company):
     with at(D(2026, 8, 3), 23):
         assert run_for_every_company() == 2
         assert run_for_every_company() == 0
+
+
+def test_numbers_without_the_year_run_on_into_the_next_year(company):
+    from webapp.company.models import Company
+
+    with at(D(2026, 1, 1)):
+        db.session.get(Company, company).number_with_year = False
+        db.session.commit()
+    started(company, D(2026, 12, 15), cycle=BillingCycle.WEEKLY)
+    bill(company, D(2026, 12, 29))
+    bill(company, D(2027, 1, 5))
+    numbers = db.session.scalars(select(Invoice.number).order_by(Invoice.id)).all()
+    assert numbers == ["INV-00001", "INV-00002"]
+
+
+def test_a_company_whose_run_fails_stops_no_other(company, other_company, monkeypatch):
+    from webapp.invoices import commands
+
+    started(company, D(2026, 8, 3))
+    started(other_company, D(2026, 8, 3))
+    real = commands.run_bill_run
+
+    def first_fails(company_id, *args):
+        if company_id == company:
+            raise RuntimeError("disk full")
+        return real(company_id, *args)
+
+    monkeypatch.setattr(commands, "run_bill_run", first_fails)
+    with at(D(2026, 8, 3), 23), pytest.raises(RuntimeError, match="disk full"):
+        commands.run_for_every_company()
+    assert db.session.scalar(select(func.count(Invoice.id))) == 1
+
+
+def test_a_stop_or_suspension_written_without_its_records_is_still_billed_right(company):
+    """Services written in bulk (an old database, the scale seed) may lack the cancellation
+    event or the suspension row: the service row is what billing goes by."""
+    from sqlalchemy import delete, update
+
+    from webapp.pipeline.models import DomainEvent, ListenerDelivery
+    from webapp.services.models import ClientService, ServicePause
+
+    cancelled = started(company, D(2026, 9, 1), price="300.00")
+    suspended = started(company, D(2026, 9, 1), price="300.00")
+    bill(company, D(2026, 9, 1))
+    with at(D(2026, 9, 11)):
+        lc.cancel(company, cancelled, "test", "gone")
+        lc.suspend(company, suspended, "test", "unpaid")
+    ids = select(DomainEvent.id).where(DomainEvent.type == "ServiceCancelled")
+    db.session.execute(delete(ListenerDelivery).where(ListenerDelivery.event_id.in_(ids)))
+    db.session.execute(
+        update(DomainEvent).where(DomainEvent.type == "ServiceCancelled").values(service_id=None)
+    )
+    db.session.execute(delete(ServicePause))
+    db.session.commit()
+    bill(company, D(2026, 11, 1))
+    assert [(x.kind, x.billing_key, x.amount) for x in lines(cancelled)][1:] == [
+        ("credit", "stop", Decimal("-200.00"))
+    ]
+    assert [x.kind for x in lines(suspended)] == ["period"]
+    assert db.session.get(ClientService, suspended).status == "suspended"

@@ -13,7 +13,6 @@ from webapp.lifecycle.billing import (
     monthly_equivalent,
     mrr,
     plan_billing,
-    price_change_adjustment,
     prorated_amount,
 )
 from webapp.lifecycle.statuses import BillingCycle as C
@@ -137,38 +136,6 @@ def test_billing_anchor_is_the_next_bill_date_billing_arrives_at():
     paused = facts(activated_on=D(2027, 1, 5), paused_days=18, cycle=C.MONTHLY)
     assert billing_anchor(paused) == D(2027, 2, 23)  # the fixture's S4: Feb 5 + 18 days
     assert plan_billing(paused, None, TODAY).next_bill_date == billing_anchor(paused)
-
-
-def test_upgrade_charges_the_days_left_in_the_cycle_at_the_difference():
-    # The fixture's S1: monthly from Jan 10, 300 -> 450 on Feb 15: 23 of 28 days left.
-    s1 = facts(price=Decimal("300.00"), activated_on=D(2027, 1, 10), cycle=C.MONTHLY)
-    adjustment = price_change_adjustment(s1, Decimal("450.00"), D(2027, 2, 15))
-    assert (adjustment.amount, adjustment.period_start, adjustment.period_end) == (
-        Decimal("123.21"),
-        D(2027, 2, 10),
-        D(2027, 3, 10),
-    )
-
-
-def test_downgrade_is_a_credit_for_the_days_left():
-    # The fixture's S2: quarterly from Jan 15, 900 -> 720 on Feb 25: 49 of 90 days left.
-    s2 = facts(price=Decimal("900.00"), activated_on=D(2027, 1, 15), cycle=C.QUARTERLY)
-    adjustment = price_change_adjustment(s2, Decimal("720.00"), D(2027, 2, 25))
-    assert (adjustment.amount, adjustment.period_start, adjustment.period_end) == (
-        Decimal("-98.00"),
-        D(2027, 1, 15),
-        D(2027, 4, 15),
-    )
-
-
-def test_a_change_on_the_bill_date_adjusts_the_whole_new_cycle():
-    adjustment = price_change_adjustment(facts(), Decimal("330.00"), D(2026, 7, 1))
-    assert (adjustment.amount, adjustment.period_start) == (Decimal("30.00"), D(2026, 7, 1))
-
-
-def test_no_adjustment_without_recurring_billing():
-    assert price_change_adjustment(facts(activated_on=None), Decimal(1), TODAY) is None
-    assert price_change_adjustment(facts(cycle=C.ONE_TIME), Decimal(1), TODAY) is None
 
 
 def test_mrr_rounds_per_cycle_as_the_overview_always_has():

@@ -60,6 +60,49 @@ def m(kind, amount, services, on):
             PENDING, replace(PENDING, price=Decimal(450)), A.CHANGE_PRICE, [], id="price-pending"
         ),
         pytest.param(
+            SUSPENDED,
+            replace(SUSPENDED, price=Decimal(450)),
+            A.CHANGE_PRICE,
+            [],
+            id="price-suspended",  # nothing billing: resuming brings the new price back
+        ),
+        # Seats: facts.price is unit price x quantity (webapp.billing.ledger.facts_of).
+        pytest.param(
+            ACTIVE,
+            replace(ACTIVE, price=Decimal(360)),  # 25 -> 30 seats at 12.00
+            A.CHANGE_QUANTITY,
+            m(K.EXPANSION, "60", 0, TODAY),
+            id="seats-up",
+        ),
+        pytest.param(
+            ACTIVE,
+            replace(ACTIVE, price=Decimal(240)),
+            A.CHANGE_QUANTITY,
+            m(K.CONTRACTION, "-60", 0, TODAY),
+            id="seats-down",
+        ),
+        pytest.param(
+            PENDING,
+            replace(PENDING, price=Decimal(360)),
+            A.CHANGE_QUANTITY,
+            [],
+            id="seats-pending",
+        ),
+        pytest.param(
+            SUSPENDED,
+            replace(SUSPENDED, price=Decimal(360)),
+            A.CHANGE_QUANTITY,
+            [],
+            id="seats-suspended",
+        ),
+        pytest.param(
+            replace(ACTIVE, cycle=C.ONE_TIME),
+            replace(ACTIVE, price=Decimal(360), cycle=C.ONE_TIME),
+            A.CHANGE_QUANTITY,
+            [],
+            id="seats-one-time",
+        ),
+        pytest.param(
             ACTIVE,
             replace(ACTIVE, status=S.SUSPENDED, paused_since=TODAY),
             A.SUSPEND,

@@ -24,9 +24,13 @@ LEGAL = {
     (Action.RENEW, S.SUSPENDED): S.SUSPENDED,
     (Action.EXPIRE, S.ACTIVE): S.EXPIRED,
     (Action.EXPIRE, S.SUSPENDED): S.EXPIRED,
-    # Not while suspended (resume first) nor once ended.
+    # Price and seats: also while suspended (DESIGN.md), never once ended; the status stays.
     (Action.CHANGE_PRICE, S.PENDING): S.PENDING,
     (Action.CHANGE_PRICE, S.ACTIVE): S.ACTIVE,
+    (Action.CHANGE_PRICE, S.SUSPENDED): S.SUSPENDED,
+    (Action.CHANGE_QUANTITY, S.PENDING): S.PENDING,
+    (Action.CHANGE_QUANTITY, S.ACTIVE): S.ACTIVE,
+    (Action.CHANGE_QUANTITY, S.SUSPENDED): S.SUSPENDED,
     # At the end of a running term; the status stays until the scheduler cancels it.
     (Action.SCHEDULE_CANCELLATION, S.ACTIVE): S.ACTIVE,
     (Action.SCHEDULE_CANCELLATION, S.SUSPENDED): S.SUSPENDED,
@@ -66,17 +70,25 @@ def test_terminal_statuses_allow_no_user_action():
 
 
 def test_allowed_actions_match_the_table():
-    assert allowed_actions(S.PENDING) == [Action.ACTIVATE, Action.CHANGE_PRICE, Action.CANCEL]
+    assert allowed_actions(S.PENDING) == [
+        Action.ACTIVATE,
+        Action.CHANGE_PRICE,
+        Action.CHANGE_QUANTITY,
+        Action.CANCEL,
+    ]
     assert allowed_actions(S.ACTIVE) == [
         Action.SUSPEND,
         Action.RENEW,
         Action.CHANGE_PRICE,
+        Action.CHANGE_QUANTITY,
         Action.CANCEL,
         Action.UNDO_CANCELLATION,
     ]
     assert allowed_actions(S.SUSPENDED) == [
         Action.RESUME,
         Action.RENEW,
+        Action.CHANGE_PRICE,
+        Action.CHANGE_QUANTITY,
         Action.CANCEL,
         Action.UNDO_CANCELLATION,
     ]
@@ -87,17 +99,21 @@ def test_a_page_offers_undo_only_while_a_cancellation_is_scheduled_and_then_no_r
         Action.SUSPEND,
         Action.RENEW,
         Action.CHANGE_PRICE,
+        Action.CHANGE_QUANTITY,
         Action.CANCEL,
     ]
-    # Still running until its term end: suspend, price change and cancelling now stay.
+    # Still running until its term end: suspend, price and seat changes and cancelling now stay.
     assert offered_actions(S.ACTIVE, cancellation_scheduled=True) == [
         Action.SUSPEND,
         Action.CHANGE_PRICE,
+        Action.CHANGE_QUANTITY,
         Action.CANCEL,
         Action.UNDO_CANCELLATION,
     ]
     assert offered_actions(S.SUSPENDED, cancellation_scheduled=True) == [
         Action.RESUME,
+        Action.CHANGE_PRICE,
+        Action.CHANGE_QUANTITY,
         Action.CANCEL,
         Action.UNDO_CANCELLATION,
     ]

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from tests.support.documents import issue, line
 from tests.support.factories import (
     active_service,
     at_risk,
@@ -122,6 +123,7 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
         "notify.price_changed": lambda: lc.change_price(
             company, running, "test", Decimal("150.00")
         ),
+        "notify.quantity_changed": lambda: lc.change_quantity(company, running, "test", 5),
         "notify.cancellation_scheduled": lambda: lc.cancel(
             company, running, "test", reason="r", at_term_end=True
         ),
@@ -134,6 +136,12 @@ def test_each_listener_run_twice_changes_nothing_the_second_time(app, company, w
             lc.undo_cancellation(company, running, "test"),
         ),
         "billing.imported": lambda: _import_one(company),
+        "notify.invoice_issued": lambda: issue(
+            company, make_client(company, name="Billed"), [line("Backup", "10.00")]
+        ),
+        "notify.credit_note_issued": lambda: issue(
+            company, make_client(company, name="Credited"), [line("Backup", "-10.00")]
+        ),
         "notify.invitation": lambda: people.invite(
             company, "Tess", "tess@msp.example", UserRole.TECHNICIAN, "test"
         ),

@@ -29,6 +29,7 @@ PERIODIC = {
     "periodic-expire-due-services",
     "periodic-renewals",
     "periodic-recalculate-health",
+    "periodic-bill-run",
 }
 
 

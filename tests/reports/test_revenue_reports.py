@@ -57,7 +57,8 @@ def test_mrr_by_month_and_currency_with_its_movements(msp):
     # Earned weighs each day's MRR by calendar days; the month under way has none yet.
     assert [m.earned for m in eur] == [Decimal("666.43"), Decimal("690.00"), None]
     assert [m.earned for m in usd] == [Decimal("344.86"), Decimal("211.23"), None]
-    assert [m.adjustments for m in eur] == [Decimal("25.21"), Decimal(0), Decimal(0)]
+    # Price changes record no billing adjustment any more (the invoicing settles them).
+    assert [m.adjustments for m in eur] == [Decimal(0)] * 3
     assert [m.adjustments for m in usd] == [Decimal(0)] * 3
 
 
@@ -94,14 +95,9 @@ def test_billing_records_carry_the_prorated_amounts(msp):
         Decimal("5.14"),  # 12 x 3 / 7 days
     )
     assert billing[msp["S4"]].next_bill_date == D(2027, 2, 23)  # Feb 5 + 18 days suspended
-    adjustments = {
-        a.service_id: (a.amount, a.currency, a.effective_on, a.period_start, a.period_end)
-        for a in db.session.scalars(select(BillingAdjustment))
-    }
-    assert adjustments == {
-        msp["S1"]: (Decimal("123.21"), "EUR", D(2027, 2, 15), D(2027, 2, 10), D(2027, 3, 10)),
-        msp["S2"]: (Decimal("-98.00"), "EUR", D(2027, 2, 25), D(2027, 1, 15), D(2027, 4, 15)),
-    }
+    # The upgrade (S1) and the downgrade (S2) inside their periods are the invoicing's to
+    # settle, from their events: billing records no adjustment for them.
+    assert db.session.scalars(select(BillingAdjustment)).all() == []
 
 
 def percent(ratio):

@@ -1,5 +1,5 @@
 """The service page's "Change price" action: the form, its refusals, and what it leaves behind
-(the billing panel's adjustment, the activity line, the revenue movement)."""
+(the event the invoicing settles it from, the activity line, the revenue movement)."""
 
 import datetime as dt
 from decimal import Decimal
@@ -12,6 +12,7 @@ from tests.support.factories import make_service
 from webapp.billing.models import BillingAdjustment, RevenueMovement
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole as R
+from webapp.pipeline.models import DomainEvent
 from webapp.services import actions as lc
 from webapp.services.models import ClientService
 
@@ -21,7 +22,7 @@ def _version(service_id):
     return db.session.get(ClientService, service_id).version
 
 
-def test_an_upgrade_from_the_page_bills_the_rest_of_the_cycle_on_the_next_bill(
+def test_an_upgrade_from_the_page_records_the_event_the_invoicing_settles_it_from(
     as_role, company, work
 ):
     with time_machine.travel(dt.datetime(2027, 1, 10, 9, tzinfo=dt.UTC), tick=False) as clock:
@@ -34,7 +35,7 @@ def test_an_upgrade_from_the_page_bills_the_rest_of_the_cycle_on_the_next_bill(
         assert 'data-action="change_price"' in page and "Change price" in page
         response = manager.post(
             f"/services/{service_id}/change_price",
-            {"version": _version(service_id), "price": "450.00", "note": "25 → 30 seats"},
+            {"version": _version(service_id), "price": "450.00", "note": "yearly review"},
             target="service_main",
         )
         assert response.status_code == 200, response.get_data(as_text=True)[:500]
@@ -42,9 +43,27 @@ def test_an_upgrade_from_the_page_bills_the_rest_of_the_cycle_on_the_next_bill(
         html = manager.get(f"/services/{service_id}").get_data(as_text=True)
         trail = rows(as_role(R.VIEWER).get("/activity").get_data(as_text=True))
     assert "450.00 EUR monthly" in html  # the service and its billing amount
-    assert "+123.21 EUR on the next bill: 23 of 28 days at the new price from 2027-02-15" in html
-    adjustment = db.session.scalars(select(BillingAdjustment)).one()
-    assert adjustment.amount == Decimal("123.21")
+    # The rest of the period is the invoicing's to settle, from the event: nothing is worked
+    # out when the price changes, and no billing adjustment is recorded.
+    assert db.session.scalars(select(BillingAdjustment)).all() == []
+    event = db.session.scalars(
+        select(DomainEvent).where(DomainEvent.type == "ServicePriceChanged")
+    ).one()
+    assert event.payload == {
+        "service_id": service_id,
+        "old_price": "300.00",
+        "new_price": "450.00",
+        "currency": "EUR",
+        "cycle": "monthly",
+        "effective_on": "2027-02-15",
+        "note": "yearly review",
+        "adjustment": None,
+        "period_start": None,
+        "period_end": None,
+        "quantity": 1,
+        "version": 3,  # provisioned 1, activated 2, repriced 3
+    }
+    assert db.session.get(ClientService, service_id).version == 3
     movement = db.session.scalars(
         select(RevenueMovement).where(RevenueMovement.kind == "expansion")
     ).one()
@@ -53,7 +72,23 @@ def test_an_upgrade_from_the_page_bills_the_rest_of_the_cycle_on_the_next_bill(
     assert trail[0].split(" | ")[2:5] == [
         "price changed",
         "Managed Backup · Acme Dental",  # the client beside the service (issue 14)
-        "300.00 → 450.00 EUR, +123.21 on the next bill (25 → 30 seats)",
+        "300.00 → 450.00 EUR (yearly review)",
+    ]
+
+
+def test_the_revenue_step_of_a_new_price_counts_the_seats(company, work):
+    service_id = make_service(company, price="10.00")
+    lc.change_quantity(company, service_id, "test", 25)
+    lc.activate(company, service_id, "test")
+    lc.change_price(company, service_id, "test", Decimal("12.00"))
+    event = db.session.scalars(
+        select(DomainEvent).where(DomainEvent.type == "ServicePriceChanged")
+    ).one()
+    assert (event.payload["quantity"], event.payload["version"]) == (25, 4)
+    movements = db.session.scalars(select(RevenueMovement).order_by(RevenueMovement.id)).all()
+    assert [(m.kind, m.amount) for m in movements] == [
+        ("new", Decimal("250.00")),
+        ("expansion", Decimal("50.00")),  # 2.00 more for each of 25 seats
     ]
 
 
@@ -89,19 +124,36 @@ def test_a_pending_services_new_price_moves_no_revenue_until_it_goes_live(compan
     assert db.session.get(ClientService, service_id).billing.amount == Decimal("250.00")
 
 
-def test_a_suspended_service_cannot_change_price(as_role, company):
-    service_id = make_service(company)
-    lc.activate(company, service_id, "test")
-    lc.suspend(company, service_id, "test", reason="unpaid")
-    manager = as_role(R.ACCOUNT_MANAGER)
-    assert 'data-action="change_price"' not in manager.get(f"/services/{service_id}").get_data(
-        as_text=True
-    )
-    response = manager.post(
-        f"/services/{service_id}/change_price", {"version": _version(service_id), "price": "1"}
-    )
-    assert response.status_code == 409
-    assert "change_price is allowed from active, pending" in response.get_data(as_text=True)
+def test_a_suspended_services_new_price_comes_back_when_it_resumes(as_role, company, work):
+    # DESIGN.md: price changes are allowed while suspended. Nothing is billing then, so the
+    # change moves no revenue; resuming brings back the new price.
+    with time_machine.travel(dt.datetime(2027, 1, 10, 9, tzinfo=dt.UTC), tick=False) as clock:
+        service_id = make_service(company, price="300.00")
+        lc.activate(company, service_id, "test")
+        clock.move_to(dt.datetime(2027, 2, 1, 9, tzinfo=dt.UTC))
+        lc.suspend(company, service_id, "test", reason="unpaid")
+        clock.move_to(dt.datetime(2027, 2, 10, 9, tzinfo=dt.UTC))
+        manager = as_role(R.ACCOUNT_MANAGER)
+        page = manager.get(f"/services/{service_id}").get_data(as_text=True)
+        assert 'data-action="change_price"' in page
+        response = manager.post(
+            f"/services/{service_id}/change_price",
+            {"version": _version(service_id), "price": "350.00"},
+            target="service_main",
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        clock.move_to(dt.datetime(2027, 2, 20, 9, tzinfo=dt.UTC))
+        lc.resume(company, service_id, "test")
+        work()
+    service = db.session.get(ClientService, service_id)
+    assert (service.status.value, service.price) == ("active", Decimal("350.00"))
+    assert service.billing.amount == Decimal("350.00")
+    movements = db.session.scalars(select(RevenueMovement).order_by(RevenueMovement.id)).all()
+    assert [(m.kind, m.amount, m.effective_on) for m in movements] == [
+        ("new", Decimal("300.00"), dt.date(2027, 1, 10)),
+        ("contraction", Decimal("-300.00"), dt.date(2027, 2, 1)),
+        ("resumed", Decimal("350.00"), dt.date(2027, 2, 20)),
+    ]
 
 
 def test_an_action_the_status_no_longer_offers_is_a_409_even_with_an_invalid_form(as_role, company):
@@ -109,10 +161,14 @@ def test_an_action_the_status_no_longer_offers_is_a_409_even_with_an_invalid_for
     # (the form is not on the page), so the refusal names the action and the status instead.
     service_id = make_service(company)
     lc.activate(company, service_id, "test")
-    lc.suspend(company, service_id, "test", reason="unpaid")
+    lc.cancel(company, service_id, "test", reason="moved away")
     manager = as_role(R.ACCOUNT_MANAGER)
-    for action, data in (("change_price", {"price": "not money"}), ("suspend", {})):
+    for action, data in (
+        ("change_price", {"price": "not money"}),
+        ("change_quantity", {"quantity": "many"}),
+        ("suspend", {}),
+    ):
         response = manager.post(f"/services/{service_id}/{action}", data, htmx=False)
         assert response.status_code == 409, (action, response.status_code)
         assert f"{action} is allowed from" in response.get_data(as_text=True)
-    assert _version(service_id) == 3  # provisioned, activated, suspended: nothing since
+    assert _version(service_id) == 3  # provisioned, activated, cancelled: nothing since

@@ -12,8 +12,11 @@ from webapp.clients.models import Client, Contact
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.incidents import recording
+from webapp.invoices.documents import NewDocument, NewLine, issue_documents, lock_company
+from webapp.invoices.models import PERIOD
 from webapp.lifecycle.statuses import BillingCycle, UserRole
 from webapp.pipeline import delivery
+from webapp.pipeline.outbox import unit_of_work
 from webapp.services import actions as lc
 from webapp.services.models import ClientService
 
@@ -130,6 +133,42 @@ def active_service(company_id, client_id=None, **kwargs) -> int:
     service_id = make_service(company_id, client_id, **kwargs)
     lc.activate(company_id, service_id, "test")
     return service_id
+
+
+def make_invoice(
+    company_id,
+    client_id=None,
+    amounts=("100.00",),
+    *,
+    service_id=None,
+    currency="USD",
+    issue_date=None,
+    description="Managed Backup",
+) -> int:
+    """A document issued as the bill run issues them (numbered, taxed, its event recorded):
+    an invoice, or a credit note when the amounts add up below zero. One monthly period line
+    per amount, from the issue date, with no billing key (so a test can make any number)."""
+    client_id = client_id or make_client(company_id)
+    day = issue_date or utcnow().date()
+    lines = [
+        NewLine(
+            service_id=service_id,
+            kind=PERIOD,
+            description=f"{description} {n + 1}",
+            quantity=1,
+            unit_price=Decimal(amount),
+            amount=Decimal(amount),
+            period_start=day,
+            period_end=day + dt.timedelta(days=30),
+        )
+        for n, amount in enumerate(amounts)
+    ]
+    with unit_of_work():
+        company = lock_company(company_id)
+        (document_id,) = issue_documents(
+            company, [NewDocument(client_id, currency, lines)], day, "test"
+        )
+    return document_id
 
 
 def run_at_once(app, *writers, timeout=120) -> list[str]:

@@ -16,12 +16,13 @@ class Can(StrEnum):
     MANAGE_USERS = "manage users"
     CONFIGURE = "change company settings"
     IMPORT = "import clients, contacts and services"
+    SETTLE_INVOICES = "mark invoices paid or void them"
 
 
 ROLE_CAPABILITIES: dict[UserRole, frozenset[Can]] = {
     UserRole.ADMIN: frozenset(Can),
     UserRole.ACCOUNT_MANAGER: frozenset(
-        {Can.VIEW, Can.TRANSITION, Can.EDIT_SLA, Can.MANAGE_CLIENTS}
+        {Can.VIEW, Can.TRANSITION, Can.EDIT_SLA, Can.MANAGE_CLIENTS, Can.SETTLE_INVOICES}
     ),
     UserRole.TECHNICIAN: frozenset({Can.VIEW, Can.ACKNOWLEDGE, Can.HANDLE_INCIDENTS}),
     UserRole.VIEWER: frozenset({Can.VIEW}),

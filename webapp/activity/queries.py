@@ -48,6 +48,7 @@ LABELS = {
     "ServiceHealthDegraded": "health degraded",
     "ServiceSLAChanged": "SLA policy changed",
     "ServicePriceChanged": "price changed",
+    "ServiceQuantityChanged": "seats changed",
     "ServiceImported": "imported",
     "ImportCommitted": "import committed",
     "ServiceCancellationScheduled": "cancellation scheduled",
@@ -66,6 +67,10 @@ LABELS = {
     "PasswordResetRequested": "password reset requested",
     "PasswordChanged": "password changed",
     "SignedOutEverywhere": "signed out everywhere",
+    "InvoiceIssued": "invoice issued",
+    "CreditNoteIssued": "credit note issued",
+    "InvoicePaid": "invoice paid",
+    "BillRunCompleted": "bill run",
 }
 
 # Events about a client rather than one service (service_id is None): their client is in the
@@ -350,11 +355,26 @@ def detail(event, names: dict[int, str] | None = None) -> str:
             if p.get("adjustment") is not None:
                 change += f", {Decimal(p['adjustment']):+.2f} on the next bill"
             return change + (f" ({p['note']})" if p.get("note") else "")
+        case "ServiceQuantityChanged":
+            change = (
+                f"{p.get('old_quantity')} → {p.get('new_quantity')} seats at "
+                f"{p.get('unit_price')} {p.get('currency', '')}"
+            ).strip()
+            return change + (f" ({p['note']})" if p.get("note") else "")
         case "ServiceImported":
             bill = f", next bill {p['next_bill_date']}" if p.get("next_bill_date") else ""
             return (
                 f"{p.get('status')}, {p.get('quantity')} × {p.get('price')} {p.get('currency')} "
                 f"{p.get('billing_cycle')}{bill}"
+            )
+        case "InvoiceIssued" | "CreditNoteIssued":
+            return f"{p.get('number')}: {p.get('total')} {p.get('currency')}, {p.get('issue_date')}"
+        case "InvoicePaid":
+            return f"{p.get('number')} paid on {p.get('paid_on')}, reference {_text(p.get('reference'))}"
+        case "BillRunCompleted":
+            return (
+                f"for {p.get('run_date')}: {p.get('invoices')} invoices, "
+                f"{p.get('credit_notes')} credit notes"
             )
         case "ImportCommitted":
             return (

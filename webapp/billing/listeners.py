@@ -2,12 +2,11 @@
 
 import dataclasses
 import datetime as dt
-from decimal import Decimal
 
 from sqlalchemy import select
 
 from webapp.billing.ledger import facts_of
-from webapp.billing.models import BillingAdjustment, RecurringBilling
+from webapp.billing.models import RecurringBilling
 from webapp.clock import today
 from webapp.extensions import db
 from webapp.lifecycle.billing import BillingPlan, plan_billing
@@ -20,8 +19,8 @@ def reconcile(event: DomainEvent) -> None:
 
 
 # Every billing listener reconciles to the service's current state (see lifecycle.billing), so
-# the registry's names for them all run the one function; reprice reconciles too, then records
-# the adjustment, and imported gives the billing its first bill date.
+# the registry's names for them all run the one function (reprice too), and imported gives the
+# billing its first bill date.
 start = pause = resume = stop = extend = reconcile
 
 
@@ -35,29 +34,11 @@ def imported(event: DomainEvent) -> None:
 
 
 def reprice(event: DomainEvent) -> None:
-    """The billing amount follows the new price; the prorated adjustment for the rest of the
-    cycle (worked out when the price changed) is recorded once, however often this runs."""
+    """The billing amount follows the new price. The rest of the period is settled by the
+    invoicing, from the event (DESIGN.md "Changes"): no adjustment is recorded here, also for
+    an older event whose payload carries one; billing_adjustments keeps the rows written
+    before as history."""
     reconcile_service(event.service_id)
-    p = event.payload
-    if p.get("adjustment") is None:
-        return
-    done = db.session.scalars(
-        select(BillingAdjustment.id).where(BillingAdjustment.event_id == event.id)
-    ).first()
-    if done is None:
-        db.session.add(
-            BillingAdjustment(
-                company_id=event.company_id,
-                service_id=event.service_id,
-                event_id=event.id,
-                amount=Decimal(p["adjustment"]),
-                currency=p["currency"],
-                effective_on=dt.date.fromisoformat(p["effective_on"]),
-                period_start=dt.date.fromisoformat(p["period_start"]),
-                period_end=dt.date.fromisoformat(p["period_end"]),
-            )
-        )
-        db.session.flush()
 
 
 def reconcile_service(

@@ -36,6 +36,8 @@ class ClientFields:
     address: str | None = None
     payment_terms_days: int | None = None  # None: the company's default
     tax_rate: Decimal | None = None  # None: the company's rate
+    country: str | None = None  # ISO 3166-1 alpha-2 (webapp.countries)
+    vat_id: str | None = None
     notes: str | None = None
 
 

@@ -13,7 +13,7 @@ from wtforms.validators import (
 )
 
 from webapp.clients.actions import ClientFields, ContactFields
-from webapp.forms import EMAIL, PercentField, TextForm
+from webapp.forms import EMAIL, CountryField, PercentField, TextForm, VatIdField
 
 
 def _text(value: str | None) -> str | None:
@@ -43,6 +43,10 @@ class ClientForm(TextForm):
         ],
         description="Empty: the company's rate.",
     )
+    country = CountryField("Country")
+    vat_id = VatIdField(
+        "VAT number", description="Optional. With its country prefix, such as DE123456789."
+    )
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)])
 
     def validate_tax_rate(self, field):
@@ -56,6 +60,8 @@ class ClientForm(TextForm):
             address=_text(self.address.data),
             payment_terms_days=self.payment_terms_days.data,
             tax_rate=self.tax_rate.data,
+            country=self.country.data,
+            vat_id=self.vat_id.data,
             notes=_text(self.notes.data),
         )
 

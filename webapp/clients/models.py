@@ -27,6 +27,9 @@ class Client(TenantMixin, db.Model):
     address: Mapped[str | None] = mapped_column(Text)
     payment_terms_days: Mapped[int | None]  # None: the company's default
     tax_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))  # None: the company's rate
+    # On invoices and in their UBL (EN 16931's buyer country, BT-55, and VAT identifier, BT-48).
+    country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    vat_id: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[str | None] = mapped_column(Text)
     archived_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -13,6 +13,7 @@ from webapp.clients.forms import ClientForm, ContactForm
 from webapp.clients.models import Client
 from webapp.extensions import htmx
 from webapp.incidents import queries as incidents_queries
+from webapp.invoices import queries as invoices_queries
 from webapp.rendering import page
 from webapp.tenancy import get_or_404
 
@@ -56,6 +57,7 @@ def _detail_context(client_id: int, contact_forms=None, new_contact=None) -> dic
             cid, incidents_queries.IncidentQuery(state="open", client=client.id), limit=10
         ),
         "activity": clients_queries.client_activity(cid, client.id),
+        "invoices": invoices_queries.client_documents(cid, client.id),
         "contact_forms": {
             c.id: contact_forms.get(c.id)
             or ContactForm(formdata=None, obj=c, prefix=_contact_prefix(c.id))

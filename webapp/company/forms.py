@@ -1,5 +1,7 @@
 """The company's settings, and the form that makes the first company."""
 
+from decimal import Decimal
+
 from wtforms import (
     BooleanField,
     EmailField,
@@ -23,8 +25,8 @@ from wtforms.validators import (
 )
 
 from webapp.company import setup
-from webapp.company.settings import parse_reminder_days, valid_timezone
-from webapp.forms import CURRENCIES, EMAIL, TextForm
+from webapp.company.settings import InvoicingSettings, parse_reminder_days, valid_timezone
+from webapp.forms import CURRENCIES, EMAIL, CountryField, PercentField, TextForm, VatIdField
 from webapp.lifecycle.sla import WEEKDAYS
 from webapp.sla.forms import DayForm
 
@@ -73,6 +75,71 @@ class SettingsForm(TextForm):
             parse_reminder_days(field.data)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+
+
+# Prefixes go into file names, CSV cells and UBL ids as they are.
+PREFIX = r"^[A-Za-z0-9/_.#-]*$"
+PREFIX_MESSAGE = "Letters, digits and - / _ . # only, such as INV-."
+
+
+def _stripped(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class InvoicingForm(TextForm):
+    invoice_prefix = StringField(
+        "Invoice number prefix",
+        filters=[_stripped],
+        validators=[
+            Length(max=20, message="At most 20 characters."),
+            Regexp(PREFIX, message=PREFIX_MESSAGE),
+        ],
+    )
+    credit_note_prefix = StringField(
+        "Credit note number prefix",
+        filters=[_stripped],
+        validators=[
+            Length(max=20, message="At most 20 characters."),
+            Regexp(PREFIX, message=PREFIX_MESSAGE),
+        ],
+    )
+    number_with_year = BooleanField("Put the year in the numbers, such as INV-2026-00042")
+    tax_rate = PercentField(
+        "Tax rate (%)",
+        validators=[
+            InputRequired("Enter a rate from 0 to 100, such as 20."),
+            NumberRange(Decimal(0), Decimal(100), "Enter a rate from 0 to 100."),
+        ],
+    )
+    payment_terms_days = IntegerField(
+        "Payment terms (days)",
+        validators=[
+            InputRequired("Enter a number of days."),
+            NumberRange(0, 365, "From 0 to 365 days."),
+        ],
+    )
+    country = CountryField("Country")
+    vat_id = VatIdField("VAT number")
+
+    def validate_credit_note_prefix(self, field):
+        # Both kinds count from 1: the same prefix would give two documents one number.
+        if (field.data or "").casefold() == (self.invoice_prefix.data or "").casefold():
+            raise ValidationError("Use a prefix other than the invoices', such as CN-.")
+
+    def validate_tax_rate(self, field):
+        if field.data is not None and field.data.as_tuple().exponent < -2:
+            raise ValidationError("Use at most two decimal places.")
+
+    def settings(self) -> InvoicingSettings:
+        return InvoicingSettings(
+            invoice_prefix=self.invoice_prefix.data or "",
+            credit_note_prefix=self.credit_note_prefix.data or "",
+            number_with_year=self.number_with_year.data,
+            tax_rate=self.tax_rate.data,
+            payment_terms_days=self.payment_terms_days.data,
+            country=self.country.data,
+            vat_id=self.vat_id.data,
+        )
 
 
 class SetupForm(TextForm):

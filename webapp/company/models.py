@@ -40,6 +40,9 @@ class Company(db.Model):
     number_with_year: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(0), server_default="0")
     payment_terms_days: Mapped[int] = mapped_column(default=14, server_default="14")
+    # On invoices and in their UBL (EN 16931's seller country, BT-40, and VAT identifier, BT-31).
+    country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    vat_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @property

@@ -1,4 +1,6 @@
-"""A company's settings: time zone, business hours, escalation and renewal reminders.
+"""A company's settings: time zone, business hours, escalation and renewal reminders; and
+invoicing (numbers, tax rate, payment terms, the company's country and VAT number), saved on
+their own.
 
 Saved in one write transaction; when the time zone or the business hours change, the open
 incidents of every service are rescheduled in it, so their SLA clocks follow the new hours.
@@ -7,6 +9,7 @@ incidents of every service are rescheduled in it, so their SLA clocks follow the
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from decimal import Decimal
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
@@ -108,3 +111,39 @@ def save(company_id: int, settings: CompanySettings) -> Saved:
                 sla_tracking.reschedule(service_id)
             rescheduled = len(open_on)
     return Saved(changed, rescheduled)
+
+
+@dataclass(frozen=True)
+class InvoicingSettings:
+    invoice_prefix: str
+    credit_note_prefix: str
+    number_with_year: bool
+    tax_rate: Decimal  # percent; a client may have its own
+    payment_terms_days: int  # a client may have its own
+    country: str | None = None  # ISO 3166-1 alpha-2 (webapp.countries)
+    vat_id: str | None = None
+
+
+def invoicing(company: Company) -> InvoicingSettings:
+    return InvoicingSettings(
+        invoice_prefix=company.invoice_prefix,
+        credit_note_prefix=company.credit_note_prefix,
+        number_with_year=company.number_with_year,
+        tax_rate=company.tax_rate,
+        payment_terms_days=company.payment_terms_days,
+        country=company.country,
+        vat_id=company.vat_id,
+    )
+
+
+def save_invoicing(company_id: int, settings: InvoicingSettings) -> None:
+    """From the next document on: issued ones keep their numbers, tax and due dates."""
+    with unit_of_work():
+        company = db.session.get(Company, company_id)
+        company.invoice_prefix = settings.invoice_prefix
+        company.credit_note_prefix = settings.credit_note_prefix
+        company.number_with_year = settings.number_with_year
+        company.tax_rate = settings.tax_rate
+        company.payment_terms_days = settings.payment_terms_days
+        company.country = settings.country
+        company.vat_id = settings.vat_id

@@ -10,7 +10,7 @@ from webapp.accounts.access import actor, company_id, requires
 from webapp.accounts.forms import ApiTokenForm
 from webapp.accounts.permissions import Can
 from webapp.company import settings as company_settings
-from webapp.company.forms import SettingsForm
+from webapp.company.forms import InvoicingForm, SettingsForm
 from webapp.company.models import Company
 from webapp.extensions import db, htmx
 from webapp.forms import ActionForm
@@ -56,10 +56,21 @@ def _from_form(form: SettingsForm) -> company_settings.CompanySettings:
     )
 
 
-def _context(form: SettingsForm, token_form: ApiTokenForm | None = None, new_token=None) -> dict:
+def _invoicing_form() -> InvoicingForm:
+    company = db.session.get(Company, company_id())
+    return InvoicingForm(formdata=None, obj=company_settings.invoicing(company))
+
+
+def _context(
+    form: SettingsForm,
+    token_form: ApiTokenForm | None = None,
+    new_token=None,
+    invoicing_form: InvoicingForm | None = None,
+) -> dict:
     current = company_settings.current(db.session.get(Company, company_id()))
     return {
         "form": form,
+        "invoicing_form": invoicing_form or _invoicing_form(),
         "token_form": token_form or ApiTokenForm(formdata=None),
         "tokens": api_tokens.tokens(company_id()),
         "new_token": new_token,
@@ -98,6 +109,26 @@ def index():
         return render_block("settings/index.html", "settings_form", **_context(fresh))
     status = 422 if form.errors else 200
     return page("settings/index.html", fragments=("settings_form",), **_context(form)), status
+
+
+def _current_form() -> SettingsForm:
+    current = company_settings.current(db.session.get(Company, company_id()))
+    return SettingsForm(formdata=None, data=_form_data(current))
+
+
+@bp.post("/invoicing")
+@requires(Can.CONFIGURE)
+def invoicing():
+    """Invoice numbers, the tax rate and payment terms, for the documents issued from now on."""
+    form = InvoicingForm()
+    if not form.validate():
+        context = _context(_current_form(), invoicing_form=form)
+        return page("settings/index.html", fragments=("invoicing_form",), **context), 422
+    company_settings.save_invoicing(company_id(), form.settings())
+    flash("Invoicing settings saved: documents issued from now on follow them.")
+    if not htmx:
+        return redirect(url_for(".index"), 303)
+    return render_block("settings/index.html", "invoicing_form", **_context(_current_form()))
 
 
 def _tokens_panel(token_form: ApiTokenForm | None = None, new_token=None, status=200):

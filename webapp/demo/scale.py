@@ -212,7 +212,7 @@ def _choice(rng: random.Random, weights: dict):
 
 
 def _service(company_id, n, rng, client_ids, manager_id, now):
-    name, kind, price, cycle = CATALOGUE[n % len(CATALOGUE)]
+    name, kind, price, cycle, *_ = CATALOGUE[n % len(CATALOGUE)]
     status = _choice(rng, STATUS_WEIGHTS)
     term_months = rng.choice((12, 12, 24, 36))
     start = (now - dt.timedelta(days=rng.randint(0, 3 * 365))).date()

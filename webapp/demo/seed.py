@@ -2,11 +2,14 @@
 year of history behind them, so the reports have months to show.
 
 The history is played through the real domain functions with the clock set to each moment
-(clock.frozen): activations spread over the year, price changes, suspensions and resumptions,
-cancellations, incidents (some breaching), and each month's nightly health run. Its events reach
-the worker when it starts, like any others; their notifications land in the local mailbox."""
+(clock.frozen): activations spread over the year, price and seat changes, suspensions and
+resumptions, cancellations, incidents (some breaching), each month's nightly health run, and the
+nightly bill run, so a year of invoices, adjustments and credit notes follows from it; most
+invoices are paid some days after they are issued, one is voided. Its events reach the worker
+when it starts, like any others; their notifications land in the local mailbox."""
 
 import datetime as dt
+import heapq
 import random
 from contextlib import suppress
 from decimal import Decimal
@@ -20,10 +23,14 @@ from webapp.billing.listeners import reconcile_service
 from webapp.clients.models import Client, Contact
 from webapp.clock import frozen, today, utcnow
 from webapp.company.models import Company
+from webapp.demo import seeding
 from webapp.extensions import db
 from webapp.health import history as health_history
 from webapp.health import scores as health_scores
 from webapp.incidents import recording
+from webapp.invoices import actions as invoice_actions
+from webapp.invoices.bill_run import run_bill_run
+from webapp.invoices.models import INVOICE, Invoice
 from webapp.lifecycle.statuses import (
     RUNNING,
     BillingCycle,
@@ -60,14 +67,25 @@ CLIENTS = [
     "Harbor Schools",
 ]
 
+COMPANY_ADDRESS = "Unit 4, Riverside Works\n12 Canal Street\nManchester M1 3HE\nUnited Kingdom"
 
+# Clients whose invoices differ from the company's defaults: (tax rate, payment terms in days,
+# a separate accounts contact who gets the invoices). None: the company's.
+CLIENT_TERMS = {
+    "Cedar Law LLP": (None, 30, True),
+    "Fjord Shipping": (Decimal("0.00"), None, True),  # abroad: reverse charge
+    "Harbor Schools": (Decimal("5.00"), 45, False),
+}
+
+
+# (name, type, unit price, cycle, setup fee, seats at signing)
 CATALOGUE = [
-    ("Managed Backup", "backup", "149.00", BillingCycle.MONTHLY),
-    ("24x7 Monitoring", "monitoring", "89.00", BillingCycle.MONTHLY),
-    ("Microsoft 365 seats (25)", "m365", "1650.00", BillingCycle.ANNUAL),
-    ("Firewall Management", "firewall", "390.00", BillingCycle.QUARTERLY),
-    ("Endpoint Protection", "security", "12.50", BillingCycle.WEEKLY),
-    ("Helpdesk Retainer", "helpdesk", "2400.00", BillingCycle.SEMI_ANNUAL),
+    ("Managed Backup", "backup", "149.00", BillingCycle.MONTHLY, "199.00", 1),
+    ("24x7 Monitoring", "monitoring", "89.00", BillingCycle.MONTHLY, "0", 1),
+    ("Microsoft 365", "m365", "66.00", BillingCycle.ANNUAL, "0", 25),
+    ("Firewall Management", "firewall", "390.00", BillingCycle.QUARTERLY, "450.00", 1),
+    ("Endpoint Protection", "security", "2.50", BillingCycle.WEEKLY, "0", 5),
+    ("Helpdesk Retainer", "helpdesk", "2400.00", BillingCycle.SEMI_ANNUAL, "0", 1),
 ]
 
 
@@ -80,14 +98,19 @@ def seed_demo_data(seed: int = 7) -> str:
     began = now - dt.timedelta(days=HISTORY_DAYS)
     with frozen(began):
         company, clients, manager_id, users = _company()
-    plans = []
-    for client in clients:
-        for name, kind, price, cycle in rng.sample(CATALOGUE, k=rng.randint(2, 4)):
-            plans.append(_plan(rng, client.id, name, kind, price, cycle, manager_id, began, now))
-    _play(company.id, plans, began, now, rng)
-    _bring_terms_near(company.id)
-    _record_demo_incidents(company.id, rng)
-    _score_health(company.id, rng)
+    try:
+        plans = []
+        for client in clients:
+            for offer in rng.sample(CATALOGUE, k=rng.randint(2, 4)):
+                plans.append(_plan(rng, client.id, offer, manager_id, began, now))
+        # Payments have an rng of their own: the history is the same with or without them.
+        _play(company.id, plans, began, now, rng, random.Random(f"{seed}-payments"))
+        _bring_terms_near(company.id)
+        run_bill_run(company.id, today(), ACTOR)  # what the last day's changes left to bill
+        _record_demo_incidents(company.id, rng)
+        _score_health(company.id, rng)
+    finally:
+        seeding.unmark(company.id)
     sign_ins = "\n".join(f"  {r.value:<16} {e:<22} password: {p}" for e, _, r, p in DEMO_USERS)
     return (
         f"Seeded {company.name}: {len(clients)} clients, {len(plans)} services with a year of"
@@ -97,22 +120,36 @@ def seed_demo_data(seed: int = 7) -> str:
 
 def _company():
     with unit_of_work():
-        company = Company(name="Northwind Managed Services", timezone="Europe/London")
+        company = Company(
+            name="Northwind Managed Services",
+            timezone="Europe/London",
+            address=COMPANY_ADDRESS,
+            tax_rate=Decimal("20.00"),
+            payment_terms_days=14,
+        )
         db.session.add(company)
         db.session.flush()
+        seeding.mark(company.id)  # before the company is there to see: no daily bill run yet
         users = []
         for email, name, role, password in DEMO_USERS:
             user = User(company_id=company.id, email=email, name=name, role=role)
             set_password(user, password)
             users.append(user)
         clients = [
-            Client(company_id=company.id, name=name, address=f"1 High Street, {name.split()[0]}")
+            Client(
+                company_id=company.id,
+                name=name,
+                address=f"1 High Street\n{name.split()[0]}ton",
+                tax_rate=CLIENT_TERMS.get(name, (None,))[0],
+                payment_terms_days=CLIENT_TERMS.get(name, (None, None))[1],
+            )
             for name in CLIENTS
         ]
         db.session.add_all(users + clients)
         db.session.flush()
         for client in clients:
             domain = client.name.split()[0].lower()
+            accounts = CLIENT_TERMS.get(client.name, (None, None, False))[2]
             db.session.add_all(
                 [
                     Contact(
@@ -121,7 +158,7 @@ def _company():
                         name="Office Manager",
                         email=f"it@{domain}.example",
                         is_primary=True,
-                        is_billing=True,
+                        is_billing=not accounts,
                     ),
                     Contact(
                         company_id=company.id,
@@ -133,6 +170,16 @@ def _company():
                     ),
                 ]
             )
+            if accounts:
+                db.session.add(
+                    Contact(
+                        company_id=company.id,
+                        client_id=client.id,
+                        name="Accounts Payable",
+                        email=f"accounts@{domain}.example",
+                        is_billing=True,
+                    )
+                )
     return company, clients, users[1].id, users
 
 
@@ -142,8 +189,9 @@ def _at(began: dt.datetime, now: dt.datetime, rng: random.Random, lo: float, hi:
     return moment.replace(hour=rng.randint(8, 17), minute=rng.randint(0, 59))
 
 
-def _plan(rng, client_id, name, kind, price, cycle, manager_id, began, now) -> list:
-    """One service's life as (when, step) pairs; a step is a callable of (company, service)."""
+def _plan(rng, client_id, offer, manager_id, began, now) -> list:
+    """One service's life as (when, step) pairs; a step is a tuple _step knows."""
+    name, kind, price, cycle, setup_fee, seats = offer
     new = service_actions.NewService(
         client_id=client_id,
         name=name,
@@ -153,21 +201,25 @@ def _plan(rng, client_id, name, kind, price, cycle, manager_id, began, now) -> l
         billing_cycle=cycle,
         term_months=rng.choice([12, 12, 24, 36]),
         service_level=rng.choice(list(ServiceLevel)),
+        setup_fee=Decimal(setup_fee),
         auto_renew=rng.random() < 0.4,
         account_manager_id=manager_id,
     )
     roll = rng.random()
     start = _at(began, now, rng, 0.0, 0.85)
-    steps = [(start, ("provision", new))]
+    steps = [(start, ("provision", new, seats))]
     if roll < 0.1:
         return steps  # stays pending
     live = start + dt.timedelta(days=rng.randint(1, 10))
     steps.append((live, ("activate",)))
     later = (live - began) / (now - began)
-    if rng.random() < 0.3:  # a price change: more seats, or fewer
+    if rng.random() < 0.3:  # more seats or fewer; a service sold whole changes its price
         factor = Decimal(rng.choice(["1.2", "1.5", "0.8", "0.9"]))
-        new_price = (Decimal(price) * factor).quantize(Decimal("0.01"))
-        steps.append((_at(began, now, rng, later + 0.02, later + 0.1), ("price", new_price)))
+        when = _at(began, now, rng, later + 0.02, later + 0.1)
+        if seats > 1:
+            steps.append((when, ("seats", int((seats * factor).to_integral_value()))))
+        else:
+            steps.append((when, ("price", (Decimal(price) * factor).quantize(Decimal("0.01")))))
         later += 0.1
     if roll < 0.5:
         return steps
@@ -184,11 +236,19 @@ def _plan(rng, client_id, name, kind, price, cycle, manager_id, began, now) -> l
     return steps
 
 
-def _play(company_id, plans, began, now, rng) -> None:
-    """Every step of every plan in time order, each at its own moment, with the month-end
-    runs between: expiries, the nightly health scores and the month's health bands."""
+BILL_RUN_HOUR = 2  # the nightly bill run's hour (UTC): a day's changes go to the next night's
+
+
+def _play(company_id, plans, began, now, rng, pay_rng) -> None:
+    """Every step of every plan in time order, each at its own moment, with the nightly bill
+    runs and the month-end runs between (expiries, the nightly health scores and the month's
+    health bands). Each bill run's invoices add their payments (or their void) to the timeline."""
     ids: dict[int, int] = {}
     timeline = [(when, i, step) for i, plan in enumerate(plans) for when, step in plan]
+    night = dt.datetime.combine(began.date() + dt.timedelta(days=1), dt.time(BILL_RUN_HOUR))
+    while night < now:
+        timeline.append((night, -3, ("bill run",)))
+        night += dt.timedelta(days=1)
     month_end = began.replace(day=1, hour=21, minute=0) + relativedelta(months=1, days=-1)
     while month_end < now:
         timeline.append((month_end, -1, ("month end",)))
@@ -196,12 +256,74 @@ def _play(company_id, plans, began, now, rng) -> None:
             months=1, days=-1
         )
     timeline += [(when, -2, ("incident",)) for when in _incident_times(began, now, rng)]
-    for when, i, step in sorted(timeline, key=lambda t: t[:2]):
+    # A heap rather than one sort: payments join it as the invoices they pay are issued.
+    queue = [(when, i, n, step) for n, (when, i, step) in enumerate(timeline)]
+    heapq.heapify(queue)
+    payments = _Payments(company_id, began, pay_rng, len(queue))
+    while queue:
+        when, i, _, step = heapq.heappop(queue)
         if when >= now:
             continue
         # A step the month-end expiry got to first is refused: that service's story ends there.
         with frozen(when), suppress(TransitionRefused):
-            _step(company_id, ids, i, step, rng)
+            if step[0] == "bill run":
+                for later in payments.of(run_bill_run(company_id, when.date(), ACTOR)):
+                    heapq.heappush(queue, later)
+            elif step[0] in ("paid", "void"):
+                payments.make(step)
+            else:
+                _step(company_id, ids, i, step, rng)
+
+
+class _Payments:
+    """When each invoice is paid: most within their terms, some late, a few not at all (so
+    some are overdue), and one is voided by a credit note a few days after it was issued."""
+
+    def __init__(self, company_id, began, rng, first_n):
+        self.company_id = company_id
+        self.void_from = (began + dt.timedelta(days=150)).date()
+        self.voided = False
+        self.rng = rng
+        self.n = first_n  # heap entries' tie-breaker, after the timeline's own
+
+    def of(self, result) -> list[tuple]:
+        invoices = db.session.execute(
+            select(Invoice.id, Invoice.number, Invoice.issue_date, Invoice.due_date, Invoice.total)
+            .where(
+                Invoice.company_id == self.company_id,
+                Invoice.id.in_(result.document_ids),
+                Invoice.kind == INVOICE,
+            )
+            .order_by(Invoice.id)
+        ).all()
+        later = []
+        for invoice_id, number, issued, due, total in invoices:
+            self.n += 1
+            if not self.voided and issued >= self.void_from and total > 0:
+                self.voided = True
+                when = _on(issued + dt.timedelta(days=3), 10)
+                later.append((when, -4, self.n, ("void", invoice_id)))
+                continue
+            roll = self.rng.random()
+            if roll < 0.06:
+                continue  # never paid: overdue by now
+            terms = (due - issued).days
+            days = self.rng.randint(1, terms) if roll < 0.8 else terms + self.rng.randint(1, 20)
+            when = _on(issued + dt.timedelta(days=days), self.rng.randint(9, 16))
+            later.append((when, -4, self.n, ("paid", invoice_id, f"Bank transfer {number}")))
+        return later
+
+    def make(self, step) -> None:
+        if step[0] == "void":
+            reason = "Waived: goodwill credit agreed with the client after the VPN outage"
+            invoice_actions.void(self.company_id, step[1], ACTOR, reason)
+        else:
+            _, invoice_id, reference = step
+            invoice_actions.mark_paid(self.company_id, invoice_id, ACTOR, today(), reference)
+
+
+def _on(day: dt.date, hour: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, 0))
 
 
 def _incident_times(began, now, rng) -> list[dt.datetime]:
@@ -212,10 +334,14 @@ def _step(company_id, ids, i, step, rng) -> None:
     kind = step[0]
     if kind == "provision":
         ids[i] = service_actions.provision(company_id, step[1], ACTOR).id
+        if step[2] > 1:  # the seats it goes live with
+            service_actions.change_quantity(company_id, ids[i], ACTOR, step[2], note="signed")
     elif kind == "activate":
         service_actions.activate(company_id, ids[i], ACTOR)
     elif kind == "price":
-        service_actions.change_price(company_id, ids[i], ACTOR, step[1], note="seats changed")
+        service_actions.change_price(company_id, ids[i], ACTOR, step[1], note="scope changed")
+    elif kind == "seats":
+        service_actions.change_quantity(company_id, ids[i], ACTOR, step[1], note="seats changed")
     elif kind == "suspend":
         service_actions.suspend(company_id, ids[i], ACTOR, reason="Invoice 90 days overdue")
     elif kind == "resume":

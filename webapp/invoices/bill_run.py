@@ -141,7 +141,7 @@ def _histories(company_id: int, rows):
             anchor=anchor,
             version=r.version,
             rates=_rates(r, anchor, changes.get(r.id, [])),
-            pauses=tuple(pauses.get(r.id, ())),
+            pauses=_with_suspension(r, pauses.get(r.id, [])),
             stop=_stop(r, stops.get(r.id)),
             bound=_bound(r),
             setup_fee=Decimal(r.setup_fee or 0),
@@ -288,6 +288,16 @@ def _pauses(company_id: int, ids: list[int]) -> dict[int, list[rules.Pause]]:
     return found
 
 
+def _with_suspension(r, pauses: list[rules.Pause]) -> tuple[rules.Pause, ...]:
+    """The suspensions, with the one in force even where no pause row records it (services
+    written in bulk): the service's own suspended_since is what the lifecycle goes by."""
+    if r.suspended_since is not None and r.status == ServiceStatus.SUSPENDED:
+        since = r.suspended_since.date()
+        if not any(p.start <= since and (p.end is None or p.end > since) for p in pauses):
+            pauses = [*pauses, rules.Pause(since, None)]
+    return tuple(pauses)
+
+
 def _stop_events(company_id: int, ids: list[int]) -> dict[int, int]:
     found = {}
     for part in chunked(ids):
@@ -310,7 +320,7 @@ def _stop(r, event_id: int | None) -> rules.Stop | None:
     day = r.cancellation_effective_on if r.status == ServiceStatus.CANCELLED else r.term_end
     if r.suspended_since is not None:
         day = min(day, r.suspended_since.date())
-    return rules.Stop(day, event_id or 0)
+    return rules.Stop(day, event_id)
 
 
 def _bound(r) -> dt.date | None:
@@ -340,7 +350,7 @@ def _billed_lines(company_id: int, ids: list[int]):
                 InvoiceLine.billing_key.is_not(None),
             )
         ):
-            if key.startswith("event:"):
+            if key.startswith("event:") or key == "stop":
                 keys[service_id].add(key)
             elif key.startswith("period:"):
                 versions[service_id][start] = version or 0

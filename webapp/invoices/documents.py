@@ -59,6 +59,9 @@ class NewDocument:
     lines: Sequence[NewLine]
     credits_invoice_id: int | None = None
     note: str | None = None
+    # None: the client's rate, else the company's. A voiding credit note keeps its invoice's
+    # rate, so it reverses the invoice's tax exactly even after the rate changed.
+    tax_rate: Decimal | None = None
 
 
 def lock_company(company_id: int) -> Company:
@@ -73,6 +76,15 @@ def number_text(company: Company, kind: str, year: int, sequence: int) -> str:
     return (
         f"{prefix}{year}-{sequence:05d}" if company.number_with_year else f"{prefix}{sequence:05d}"
     )
+
+
+# Numbers without the year in them run on from year to year (a sequence restarting each year
+# would give INV-00001 twice): their sequence is kept under this year.
+RUNNING = 0
+
+
+def sequence_year(company: Company, issue_date: dt.date) -> int:
+    return issue_date.year if company.number_with_year else RUNNING
 
 
 def _take_numbers(company_id: int, kind: str, year: int, count: int) -> int:
@@ -127,7 +139,7 @@ def issue_documents(
     }
     kinds = [CREDIT_NOTE if sum(x.amount for x in d.lines) < 0 else INVOICE for d in documents]
     next_number = {
-        kind: _take_numbers(company.id, kind, issue_date.year, kinds.count(kind))
+        kind: _take_numbers(company.id, kind, sequence_year(company, issue_date), kinds.count(kind))
         for kind in (INVOICE, CREDIT_NOTE)
         if kind in kinds
     }
@@ -163,7 +175,9 @@ def issue_documents(
 
 def _document_row(company, client, document, kind, sequence, issue_date, bill_run_id) -> dict:
     net = sum((line.amount for line in document.lines), Decimal("0.00"))
-    rate = client.tax_rate if client.tax_rate is not None else company.tax_rate
+    rate = document.tax_rate
+    if rate is None:
+        rate = client.tax_rate if client.tax_rate is not None else company.tax_rate
     tax = cents(net * Decimal(rate) / 100)
     terms = client.payment_terms_days
     terms = company.payment_terms_days if terms is None else terms
@@ -184,12 +198,19 @@ def _document_row(company, client, document, kind, sequence, issue_date, bill_ru
         "total": cents(net) + tax,
         "status": ISSUED,
         "credits_invoice_id": document.credits_invoice_id,
-        "parties": {
-            "company": {"name": company.name, "address": company.address or ""},
-            "client": {"name": client.name, "address": client.address or ""},
-        },
+        "parties": {"company": _party(company), "client": _party(client)},
         "note": document.note,
         "created_at": utcnow(),
+    }
+
+
+def _party(who: Company | Client) -> dict:
+    """A party as it was at issue: a later change of address does not rewrite the document."""
+    return {
+        "name": who.name,
+        "address": who.address or "",
+        "country": who.country or "",
+        "vat_id": who.vat_id or "",
     }
 
 

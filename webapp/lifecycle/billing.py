@@ -7,8 +7,8 @@ depends only on the service's current state, so any order of deliveries ends in 
 Billing is in advance: the first cycle is billed on activation, so the next bill date is one cycle
 later. Days spent suspended push the next bill date back (they are not billed twice), and a stop
 inside a cycle records the prorated final amount: days used / days in the cycle. The amount
-follows the service's price until billing stops; a price change inside a cycle is settled by a
-separate prorated adjustment (price_change_adjustment).
+follows the service's price until billing stops; a change of price or seats inside a period is
+settled on the invoices, from its own event (webapp.lifecycle.invoicing).
 """
 
 import datetime as dt
@@ -120,26 +120,6 @@ def prorated_amount(amount: Decimal, cycle: C, next_bill_date: dt.date, used_unt
     days_in_cycle = (period_end - period_start).days
     days_used = (used_until - period_start).days
     return (amount * days_used / days_in_cycle).quantize(CENT, ROUND_HALF_UP)
-
-
-@dataclass(frozen=True)
-class PriceAdjustment:
-    amount: Decimal  # signed: a charge (upgrade) or a credit (downgrade) on the next bill
-    period_start: dt.date
-    period_end: dt.date
-
-
-def price_change_adjustment(facts: ServiceFacts, new_price: Decimal, on: dt.date):
-    """What the rest of the cycle holding `on` owes at the new price, or None with no billing.
-
-    Billing is in advance, so the cycle was billed at the old price: the difference for the
-    days left (the change day at the new price) goes on the next bill."""
-    if facts.activated_on is None or facts.cycle == C.ONE_TIME:
-        return None
-    start, end = cycle_around(billing_anchor(facts), facts.cycle, on)
-    days_left = (end - on).days
-    amount = (new_price - facts.price) * days_left / (end - start).days
-    return PriceAdjustment(amount.quantize(CENT, ROUND_HALF_UP), start, end)
 
 
 def plan_billing(facts: ServiceFacts, current: BillingPlan | None, today: dt.date):

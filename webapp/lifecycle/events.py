@@ -72,9 +72,9 @@ class ServiceExpired(Event):
 
 @dataclass(frozen=True)
 class ServicePriceChanged(Event):
-    """A new price per cycle (a change of seats is a price change with a note). The prorated
-    adjustment for the rest of the cycle is worked out when the change is made, so it depends
-    on nothing that happens later; None when nothing is billing yet."""
+    """A new unit price per cycle from its day. The invoicing settles the rest of the period
+    from this event. `adjustment`, `period_start` and `period_end` hold the prorated amount
+    that events recorded before invoicing worked out at the change; None on new ones."""
 
     old_price: Decimal
     new_price: Decimal

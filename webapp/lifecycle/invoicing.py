@@ -15,12 +15,11 @@ later start by their number, and no period starts while the service is suspended
 Nothing here reads the database or the clock: webapp.invoices.bill_run gathers the history.
 """
 
+import calendar
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-
-from dateutil.relativedelta import relativedelta
 
 from webapp.lifecycle.statuses import BillingCycle as C
 
@@ -65,7 +64,11 @@ class Stop:
     suspension began), and the event that stopped it."""
 
     day: dt.date
-    event_id: int
+    event_id: int | None  # None for a stop recorded without its event (old or bulk data)
+
+    @property
+    def key(self) -> str:
+        return f"event:{self.event_id}" if self.event_id is not None else "stop"
 
 
 @dataclass(frozen=True)
@@ -129,13 +132,36 @@ class Period:
 
 
 def nominal_start(anchor: dt.date, cycle: C, k: int) -> dt.date:
-    if C(cycle) == C.WEEKLY:
+    if cycle == C.WEEKLY:
         return anchor + dt.timedelta(weeks=k)
-    return anchor + relativedelta(months=MONTHS[C(cycle)] * k)
+    return _plus_months(anchor, MONTHS[cycle] * k)
+
+
+def _plus_months(day: dt.date, months: int) -> dt.date:
+    """dateutil's `day + relativedelta(months=months)`, at a tenth of its cost: the bill run
+    counts every period of every service it looks at."""
+    years, month = divmod(day.month - 1 + months, 12)
+    year, month = day.year + years, month + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def nominal_length(anchor: dt.date, cycle: C, k: int) -> int:
     return (nominal_start(anchor, cycle, k + 1) - nominal_start(anchor, cycle, k)).days
+
+
+def nominal_index(anchor: dt.date, cycle: C, day: dt.date) -> int:
+    """The nominal period `day` falls in (0 for a day before the anchor)."""
+    if day <= anchor:
+        return 0
+    if cycle == C.WEEKLY:
+        return (day - anchor).days // 7
+    elapsed = (day.year - anchor.year) * 12 + day.month - anchor.month
+    k = max(0, elapsed // MONTHS[cycle])
+    while k and nominal_start(anchor, cycle, k) > day:
+        k -= 1
+    while nominal_start(anchor, cycle, k + 1) <= day:
+        k += 1
+    return k
 
 
 class ServedDays:
@@ -185,8 +211,18 @@ def _start(p: Pause) -> dt.date:
     return p.start
 
 
-def periods(h: History, served: ServedDays) -> Iterator[Period]:
-    """The service's periods in order, as far as they can be known (endless: stop early)."""
+def periods(h: History, served: ServedDays, first: int = 0) -> Iterator[Period]:
+    """The service's periods in order, as far as they can be known (endless: stop early).
+
+    From period `first` on when no suspension moved them (each is then its nominal period:
+    a daily run looks at a service's last period or two, not at its years of history);
+    from the first period otherwise, the suspended days counted along the way."""
+    if not served.pauses:
+        k, start = first, nominal_start(h.anchor, h.cycle, first)
+        while True:
+            end = nominal_start(h.anchor, h.cycle, k + 1)
+            yield Period(k, start, end, (end - start).days)
+            start, k = end, k + 1
     start, k = served.first_from(h.anchor), 0
     while start is not None:
         length = nominal_length(h.anchor, h.cycle, k)
@@ -227,10 +263,10 @@ def due_lines(h: History, billed: Billed, run_date: dt.date) -> Outcome:
     if C(h.cycle) == C.ONE_TIME:
         return _one_time(h, billed, served, run_date)
     lines: list[Line] = []
-    known: list[Period] = []
+    known: list[Period] = []  # from the first period anything below looks at
     charged = billed.periods_charged
     next_start = None
-    for p in periods(h, served):
+    for p in periods(h, served, _first_needed(h, billed, served)):
         if p.index < billed.periods_charged:
             known.append(p)
             continue
@@ -254,7 +290,7 @@ def due_lines(h: History, billed: Billed, run_date: dt.date) -> Outcome:
             lines.append(Line(SETUP, "setup", cents(h.setup_fee), h.setup_fee, 1))
         charged = p.index + 1
         known.append(p)
-    charged_periods = known[:charged]
+    charged_periods = [p for p in known if p.index < charged]
     versions = {**billed.line_versions, **{ln.period_start: h.version for ln in lines}}
     pending: list[int] = []
     for i, rate in enumerate(h.rates[1:], start=1):
@@ -283,6 +319,25 @@ def due_lines(h: History, billed: Billed, run_date: dt.date) -> Outcome:
         settled_version=min(pending) - 1 if pending else h.version,
         done=h.stop is not None and not pending,
     )
+
+
+def _first_needed(h: History, billed: Billed, served: ServedDays) -> int:
+    """The first period due_lines looks at: the last one charged, or an earlier one that an
+    unsettled change or the stop falls in."""
+    first = max(0, billed.periods_charged - 1)
+    if served.pauses:
+        return 0  # walked from the first period anyway
+    days = [
+        rate.made_on
+        for rate in h.rates[1:]
+        if billed.settled_version < rate.version <= h.version
+        and f"event:{rate.event_id}" not in billed.keys
+    ]
+    if h.stop is not None and h.stop.key not in billed.keys:
+        days.append(h.stop.day)
+    for day in days:
+        first = min(first, nominal_index(h.anchor, h.cycle, day))
+    return first
 
 
 def billing_dates(h: History, periods_charged: int) -> tuple[dt.date | None, dt.date | None]:
@@ -340,7 +395,7 @@ def _adjustment(h, served, known, charged, versions, i, key):
 
 def _credit(h: History, served: ServedDays, billed: Billed, charged_periods) -> Line | None:
     """The credit for the paid days from the stop day on, once."""
-    if h.stop is None or f"event:{h.stop.event_id}" in billed.keys:
+    if h.stop is None or h.stop.key in billed.keys:
         return None
     rate = rate_on(h, served, h.stop.day)
     amount, days, length, first, last = Decimal(0), 0, None, None, None
@@ -355,7 +410,7 @@ def _credit(h: History, served: ServedDays, billed: Billed, charged_periods) -> 
         return None
     return Line(
         CREDIT,
-        f"event:{h.stop.event_id}",
+        h.stop.key,
         -cents(amount),
         rate.unit_price,
         rate.quantity,

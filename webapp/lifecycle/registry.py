@@ -25,9 +25,7 @@ _pause_billing = Listener("billing.pause", BILLING, "pause recurring billing")
 _resume_billing = Listener("billing.resume", BILLING, "resume recurring billing")
 _stop_billing = Listener("billing.stop", BILLING, "stop recurring billing, prorated final amount")
 _extend_billing = Listener("billing.extend", BILLING, "extend the billing term")
-_reprice_billing = Listener(
-    "billing.reprice", BILLING, "apply the new price; record the prorated adjustment"
-)
+_reprice_billing = Listener("billing.reprice", BILLING, "apply the new price")
 _follow_billing = Listener("billing.reconcile", BILLING, "bring billing up to date")
 _import_billing = Listener(
     "billing.imported", BILLING, "start recurring billing as it was in the old tool"

@@ -55,7 +55,12 @@ def movements(
     match Action(action):
         case Action.ACTIVATE:
             return [Movement(MovementKind.NEW, after.price, 1, after.activated_on)]
-        case Action.CHANGE_PRICE:
+        case Action.CHANGE_PRICE | Action.CHANGE_QUANTITY:
+            # facts.price is unit price x quantity: a change of either is the step between them.
+            # While suspended nothing is billing, so nothing moves: resuming brings back the
+            # new amount as resumed revenue (one row per event: the ledger's event_id is unique).
+            if before.status == S.SUSPENDED:
+                return []
             change = after.price - before.price
             if not change:
                 return []

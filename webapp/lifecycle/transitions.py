@@ -22,6 +22,7 @@ class Action(StrEnum):
     RENEW = "renew"
     EXPIRE = "expire"
     CHANGE_PRICE = "change_price"
+    CHANGE_QUANTITY = "change_quantity"  # seats: the unit price stays
     # Cancel at the end of the term: the service runs on until then (its status stays); the
     # scheduler cancels it on that day (CANCEL), unless it is undone before.
     SCHEDULE_CANCELLATION = "schedule_cancellation"
@@ -44,9 +45,11 @@ TRANSITIONS: dict[Action, Rule] = {
     Action.CANCEL: Rule(frozenset({S.PENDING, S.ACTIVE, S.SUSPENDED}), S.CANCELLED),
     Action.RENEW: Rule(frozenset({S.ACTIVE, S.SUSPENDED}), None),
     Action.EXPIRE: Rule(frozenset({S.ACTIVE, S.SUSPENDED}), S.EXPIRED),
-    # Not while suspended: with no revenue running, the new price would be misfiled as resumed
-    # revenue later. Resume first.
-    Action.CHANGE_PRICE: Rule(frozenset({S.PENDING, S.ACTIVE}), None),
+    # Also while suspended (DESIGN.md): the change counts from the resume day on the invoices,
+    # and moves no revenue until then (resuming brings the new amount back). Pending: the
+    # price or seats it will go live with.
+    Action.CHANGE_PRICE: Rule(frozenset({S.PENDING, S.ACTIVE, S.SUSPENDED}), None),
+    Action.CHANGE_QUANTITY: Rule(frozenset({S.PENDING, S.ACTIVE, S.SUSPENDED}), None),
     # Not while pending: no term is running yet whose end it could wait for (cancel it now).
     Action.SCHEDULE_CANCELLATION: Rule(frozenset({S.ACTIVE, S.SUSPENDED}), None),
     # Whether a cancellation is scheduled is not a status: the action itself refuses when
@@ -61,6 +64,7 @@ USER_ACTIONS = (
     Action.RESUME,
     Action.RENEW,
     Action.CHANGE_PRICE,
+    Action.CHANGE_QUANTITY,
     Action.CANCEL,
     Action.UNDO_CANCELLATION,
 )

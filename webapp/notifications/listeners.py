@@ -14,9 +14,12 @@ from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import UserRole
+from webapp.notifications import invoice_notices
 from webapp.notifications.models import NO_CHANNEL, NO_RECIPIENT, Notification, Webhook
 from webapp.pipeline.models import DomainEvent
 from webapp.services.models import ClientService
+from webapp.templating import money
+from webapp.text import one_line
 
 # Who a notice is for (DESIGN.md, "Who receives what"). The client's contacts by the role the
 # notice concerns: CLIENT its primary contacts (lifecycle notices), BILLING its billing contacts
@@ -98,6 +101,35 @@ def _notify(
     context = {"service": service.name, "client": client.name, **event.payload}
     if incident is not None:
         context |= {"incident": incident.title, "severity": incident.severity.value}
+    _queue(
+        event,
+        listener,
+        service.id,
+        recipients,
+        team,
+        missing,
+        client_missing,
+        subject.format(**context),
+        body.format(**context),
+        contact_body.format(**context) if contact_body else None,
+    )
+
+
+def _queue(
+    event,
+    listener: str,
+    service_id: int | None,
+    recipients: list[str],
+    team: set[str],
+    missing: list[str],
+    client_missing: list[str],
+    subject: str,
+    body: str,
+    contact_body: str | None,
+):
+    """A row for each recipient and each active webhook, or the one row saying who was not
+    told. `missing`: every recipient that was wanted and not there; `client_missing`: those
+    of them that were the client's."""
     channels = [("email", r) for r in dict.fromkeys(recipients)]
     channels += [
         (hook.kind, f"webhook:{hook.id}")
@@ -109,16 +141,16 @@ def _notify(
         "company_id": event.company_id,
         "event_id": event.id,
         "listener": listener,
-        "service_id": service.id,
-        "subject": subject.format(**context),
-        "body": body.format(**context),
+        "service_id": service_id,
+        "subject": subject,
+        "body": body,
     }
     for channel, recipient in channels:
         row = Notification(**common, channel=channel, recipient=recipient)
         # Webhooks are the team's channels; someone both on the team and a contact (a test
         # address, say) gets the team's words too.
         if contact_body and channel == "email" and recipient not in team:
-            row.body = contact_body.format(**context)
+            row.body = contact_body
         db.session.add(row)
     # A notice meant for the client that reached none of its contacts is recorded as such
     # (DESIGN.md), even when the manager or a webhook heard of it: the client was not told.
@@ -263,6 +295,18 @@ def price_changed(event):
     )
 
 
+def quantity_changed(event):
+    _notify(
+        event,
+        "notify.quantity_changed",
+        (BILLING, MANAGER),
+        "{service}: {new_quantity} seats from {effective_on}",
+        "From {effective_on}, {service} for {client} has {new_quantity} seats at {unit_price} "
+        "{currency} each per cycle ({cycle} billing); it had {old_quantity}. The change for "
+        "the rest of the current period is on the next invoice.",
+    )
+
+
 def escalated(event):
     _notify(
         event,
@@ -356,4 +400,67 @@ def password_reset(event):
         "Hello {name}, a new password was asked for {email}. Choose it here (the link works "
         "once, for {lasts}): {link} If you did not ask for it, ignore this mail: your password "
         "stays as it is.",
+    )
+
+
+def invoice_issued(event):
+    _document_notice(event, "notify.invoice_issued")
+
+
+def credit_note_issued(event):
+    _document_notice(event, "notify.credit_note_issued")
+
+
+def _document_notice(event, listener: str) -> None:
+    """Tell the client's billing contacts of an invoice or credit note, and the webhooks. The
+    mail carries the document's PDF, made when it is sent (invoice_notices): the row keeps
+    the words only. Amounts are as the document reads: a credit note's credited, positive."""
+    invoice = invoice_notices.document(event.company_id, int(event.payload["invoice_id"]))
+    client = db.session.get(Client, invoice.client_id)
+    parties = invoice.parties or {}
+    company = (parties.get("company") or {}).get("name", "")
+    client_name = (parties.get("client") or {}).get("name", "") or client.name
+    sign = -1 if invoice.is_credit_note else 1
+    total = money(sign * invoice.total, invoice.currency)
+    issued = invoice.issue_date.isoformat()
+    if invoice.is_credit_note:
+        voided = (
+            invoice_notices.document(event.company_id, invoice.credits_invoice_id)
+            if invoice.credits_invoice_id is not None
+            else None
+        )
+        against = f" against invoice {voided.number}" if voided is not None else ""
+        subject = f"Credit note {invoice.number} from {company}: {total} credited"
+        body = (
+            f"Credit note {invoice.number} for {client_name}{against}: {total} credited, "
+            f"issued {issued}."
+        )
+        contact_body = (
+            f"Please find attached credit note {invoice.number} from {company}{against}, "
+            f"issued on {issued}: {total} credited to you."
+        )
+    else:
+        due = invoice.due_date.isoformat()
+        subject = f"Invoice {invoice.number} from {company}: {total} due {due}"
+        body = f"Invoice {invoice.number} for {client_name}: {total}, issued {issued}, due {due}."
+        contact_body = (
+            f"Please find attached invoice {invoice.number} from {company}, issued on {issued}: "
+            f"{total} ({money(invoice.net_total, invoice.currency)} net and "
+            f"{money(invoice.tax_total, invoice.currency)} tax), due on {due}."
+        )
+    contacts = _contacts(client.id, (BILLING,))[BILLING]
+    client_missing = (
+        [] if contacts else [f"client {client.name} has no billing contact with an email"]
+    )
+    _queue(
+        event,
+        listener,
+        None,
+        contacts,
+        set(),
+        list(client_missing),
+        client_missing,
+        one_line(subject)[:300],
+        body,
+        contact_body,
     )

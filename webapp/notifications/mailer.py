@@ -1,4 +1,5 @@
-"""Email over SMTP (smtplib): TLS and authentication as configured, text and HTML parts."""
+"""Email over SMTP (smtplib): TLS and authentication as configured, text and HTML parts, and
+attachments (an invoice's PDF)."""
 
 import datetime as dt
 import re
@@ -17,7 +18,9 @@ def configured() -> bool:
     return bool(current_app.config["MAIL_SERVER"])
 
 
-def build(notification) -> EmailMessage:
+def build(notification, attachments=()) -> EmailMessage:
+    """The notification's mail; `attachments` (webapp.notifications.invoice_notices.Attachment)
+    follow its text and HTML parts."""
     cfg = current_app.config
     message = EmailMessage()
     message["From"] = cfg["MAIL_FROM"]
@@ -33,6 +36,10 @@ def build(notification) -> EmailMessage:
     context = {"notification": notification}
     message.set_content(render_template("mail/notification.txt", **context))
     message.add_alternative(render_template("mail/notification.html", **context), subtype="html")
+    for item in attachments:
+        message.add_attachment(
+            item.content, maintype=item.maintype, subtype=item.subtype, filename=item.filename
+        )
     return message
 
 

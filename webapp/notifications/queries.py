@@ -5,12 +5,13 @@ import datetime as dt
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.notifications.models import NO_RECIPIENT, UNDELIVERABLE, Notification, Webhook
+from webapp.pipeline.models import DomainEvent
 from webapp.services.models import ClientService
 from webapp.tenancy import scoped
 
@@ -54,10 +55,15 @@ def no_recipient(company_id: int, limit: int = 50):
     """Notices that had nobody to go to (no contact with the role, no account manager, no
     webhook), newest first, with their service's name and client (id, name): a person adds
     the missing contact, and later notices reach it."""
+    # A notice about a client rather than one service (an invoice) names it in its event.
+    client_id = func.coalesce(
+        ClientService.client_id, DomainEvent.payload["client_id"].as_integer()
+    )
     return db.session.execute(
         select(Notification, ClientService.name, Client.id, Client.name)
         .outerjoin(ClientService, Notification.service_id == ClientService.id)
-        .outerjoin(Client, ClientService.client_id == Client.id)
+        .join(DomainEvent, Notification.event_id == DomainEvent.id)
+        .outerjoin(Client, (Client.id == client_id) & (Client.company_id == company_id))
         .where(Notification.company_id == company_id, Notification.status == NO_RECIPIENT)
         .order_by(Notification.id.desc())
         .limit(limit)

@@ -33,7 +33,7 @@ from sqlalchemy import select, update
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle.registry import NOTIFICATIONS
-from webapp.notifications import mailer, webhooks
+from webapp.notifications import invoice_notices, mailer, webhooks
 from webapp.notifications.models import NO_CHANNEL, UNDELIVERABLE, Notification, Webhook
 from webapp.pipeline.models import DomainEvent
 from webapp.pipeline.outbox import unit_of_work
@@ -184,8 +184,12 @@ def _transient(exc: Exception) -> bool:
 
 def _deliver(notification: Notification, transmitting) -> None:
     if notification.channel == "email":
+        # An invoice's PDF is read and rendered now, outside the guard below: a database that
+        # does not answer is retried; a document that cannot be made is a ValueError, and so
+        # undeliverable (_permanent).
+        files = invoice_notices.mail_attachments(notification)
         try:
-            message = mailer.build(notification)
+            message = mailer.build(notification, files)
         except Exception as exc:  # made from the row alone: it would fail the same way again
             raise Undeliverable(f"its mail cannot be made: {type(exc).__name__}: {exc}") from exc
         mailer.send(message, before_data=transmitting)
@@ -199,7 +203,13 @@ def _deliver(notification: Notification, transmitting) -> None:
     try:
         # HTTP has no DATA step: transmitting once the URL is checked and its host resolved,
         # as the request, once begun, may have arrived; a sender stopped before is "sending".
-        webhooks.post(webhook, notification, event, before_send=transmitting)
+        webhooks.post(
+            webhook,
+            notification,
+            event,
+            before_send=transmitting,
+            facts=invoice_notices.webhook_summary(event),
+        )
     except webhooks.AddressNotAllowed as exc:
         raise Undeliverable(f"{notification.recipient}: {exc}") from exc
 

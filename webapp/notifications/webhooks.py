@@ -62,7 +62,9 @@ def teams_escape(text: str) -> str:
     return _MARKDOWN_SPECIALS.sub(r"\\\1", html_safe)
 
 
-def body_for(kind: str, notification, event) -> dict:
+def body_for(kind: str, notification, event, facts: dict | None = None) -> dict:
+    """`facts`: what a generic webhook gets besides the event, under its own key (an invoice's
+    summary: webapp.notifications.invoice_notices)."""
     return payload(
         kind,
         notification.subject,
@@ -72,6 +74,7 @@ def body_for(kind: str, notification, event) -> dict:
             "event_id": event.id,
             "service_id": event.service_id,
             "payload": event.payload,
+            **({"invoice": facts} if facts else {}),
         },
     )
 
@@ -97,10 +100,10 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def post(webhook, notification, event, before_send=None) -> None:
+def post(webhook, notification, event, before_send=None, facts: dict | None = None) -> None:
     """POST the notification; raises WebhookFailed (an OSError) on failure. before_send() is
     called once the URL is checked and its address resolved, just before the request goes."""
-    deliver(webhook, body_for(webhook.kind, notification, event), before_send)
+    deliver(webhook, body_for(webhook.kind, notification, event, facts), before_send)
 
 
 TEST_SUBJECT = "Test from MSP Dashboard"

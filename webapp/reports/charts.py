@@ -51,6 +51,24 @@ def mrr_closing(currency: str, months: list) -> Figure:
     )
 
 
+def invoiced_vs_mrr(currency: str, months: list) -> Figure:
+    """Two lines: MRR at each month's end and the net invoiced in the month."""
+    labels = [month_label(m.month) for m in months]
+    return Figure(
+        charts.line_chart(
+            labels,
+            {"closing": [m.mrr for m in months], "invoiced": [m.invoiced for m in months]},
+            height=160,
+        ),
+        f"Invoiced vs MRR, {currency}",
+        "; ".join(
+            f"{label}: invoiced {m.invoiced:,.2f}, MRR {m.mrr:,.2f}"
+            for label, m in zip(labels, months, strict=True)
+        ),
+        {"closing": "MRR", "invoiced": "Invoiced"},
+    )
+
+
 REVENUE_SERIES = 3  # colours for up to three currencies' revenue churn (app.css)
 
 
@@ -109,6 +127,11 @@ def build(figures: dict, months: list[dt.date]) -> dict:
     for currency, rows in figures["mrr"].items():
         if rows:
             built["mrr"][currency] = (mrr_movements(currency, rows), mrr_closing(currency, rows))
+    built["invoiced"] = {
+        currency: invoiced_vs_mrr(currency, rows)
+        for currency, rows in figures["invoiced"].items()
+        if rows
+    }
     built["churn"] = churn(sorted(figures["mrr"]), figures["churn"]) if figures["churn"] else None
     built["bands"] = health_bands(figures["bands"]) if figures["bands"] else None
     built["breaches"] = breaches(figures["breaches"]) if figures["breaches"] else None

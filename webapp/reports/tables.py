@@ -17,8 +17,10 @@ def _pct(rate: Decimal | None) -> str:
     return "" if rate is None else f"{rate * 100:.1f}"
 
 
-def _money(value) -> str:
-    return "" if value is None else f"{Decimal(value):.2f}"
+def _money(value) -> Decimal | None:
+    # A Decimal, not text: csv_response quotes text that starts with "-" (a formula to a
+    # spreadsheet), and a negative amount must stay a number.
+    return None if value is None else Decimal(value).quantize(Decimal("0.01"))
 
 
 def mrr(figures) -> Table:
@@ -39,6 +41,33 @@ def mrr(figures) -> Table:
             _money(m.adjustments),
         ]  # fmt: skip
         for currency, months in sorted(figures["mrr"].items())
+        for m in months
+    ]
+    return header, rows
+
+
+def invoiced_vs_mrr(figures) -> Table:
+    """The difference is the sum of the columns after it: periods_less_mrr and the kinds MRR
+    does not count."""
+    header = ["month", "currency", "mrr_at_month_end", "invoiced_net", "difference",
+              "periods_billed", "periods_less_mrr", "setup_fees", "one_time", "adjustments",
+              "credits", "voids"]  # fmt: skip
+    rows = [
+        [
+            _month(m.month),
+            currency,
+            _money(m.mrr),
+            _money(m.invoiced),
+            _money(m.difference),
+            _money(m.periods),
+            _money(m.timing),
+            _money(m.setup),
+            _money(m.once),
+            _money(m.adjustments),
+            _money(m.credits),
+            _money(m.voids),
+        ]  # fmt: skip
+        for currency, months in sorted(figures["invoiced"].items())
         for m in months
     ]
     return header, rows
@@ -102,6 +131,7 @@ def at_risk(figures) -> Table:
 
 TABLES: dict[str, Callable[[dict], Table]] = {
     "mrr": mrr,
+    "invoiced-vs-mrr": invoiced_vs_mrr,
     "churn": churn,
     "health": health,
     "sla-months": sla_months,

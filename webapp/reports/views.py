@@ -1,6 +1,6 @@
-"""Reports: MRR and its movements, churn, health bands, SLA breaches and revenue at risk, by
-month, with charts and CSV exports. Thin views: the figures come from webapp.reports.revenue,
-.health_bands, .breaches and .at_risk, the charts from webapp.reports.charts, the CSV rows
+"""Reports: MRR and its movements, invoiced revenue beside it, churn, health bands, SLA breaches
+and revenue at risk, by month, with charts and CSV exports. Thin views: the figures come from
+webapp.reports.revenue, .invoiced, .health_bands, .breaches and .at_risk, the charts from webapp.reports.charts, the CSV rows
 from webapp.reports.tables."""
 
 import datetime as dt
@@ -18,7 +18,7 @@ from webapp.company.models import Company
 from webapp.date_range import EARLIEST, LATEST
 from webapp.exports import csv_response
 from webapp.extensions import db, htmx
-from webapp.reports import at_risk, breaches, health_bands
+from webapp.reports import at_risk, breaches, health_bands, invoiced
 from webapp.reports import charts as report_charts
 from webapp.reports import revenue as revenue_reports
 from webapp.reports import tables as report_tables
@@ -92,8 +92,10 @@ def _query() -> ReportQuery:
 
 def _figures(q: ReportQuery, every_client: bool = False) -> dict:
     cid = company_id()
+    mrr = revenue_reports.mrr_months(cid, q.first, q.last, q.client, q.today)
     return {
-        "mrr": revenue_reports.mrr_months(cid, q.first, q.last, q.client, q.today),
+        "mrr": mrr,
+        "invoiced": invoiced.invoiced_months(cid, q.months, mrr, q.client),
         "churn": revenue_reports.churn_months(cid, q.first, q.last, q.client, q.today),
         "bands": health_bands.band_months(cid, q.first, q.last, q.client, q.today),
         "breaches": breaches.breach_months(cid, q.first, q.last, q.client),

@@ -21,7 +21,6 @@ from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.lifecycle import events as ev
-from webapp.lifecycle.billing import price_change_adjustment
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus, UserRole
 from webapp.lifecycle.transitions import (
     Action,
@@ -157,9 +156,11 @@ def cancel(company_id, service_id, actor, reason: str, at_term_end=False, expect
     with unit_of_work():
         service = get_or_404(ClientService, company_id, service_id)
         if at_term_end and service.term_end > utcnow().date():
-            _apply(service, Action.SCHEDULE_CANCELLATION, actor, expected_version, scheduling)
+            apply_change(service, Action.SCHEDULE_CANCELLATION, actor, expected_version, scheduling)
         else:
-            _apply(service, Action.CANCEL, actor, expected_version, cancelling, sla_tracking.stop)
+            apply_change(
+                service, Action.CANCEL, actor, expected_version, cancelling, sla_tracking.stop
+            )
     return service
 
 
@@ -249,35 +250,94 @@ def renewal(s, months: int, now: dt.datetime) -> tuple[dict, ev.ServiceRenewed]:
 def change_price(
     company_id, service_id, actor, new_price: Decimal, note: str = "", expected_version=None
 ):
-    """A new price per cycle from today; the status stays. The prorated adjustment for the rest
-    of the current cycle is worked out now, from the service as it is now."""
-    new_price = Decimal(new_price)
+    """A new unit price per cycle from today; the status stays. The invoicing settles the rest
+    of the period from the event (DESIGN.md "Changes"): nothing is worked out here."""
+    return _transition(
+        company_id,
+        service_id,
+        Action.CHANGE_PRICE,
+        actor,
+        expected_version,
+        price_change(Decimal(new_price), note),
+    )
+
+
+def price_change(new_price: Decimal, note: str):
+    """change_price's change, also applied to many services at once (webapp.services.repricing)."""
 
     def change(s, now):
         if new_price == s.price:
             raise PriceUnchanged(f"The price is already {s.price:.2f}.")
-        on = now.date()
-        # The facts' price is what a cycle costs (unit price x quantity): so is the new one.
-        adjustment = price_change_adjustment(facts_of(s), new_price * s.quantity, on)
         event = ev.ServicePriceChanged(
             s.id,
             old_price=s.price,
             new_price=new_price,
             currency=s.currency,
             cycle=s.billing_cycle.value,
-            effective_on=on,
+            effective_on=now.date(),
             note=note,
-            adjustment=adjustment and adjustment.amount,
-            period_start=adjustment and adjustment.period_start,
-            period_end=adjustment and adjustment.period_end,
+            # Worked out by the invoicing now, from the event: None on every new event.
+            adjustment=None,
+            period_start=None,
+            period_end=None,
+            quantity=s.quantity,
+            version=_version_after(s),
         )
         return {"price": new_price}, event
 
-    return _transition(company_id, service_id, Action.CHANGE_PRICE, actor, expected_version, change)
+    return change
 
 
 class PriceUnchanged(TransitionRefused):
     """A price change to the price the service already has: nothing to record."""
+
+
+MAX_QUANTITY = 100_000
+
+
+def change_quantity(
+    company_id, service_id, actor, new_quantity: int, note: str = "", expected_version=None
+):
+    """A new number of seats (units) from today at the same unit price; the status stays.
+    Like a price change, the invoicing settles the rest of the period from the event."""
+    if isinstance(new_quantity, bool) or not isinstance(new_quantity, int):
+        raise QuantityRefused(f"Seats are a whole number from 1 to {MAX_QUANTITY:,}.")
+    if not 1 <= new_quantity <= MAX_QUANTITY:
+        raise QuantityRefused(f"Enter a number of seats from 1 to {MAX_QUANTITY:,}.")
+
+    def change(s, now):
+        if new_quantity == s.quantity:
+            raise QuantityUnchanged(f"It has {s.quantity} seats already.")
+        event = ev.ServiceQuantityChanged(
+            s.id,
+            old_quantity=s.quantity,
+            new_quantity=new_quantity,
+            unit_price=s.price,
+            currency=s.currency,
+            cycle=s.billing_cycle.value,
+            effective_on=now.date(),
+            note=note,
+            version=_version_after(s),
+        )
+        return {"quantity": new_quantity}, event
+
+    return _transition(
+        company_id, service_id, Action.CHANGE_QUANTITY, actor, expected_version, change
+    )
+
+
+class QuantityRefused(TransitionRefused):
+    """A number of seats no service can have (not a whole number from 1 to 100,000)."""
+
+
+class QuantityUnchanged(QuantityRefused):
+    """A change to the seats the service already has: nothing to record."""
+
+
+def _version_after(s: ClientService) -> int:
+    # A change function runs before apply_change's guarded UPDATE, so `s` still holds the
+    # version seen; the change makes it one more, and the invoicing orders changes by it.
+    return s.version + 1
 
 
 def expire(company_id, service_id, actor="scheduler", expected_version=None):
@@ -294,12 +354,13 @@ def _transition(company_id, service_id, action, actor, expected_version, change,
     clocks' pause, resume or stop)."""
     with unit_of_work():
         service = get_or_404(ClientService, company_id, service_id)
-        _apply(service, action, actor, expected_version, change, also)
+        apply_change(service, action, actor, expected_version, change, also)
     return service
 
 
-def _apply(service, action, actor, expected_version, change, also=None):
-    """_transition's change of a service already read, in the open unit of work."""
+def apply_change(service, action, actor, expected_version, change, also=None):
+    """_transition's change of a service already read, in the open unit of work (a caller
+    changing several services in one, as the bulk price change, calls it for each)."""
     seen_status, seen_version = service.status, service.version
     before = facts_of(service)
     target = next_status(action, seen_status, service.id)

@@ -11,7 +11,10 @@ from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
 from webapp.lifecycle.transitions import TransitionRefused
 from webapp.pipeline.models import DomainEvent
 from webapp.services import actions as service_lifecycle
+from webapp.services import repricing
+from webapp.services.actions import MAX_QUANTITY
 from webapp.services.models import ClientService
+from webapp.services.queries import ServiceQuery
 from webapp.tenancy import NotFound, get_or_404
 
 
@@ -25,7 +28,8 @@ def _run(action, *args, **kwargs):
 
 def _print_service(s: ClientService):
     click.echo(f"service {s.id}  {s.name}  [{s.status.value}]  version {s.version}")
-    click.echo(f"  client {s.client_id}  {s.price} {s.currency} {s.billing_cycle.value}")
+    seats = f"  x {s.quantity} seats" if s.quantity != 1 else ""
+    click.echo(f"  client {s.client_id}  {s.price} {s.currency} {s.billing_cycle.value}{seats}")
     click.echo(
         f"  term {s.start_date} .. {s.term_end}  auto-renew {'yes' if s.auto_renew else 'no'}"
         + (f"  ends on {s.ends_on}" if s.ends_on else "")
@@ -143,12 +147,78 @@ _simple(
 _simple(
     "price",
     service_lifecycle.change_price,
-    "Change the price per cycle from today (a change of seats: a new price with a note).",
+    "Change the unit price per cycle from today (seats: flask service quantity).",
     options=[
         click.option("--price", "new_price", required=True, callback=lambda c, p, v: _money(v)),
-        click.option("--note", default="", help="Why, such as '25 -> 30 seats'."),
+        click.option("--note", default="", help="Why, such as 'yearly price review'."),
     ],
 )
+
+
+@service_cli.command("quantity")
+@company_option
+@click.argument("service_id", type=int)
+@click.argument("new_quantity", metavar="N", type=click.IntRange(1, MAX_QUANTITY))
+@click.option("--note", default="", help="Why, such as 'two new starters'.")
+def quantity_cmd(company_id, service_id, new_quantity, note):
+    """Change the number of seats from today; the unit price stays."""
+    _run(
+        service_lifecycle.change_quantity,
+        company_or_first(company_id),
+        service_id,
+        ACTOR,
+        new_quantity,
+        note=note,
+    )
+
+
+@service_cli.command("bulk-price")
+@company_option
+@click.option("--percent", help="The change in percent, such as 5 or -10.")
+@click.option("--amount", help="The change per unit, such as 2.50 or -1.")
+@click.option("--status", type=click.Choice([s.value for s in repricing.CHANGEABLE]))
+@click.option("--type", "service_type", help="Only services of this type, such as m365.")
+@click.option("--client", "client_id", type=int, help="Only this client's services.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+def bulk_price_cmd(company_id, percent, amount, status, service_type, client_id, dry_run):
+    """Change the unit price of many services at once (pending, active and suspended ones
+    the filters select), each a price change of its own; all of them or none."""
+    if (percent is None) == (amount is None):
+        raise click.UsageError("Give --percent or --amount (one of them).")
+    step = repricing.PriceStep(
+        repricing.PERCENT if percent is not None else repricing.AMOUNT,
+        _money(percent if percent is not None else amount),
+    )
+    problem = repricing.step_problem(step)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--percent" if percent else "--amount")
+    query = ServiceQuery(status=status or "", client=client_id, service_type=service_type or "")
+    company = company_or_first(company_id)
+    preview = repricing.preview(company, query, step)
+    for r in preview.rows:
+        mark = f"  ({r.problem})" if r.problem else ("  (unchanged)" if r.unchanged else "")
+        click.echo(
+            f"service {r.service_id}  {r.name} ({r.client})  [{r.status.value}]  "
+            f"{r.old} -> {r.new} {r.currency}{mark}"
+        )
+    counts = ", ".join(f"{n} in {c}" for c, n in preview.per_currency.items()) or "none"
+    click.echo(f"{len(preview.changing)} price changes ({step.label}): {counts}.")
+    if preview.too_many:
+        raise click.ClickException(repricing.too_many(preview.selected))
+    if preview.problems:
+        raise click.ClickException(
+            f"{len(preview.problems)} services would get a price no service can have: "
+            "nothing was changed."
+        )
+    if dry_run or not preview.changing:
+        click.echo("Nothing was changed.")
+        return
+    seen = {r.service_id: r.version for r in preview.changing}
+    try:
+        changed = repricing.apply(company, seen, step, ACTOR)
+    except TransitionRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Changed the price of {changed} services.")
 
 
 @service_cli.command("show")

@@ -32,6 +32,8 @@ from webapp.forms import (
     options,
 )
 from webapp.lifecycle.statuses import ServiceLevel
+from webapp.services.actions import MAX_QUANTITY
+from webapp.services.repricing import AMOUNT, PERCENT, PriceStep, step_problem
 
 
 class SuspendForm(ActionForm):
@@ -83,6 +85,28 @@ class PriceForm(ActionForm):
             raise ValidationError("Use at most two decimal places.")
         if self.current_price is not None and field.data == self.current_price:
             raise ValidationError(f"The price is already {self.current_price:.2f}.")
+
+
+class QuantityForm(ActionForm):
+    """A new number of seats (units) from today, at the same unit price."""
+
+    quantity = IntegerField(
+        "Seats",
+        validators=[
+            InputRequired("Enter the number of seats, such as 30."),
+            NumberRange(1, MAX_QUANTITY, f"Enter a number of seats from 1 to {MAX_QUANTITY:,}."),
+        ],
+    )
+    # Its own id: the price change's form beside it has a "note" too.
+    note = StringField("Note", id="seats-note", validators=[Optional(), Length(max=200)])
+
+    def __init__(self, *args, current_quantity: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.current_quantity = current_quantity
+
+    def validate_quantity(self, field):
+        if self.current_quantity is not None and field.data == self.current_quantity:
+            raise ValidationError(f"It has {self.current_quantity} seats already.")
 
 
 class ProvisionForm(TextForm):
@@ -169,3 +193,25 @@ class AccountManagerForm(ActionForm):
     def validate_user_id(self, field):
         if field.data not in {_int_or_none(choice.value) for choice in field.choices}:
             raise ValidationError("Choose one of the active account managers or admins.")
+
+
+class BulkPriceForm(TextForm):
+    """A change of unit price for many services: a percentage, or an amount per unit (either
+    sign); the services are chosen by the services list's filters, sent beside it."""
+
+    by = SelectField(
+        "Change by",
+        choices=options([(PERCENT, "Percentage"), (AMOUNT, "Amount per unit")]),
+        default=PERCENT,
+    )
+    change = MoneyField(
+        "Change",
+        places=2,
+        validators=[InputRequired("Enter the change, such as +5 or -10 (a percentage) or +2.50.")],
+    )
+
+    def validate_change(self, field):
+        if field.data is None or self.by.data not in (PERCENT, AMOUNT):
+            return
+        if problem := step_problem(PriceStep(self.by.data, field.data)):
+            raise ValidationError(problem)

@@ -62,6 +62,7 @@ class ServiceQuery:
     page: int = 1
     started: DateRange = DateRange()  # on start_date: when the service (its contract) starts
     manager: int | None = None  # "mine": the services this user is the account manager of
+    service_type: str = ""  # "type": one kind of service (m365, backup, ...)
 
     @classmethod
     def from_args(cls, args, user_id: int | None = None) -> "ServiceQuery":
@@ -77,6 +78,7 @@ class ServiceQuery:
             page=args.get("page", 1, type=int),
             started=DateRange.from_args(args),
             manager=user_id if args.get("manager") == "me" else None,
+            service_type=text_arg(args, "type", limit=50),
         )
 
     @property
@@ -88,6 +90,7 @@ class ServiceQuery:
             "client": self.client,
             "health": self.health or None,
             "manager": "me" if self.manager else None,
+            "type": self.service_type or None,
             **self.started.args,
         }
 
@@ -122,6 +125,8 @@ def service_filters(company_id: int, query: ServiceQuery) -> list:
         filters.append(ClientService.client_id == query.client)
     if query.manager:
         filters.append(ClientService.account_manager_id == query.manager)
+    if query.service_type:
+        filters.append(ClientService.service_type == query.service_type)
     if query.health in BAND_RANGES:
         low, high = BAND_RANGES[query.health]
         filters.append(ClientService.health_score.between(low, high))
@@ -168,6 +173,18 @@ def clients(company_id: int, archived: bool = True):
     if not archived:
         query = query.where(Client.archived_at.is_(None))
     return db.session.execute(query.order_by(Client.name)).all()
+
+
+def service_types(company_id: int) -> list[str]:
+    """The kinds of service the company has (for the bulk price change's filter)."""
+    return list(
+        db.session.scalars(
+            select(ClientService.service_type)
+            .where(ClientService.company_id == company_id)
+            .distinct()
+            .order_by(ClientService.service_type)
+        )
+    )
 
 
 def account_managers(company_id: int):

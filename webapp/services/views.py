@@ -7,21 +7,24 @@ from jinja2_fragments.flask import render_block
 from webapp.accounts.access import actor, company_id, requires
 from webapp.accounts.models import User
 from webapp.accounts.permissions import Can
-from webapp.billing import queries as billing_queries
 from webapp.extensions import db
 from webapp.forms import ActionForm, options
 from webapp.health import queries as health_queries
 from webapp.incidents import queries as incidents_queries
+from webapp.invoices import queries as invoices_queries
+from webapp.invoices.dates import service_billing_dates
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel
 from webapp.lifecycle.transitions import Action, TransitionRefused, next_status, offered_actions
 from webapp.rendering import page
-from webapp.services import actions
+from webapp.services import actions, repricing
 from webapp.services import queries as services_queries
 from webapp.services.forms import (
     AccountManagerForm,
+    BulkPriceForm,
     CancelForm,
     PriceForm,
     ProvisionForm,
+    QuantityForm,
     RenewForm,
     SuspendForm,
 )
@@ -41,6 +44,7 @@ FORMS = {
     Action.CANCEL: CancelForm,
     Action.RENEW: RenewForm,
     Action.CHANGE_PRICE: PriceForm,
+    Action.CHANGE_QUANTITY: QuantityForm,
     Action.UNDO_CANCELLATION: ActionForm,
 }
 
@@ -64,6 +68,11 @@ def _perform(action: Action, service_id: int, form):
     if action == Action.CHANGE_PRICE:
         note = (form.note.data or "").strip()
         return actions.change_price(*args, form.price.data, note=note, expected_version=version)
+    if action == Action.CHANGE_QUANTITY:
+        note = (form.note.data or "").strip()
+        return actions.change_quantity(
+            *args, form.quantity.data, note=note, expected_version=version
+        )
     return actions.renew(*args, months=form.months.data, expected_version=version)
 
 
@@ -112,6 +121,8 @@ def _manager_form(service: ClientService, form=None) -> AccountManagerForm:
 def _blank_form(action: Action, service: ClientService):
     if action == Action.RENEW:  # one more term of the length agreed, unless changed here
         return RenewForm(formdata=None, version=service.version, months=service.term_months)
+    if action == Action.CHANGE_QUANTITY:  # the seats it has, to change from
+        return QuantityForm(formdata=None, version=service.version, quantity=service.quantity)
     return FORMS[action](formdata=None, version=service.version)
 
 
@@ -133,7 +144,8 @@ def _detail_context(service_id: int, forms=None, sla_form=None, manager_form=Non
         "incidents": incidents_queries.service_incidents(cid, service.id),
         "recordable": service.status in TRACKED,
         "trend": health_queries.health_trend(service.id),
-        "adjustments": billing_queries.service_adjustments(cid, service.id),
+        "billing_dates": service_billing_dates(cid, service.id),
+        "invoice_lines": invoices_queries.service_lines(cid, service.id),
         "manager": db.session.get(User, service.account_manager_id)
         if service.account_manager_id
         else None,
@@ -203,6 +215,8 @@ def transition(service_id, action):
     form = form_class()
     if isinstance(form, PriceForm):  # a "change" to the price it has is refused beside the field
         form.current_price = service.price
+    if isinstance(form, QuantityForm):  # and so are the seats it has
+        form.current_quantity = service.quantity
     if not form.validate():
         if form.version.errors:  # a hidden field: said in the page's message area, as a 409
             raise TransitionRefused(form.version.errors[0])
@@ -238,6 +252,46 @@ def change_account_manager(service_id):
         body = render_block("services/detail.html", "service_main", **_detail_context(service_id))
         return body, 200, {"HX-Trigger": "data-changed"}
     return redirect(url_for(".detail", service_id=service_id), 303)
+
+
+@bp.route("/price-change", methods=["GET", "POST"])
+@requires(Can.TRANSITION)
+def bulk_price():
+    """Change the unit price of the services the list's filters select: a preview of every
+    one, then all of them or, if any changed since the preview, none (a 409 saying which)."""
+    posted = request.method == "POST"
+    cid = company_id()
+    query = services_queries.ServiceQuery.from_args(
+        request.form if posted else request.args, user_id=current_user.id
+    )
+    form = BulkPriceForm() if posted else BulkPriceForm(formdata=None)
+    context = {
+        "query": query,
+        "form": form,
+        "clients": services_queries.clients(cid),
+        "types": services_queries.service_types(cid),
+        "preview": None,
+        "refused": None,
+        "max_services": repricing.MAX_SERVICES,
+    }
+    if not posted:
+        return page("services/price_change.html", **context)
+    if not form.validate():
+        return page("services/price_change.html", **context), 422
+    step = repricing.PriceStep(form.by.data, form.change.data)
+    if request.form.get("step") == "apply":
+        try:
+            seen = repricing.parse_seen(request.form.get("services", ""))
+            changed = repricing.apply(cid, seen, step, actor())
+        except repricing.BulkPriceRefused as exc:
+            # What the services are now, to apply again once the reader has seen it.
+            context["refused"] = exc.problems
+            context["preview"] = repricing.preview(cid, query, step)
+            return page("services/price_change.html", **context), 409
+        flash(f"Prices changed ({step.label}) for {changed} service{'s' if changed != 1 else ''}.")
+        return redirect(url_for(".index", **query.args), 303)
+    context["preview"] = repricing.preview(cid, query, step)
+    return page("services/price_change.html", **context)
 
 
 @bp.route("/new", methods=["GET", "POST"])
