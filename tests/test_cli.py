@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from tests.lifecycle.test_events_and_registry import EVENTS
 from tests.support.factories import fail_listener, make_client, make_service
+from webapp import clock
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.lifecycle.registry import REGISTRY, all_listeners
@@ -57,6 +58,8 @@ def test_service_commands_walk_a_service_through_its_life(runner, company, work)
     term_end = db.session.get(ClientService, service_id).term_end
     assert "[active]" in shown.output and f"ends on {term_end}" in shown.output
     assert "billing active: 420.00 USD" in shown.output
+    # No bill run yet: the first period, from activation today, is the next bill.
+    assert f"paid through -  next bill {clock.today()}" in shown.output
     for args in (["undo-cancellation"], ["cancel", "--reason", "moving"]):
         out = runner.invoke(args=["service", args[0], str(service_id), *args[1:]])
         assert out.exit_code == 0, out.output

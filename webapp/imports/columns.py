@@ -79,7 +79,7 @@ _ADDRESS_PARTS = tuple(
         ("city", "City", ("town",)),
         ("state", "State", ("county", "province", "region")),
         ("postal_code", "Postal Code", ("zip", "zip code", "postcode")),
-        ("country", "Country", ()),
+        ("country", "Country", ()),  # a name as typed; Country Code is the client's
     )
 )
 
@@ -134,6 +134,20 @@ CLIENTS = Kind(
             "20",
             "A percentage from 0 to 100; empty: the company's rate.",
             ("tax rate", "vat rate", "tax percent"),
+        ),
+        Column(
+            "country_code",  # read into the client's country
+            "Country Code",
+            "GB",
+            "The client's country on invoices: an ISO 3166-1 code such as GB, DE or US.",
+            ("iso country", "country iso", "country iso code"),
+        ),
+        Column(
+            "vat_id",
+            "VAT Number",
+            "GB123456789",
+            "On invoices, with its country prefix; letters, digits, spaces and . - / only.",
+            ("vat id", "vat", "vat no", "vat registration number"),
         ),
         Column("notes", "Notes", "", "Free text.", ("note", "comments"), lines=True),
     ),

@@ -95,7 +95,16 @@ def _write_clients(company_id: int, rows: list[RowPlan], actor: str) -> None:
     created = _of(rows, Outcome.CREATE)
     if created:
         now = utcnow()
-        fields = ("name", "external_id", "address", "payment_terms_days", "tax_rate", "notes")
+        fields = (
+            "name",
+            "external_id",
+            "address",
+            "payment_terms_days",
+            "tax_rate",
+            "country",
+            "vat_id",
+            "notes",
+        )
         ids = _insert(
             Client,
             [

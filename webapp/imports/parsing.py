@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from webapp import countries
 from webapp.forms import CURRENCIES, EARLIEST_START, EMAIL, LATEST_START, MAX_AMOUNT
 from webapp.imports.columns import HeaderMap, Kind, map_header
 from webapp.lifecycle.statuses import BillingCycle, ServiceLevel, ServiceStatus
@@ -229,6 +230,25 @@ def whole_number(low: int, high: int):
         return number
 
     return parse
+
+
+def country(value: str) -> str:
+    try:
+        return countries.country_code(value)
+    except ValueError:
+        raise ValueError(
+            f"{quoted(value)} is not an ISO 3166-1 country code (such as GB, DE or US)."
+        ) from None
+
+
+def vat_id(value: str) -> str:
+    try:
+        return countries.vat_id(value)
+    except ValueError:
+        raise ValueError(
+            f"{quoted(value)} is not a VAT number: letters, digits, spaces and . - / only, "
+            "at most 40 of them."
+        ) from None
 
 
 def percent(value: str) -> Decimal:

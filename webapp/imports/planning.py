@@ -154,13 +154,18 @@ def _text(value) -> str | None:
     return str(value)
 
 
+# A value read from a column of another name: a client's country is its Country Code (the
+# Country column is part of its address).
+_COLUMN_OF = {"country": "country_code"}
+
+
 def _diff(row: p.Row, current: dict, wanted: dict) -> tuple[dict[str, list], dict]:
     """What differs as stored: ({the file's column name: [old, new] as text}, {field: new})."""
     changed = {
         name: value for name, value in wanted.items() if _text(current[name]) != _text(value)
     }
     shown = {
-        row.column_name(name): [_text(current[name]), _text(value)]
+        row.column_name(_COLUMN_OF.get(name, name)): [_text(current[name]), _text(value)]
         for name, value in changed.items()
     }
     return shown, changed
@@ -196,6 +201,10 @@ def _client_values(row: p.Row) -> dict:
         values["payment_terms_days"] = row.read("payment_terms_days", p.whole_number(0, 365))
     if row.has("tax_rate"):
         values["tax_rate"] = row.read("tax_rate", p.percent)
+    if row.has("country_code"):
+        values["country"] = row.read("country_code", p.country)
+    if row.has("vat_id"):
+        values["vat_id"] = row.read("vat_id", p.vat_id)
     if row.has("notes"):
         values["notes"] = row.read("notes", p.text_of(5000))
     return values
@@ -209,6 +218,8 @@ class _ClientRow:
     address: str | None
     payment_terms_days: int | None
     tax_rate: Decimal | None
+    country: str | None
+    vat_id: str | None
     notes: str | None
     archived: bool
 
@@ -222,6 +233,8 @@ def _clients(company_id: int) -> list[_ClientRow]:
             Client.address,
             Client.payment_terms_days,
             Client.tax_rate,
+            Client.country,
+            Client.vat_id,
             Client.notes,
             Client.archived_at.is_not(None),
         ).where(Client.company_id == company_id)

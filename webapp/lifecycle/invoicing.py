@@ -363,8 +363,14 @@ def _adjustment(h, served, known, charged, versions, i, key):
     rate, old = h.rates[i], h.rates[i - 1]
     on = effective_day(rate, served)
     if on is None:
-        return "pending"  # made while suspended: it counts from the resume day
+        # Made while suspended: it counts from the resume day, which a stop during that
+        # suspension means never comes.
+        return None if h.stop is not None else "pending"
     if h.stop is not None and on >= h.stop.day:
+        return None
+    if on < h.anchor:
+        # Before the first period (an import's next bill date still to come): every line is
+        # priced at it, made by a run after it was known.
         return None
     period = next((p for p in known if p.start <= on and (p.end is None or on < p.end)), None)
     if period is None or period.index >= charged:

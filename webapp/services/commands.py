@@ -35,9 +35,13 @@ def _print_service(s: ClientService):
         + (f"  ends on {s.ends_on}" if s.ends_on else "")
     )
     if s.billing:
-        b = s.billing
+        from webapp.invoices.dates import service_billing_dates  # invoices build on services
+
+        b, dates = s.billing, service_billing_dates(s.company_id, s.id)
+        next_bill = "when it resumes" if dates.suspended else dates.next_bill_date or "none"
         click.echo(
-            f"  billing {b.status.value}: {b.amount} {b.currency} next {b.next_bill_date}"
+            f"  billing {b.status.value}: {b.amount} {b.currency}  paid through "
+            f"{dates.paid_through or '-'}  next bill {next_bill}"
             + (f" final {b.final_amount}" if b.final_amount is not None else "")
         )
 
