@@ -226,6 +226,11 @@ def upgrade():
         )
         batch_op.add_column(sa.Column("country", sa.String(length=2), nullable=True))
         batch_op.add_column(sa.Column("vat_id", sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column("invoicing_starts_on", sa.Date(), nullable=True))
+    # The services of an installation upgraded to invoicing were billed until now by whatever
+    # billed them before: its first bill run starts with the periods from today, rather than
+    # invoicing every service back to its activation (and mailing it).
+    op.execute("UPDATE companies SET invoicing_starts_on = CURRENT_DATE")
 
     with op.batch_alter_table("clients", schema=None) as batch_op:
         batch_op.add_column(sa.Column("country", sa.String(length=2), nullable=True))
@@ -241,6 +246,7 @@ def downgrade():
         batch_op.drop_column("country")
 
     with op.batch_alter_table("companies", schema=None) as batch_op:
+        batch_op.drop_column("invoicing_starts_on")
         batch_op.drop_column("vat_id")
         batch_op.drop_column("country")
         batch_op.drop_column("payment_terms_days")

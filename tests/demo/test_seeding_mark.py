@@ -27,3 +27,14 @@ def test_the_daily_bill_run_skips_a_company_the_seed_is_playing_and_only_that_on
     seeding.unmark(company)
     run_for_every_company()
     assert (runs(company), runs(other.id)) == (1, 2)
+
+
+def test_without_redis_the_daily_bill_run_still_bills_every_company(app, company, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def down():
+        raise RedisConnectionError("Redis is down")
+
+    monkeypatch.setattr(seeding, "redis_connection", down)
+    run_for_every_company()
+    assert runs(company) == 1

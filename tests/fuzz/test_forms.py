@@ -911,6 +911,10 @@ FORMS: dict[str, Form] = {
             "payment_terms_days": (minutes(0, 365), fz.numbers),
             "country": COUNTRY,
             "vat_id": VAT_ID,
+            "invoicing_starts_on": (
+                st.sampled_from(["", "2026-01-01"]) | st.dates().map(str),
+                fz.dates,
+            ),
         },
         writes=frozenset({"companies"}),
         examples=30,

@@ -8,11 +8,12 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from tests.support.factories import make_client, make_service
+from tests.support.factories import make_client, make_service, run_at_once
 from webapp.extensions import db
 from webapp.invoices.bill_run import BillRunRefused, run_bill_run
 from webapp.invoices.models import Invoice, InvoiceLine, ServiceInvoicing
-from webapp.lifecycle.statuses import BillingCycle
+from webapp.lifecycle.statuses import BillingCycle, ServiceStatus
+from webapp.pipeline.outbox import unit_of_work
 from webapp.services import actions as lc
 
 
@@ -297,3 +298,204 @@ def test_a_stop_or_suspension_written_without_its_records_is_still_billed_right(
     ]
     assert [x.kind for x in lines(suspended)] == ["period"]
     assert db.session.get(ClientService, suspended).status == "suspended"
+
+
+# --- Settling that ends, rows without their dates, a run beside changes ---
+
+
+def test_a_stop_while_suspended_settles_a_change_made_in_the_suspension(company):
+    service = started(company, D(2026, 3, 1), price="31.00")
+    bill(company, D(2026, 3, 1))
+    with at(D(2026, 3, 11)):
+        lc.suspend(company, service, "test", "paused")
+    with at(D(2026, 3, 15)):
+        lc.change_price(company, service, "test", Decimal("62.00"))
+    with at(D(2026, 3, 20)):
+        lc.cancel(company, service, "test", "gone")
+    bill(company, D(2026, 3, 20))
+    got = [(x.kind, x.amount) for x in lines(service)]
+    assert got == [("period", Decimal("31.00")), ("credit", Decimal("-21.00"))]
+    cursor = db.session.get(ServiceInvoicing, service)
+    assert cursor.done
+
+
+def test_changes_while_pending_are_what_it_starts_with(company):
+    with at(D(2026, 3, 1)):
+        service = make_service(company, price="30.00")
+    with at(D(2026, 3, 2)):
+        lc.change_price(company, service, "test", Decimal("60.00"))
+        lc.change_quantity(company, service, "test", 3)
+    with at(D(2026, 3, 5)):
+        lc.activate(company, service, "test")
+    bill(company, D(2026, 4, 5))
+    got = [(x.kind, x.amount) for x in lines(service)]
+    assert got == [("period", Decimal("180.00")), ("period", Decimal("180.00"))]
+
+
+def test_expiry_while_suspended_credits_from_the_suspension(company):
+    service = started(company, D(2026, 1, 1), price="310.00", term_months=1)
+    # No auto-renewal: the term ends on Feb 1.
+    bill(company, D(2026, 1, 1))
+    with at(D(2026, 1, 21)):
+        lc.suspend(company, service, "test", "x")
+    with at(D(2026, 2, 20)):
+        lc.expire(company, service)
+    bill(company, D(2026, 2, 20))
+    got = [(x.kind, x.amount) for x in lines(service)]
+    # Served Jan 1 to 20 (20 of 31 days): 11 days credited.
+    assert got == [("period", Decimal("310.00")), ("credit", Decimal("-110.00"))]
+    assert db.session.get(ServiceInvoicing, service).done
+
+
+def test_a_change_before_an_imported_services_first_period_is_settled(company):
+    client = make_client(company)
+    with at(D(2026, 3, 10)), unit_of_work():
+        (service,) = lc.import_services(
+            company,
+            [
+                lc.ImportedService(
+                    client_id=client,
+                    name="Imported",
+                    service_type="backup",
+                    status=ServiceStatus.ACTIVE,
+                    price=Decimal("30.00"),
+                    quantity=1,
+                    currency="USD",
+                    billing_cycle=BillingCycle.MONTHLY,
+                    start_date=D(2026, 1, 1),
+                    term_months=12,
+                    term_end=D(2027, 1, 1),
+                    next_bill_date=D(2026, 4, 1),
+                    auto_renew=True,
+                )
+            ],
+            "test",
+        )
+    bill(company, D(2026, 3, 10))
+    with at(D(2026, 3, 20)):
+        lc.change_price(company, service, "test", Decimal("60.00"))
+    bill(company, D(2026, 3, 21))
+    assert lines(service) == []
+    bill(company, D(2026, 4, 1))
+    got = [(x.kind, x.period_start, x.amount) for x in lines(service)]
+    assert got == [("period", D(2026, 4, 1), Decimal("60.00"))]
+    cursor = db.session.get(ServiceInvoicing, service)
+    assert cursor.settled_version == db.session.get(lc.ClientService, service).version
+
+
+def test_a_cancelled_row_without_its_effective_day_stops_no_bill_run(company):
+    from sqlalchemy import update
+
+    from webapp.services.models import ClientService
+
+    service = started(company, D(2026, 9, 1), price="300.00")
+    other = started(company, D(2026, 9, 1), price="300.00")
+    bill(company, D(2026, 9, 1))
+    with at(D(2026, 9, 21)):
+        lc.cancel(company, service, "test", "gone")
+    db.session.execute(
+        update(ClientService)
+        .where(ClientService.id == service)
+        .values(cancellation_effective_on=None)
+    )
+    db.session.commit()
+    bill(company, D(2026, 10, 1))
+    assert [(x.kind, x.amount) for x in lines(service)][1:] == [("credit", Decimal("-100.00"))]
+    assert len(lines(other)) == 2
+
+
+def test_a_bill_run_and_changes_at_once_neither_deadlock_nor_bill_twice(app, company):
+    services = [started(company, D(2026, 3, 1), price="30.00") for _ in range(12)]
+    with at(D(2026, 3, 1)):
+        run_bill_run(company, D(2026, 3, 1), "test")
+    day = D(2026, 4, 1)
+    with at(day, 12):
+        writers = [lambda: run_bill_run(company, day, "test")] + [
+            lambda s=s: lc.change_price(company, s, "test", Decimal("60.00")) for s in services
+        ]
+        errors = run_at_once(app, *writers)
+        assert errors == []
+        run_bill_run(company, day, "test")
+    for s in services:
+        got = [(x.kind, x.amount) for x in lines(s)]
+        # April's line at 30 then a full-period adjustment, or at 60 when the change came first.
+        assert sum(a for _, a in got) == Decimal("90.00"), got
+
+
+def test_periods_before_the_companys_invoicing_start_are_not_billed_here(company):
+    """An installation upgraded to invoicing: what its services had before was billed by the
+    tool used before, so the first run starts with the periods from that day on."""
+    from webapp.company.models import Company
+
+    old = started(company, D(2026, 1, 10), price="30.00", setup_fee=Decimal("99.00"))
+    with at(D(2026, 3, 1)):
+        db.session.get(Company, company).invoicing_starts_on = D(2026, 3, 1)
+        db.session.commit()
+    with at(D(2026, 3, 5)):
+        lc.change_price(company, old, "test", Decimal("60.00"))  # in a period billed before
+    bill(company, D(2026, 3, 8))
+    assert lines(old) == []  # Feb 10 - Mar 9 was billed before; no setup fee, no adjustment
+    bill(company, D(2026, 4, 10))
+    assert [(x.kind, x.period_start, x.amount) for x in lines(old)] == [
+        ("period", D(2026, 3, 10), Decimal("60.00")),
+        ("period", D(2026, 4, 10), Decimal("60.00")),
+    ]
+    fresh = started(company, D(2026, 4, 10), price="10.00")
+    bill(company, D(2026, 4, 10))
+    assert [x.period_start for x in lines(fresh)] == [D(2026, 4, 10)]
+
+
+def test_an_imported_one_time_service_was_charged_by_the_tool_before(company):
+    from webapp.lifecycle.statuses import ServiceStatus
+    from webapp.pipeline.outbox import unit_of_work
+
+    client_id = make_client(company)
+    with at(D(2026, 6, 1)), unit_of_work():
+        [once, monthly] = lc.import_services(
+            company,
+            [
+                lc.ImportedService(
+                    client_id,
+                    name,
+                    "setup",
+                    ServiceStatus.ACTIVE,
+                    Decimal("500.00"),
+                    1,
+                    "USD",
+                    cycle,
+                    D(2026, 5, 1),
+                    12,
+                    D(2027, 5, 1),
+                    next_bill,
+                )  # fmt: skip
+                for name, cycle, next_bill in (
+                    ("Onboarding", BillingCycle.ONE_TIME, None),
+                    ("Backup", BillingCycle.MONTHLY, D(2026, 6, 1)),
+                )
+            ],
+            "import",
+        )
+    bill(company, D(2026, 6, 1))
+    assert lines(once) == []
+    assert [x.period_start for x in lines(monthly)] == [D(2026, 6, 1)]
+    assert db.session.get(ServiceInvoicing, once).done
+
+
+def test_the_invoicing_start_is_a_setting(company, as_role):
+    from webapp.company.models import Company
+    from webapp.lifecycle.statuses import UserRole
+
+    admin = as_role(UserRole.ADMIN)
+    page = admin.get("/settings").get_data(as_text=True)
+    assert 'name="invoicing_starts_on"' in page
+    form = {
+        "invoice_prefix": "INV-",
+        "credit_note_prefix": "CN-",
+        "number_with_year": "y",
+        "tax_rate": "20",
+        "payment_terms_days": "14",
+        "invoicing_starts_on": "2026-03-01",
+    }
+    assert admin.post("/settings/invoicing", data=form).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Company, company).invoicing_starts_on == D(2026, 3, 1)

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
     FieldList,
     FormField,
@@ -27,6 +28,8 @@ from wtforms.validators import (
 from webapp.company import setup
 from webapp.company.settings import InvoicingSettings, parse_reminder_days, valid_timezone
 from webapp.forms import CURRENCIES, EMAIL, CountryField, PercentField, TextForm, VatIdField
+from webapp.invoices.documents import number_of_other_kind
+from webapp.invoices.models import CREDIT_NOTE, INVOICE
 from webapp.lifecycle.sla import WEEKDAYS
 from webapp.sla.forms import DayForm
 
@@ -120,11 +123,41 @@ class InvoicingForm(TextForm):
     )
     country = CountryField("Country")
     vat_id = VatIdField("VAT number")
+    invoicing_starts_on = DateField(
+        "Invoice periods from",
+        validators=[Optional()],
+        description=(
+            "Periods that started before this day were billed by the tool used before: the "
+            "bill run leaves them out. Blank: every period from each service's start."
+        ),
+    )
+
+    def __init__(self, *args, company_id: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.company_id = company_id
+
+    def _refuse_used_by_other_kind(self, field, kind: str) -> None:
+        # A prefix the other kind's numbers were made with would, counting from 1 again,
+        # give a new document one of their numbers: UNIQUE(company_id, number) would then
+        # fail every later bill run.
+        if self.company_id is None:
+            return
+        taken = number_of_other_kind(self.company_id, kind, field.data or "")
+        if taken is not None:
+            other = "credit note" if kind == INVOICE else "invoice"
+            raise ValidationError(
+                f"{other.capitalize()} {taken} was numbered with this prefix: new numbers "
+                f"could repeat it. Use a prefix no {other} has used."
+            )
+
+    def validate_invoice_prefix(self, field):
+        self._refuse_used_by_other_kind(field, INVOICE)
 
     def validate_credit_note_prefix(self, field):
         # Both kinds count from 1: the same prefix would give two documents one number.
         if (field.data or "").casefold() == (self.invoice_prefix.data or "").casefold():
             raise ValidationError("Use a prefix other than the invoices', such as CN-.")
+        self._refuse_used_by_other_kind(field, CREDIT_NOTE)
 
     def validate_tax_rate(self, field):
         if field.data is not None and field.data.as_tuple().exponent < -2:
@@ -139,6 +172,7 @@ class InvoicingForm(TextForm):
             payment_terms_days=self.payment_terms_days.data,
             country=self.country.data,
             vat_id=self.vat_id.data,
+            invoicing_starts_on=self.invoicing_starts_on.data,
         )
 
 

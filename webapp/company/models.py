@@ -40,6 +40,10 @@ class Company(db.Model):
     number_with_year: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(0), server_default="0")
     payment_terms_days: Mapped[int] = mapped_column(default=14, server_default="14")
+    # Periods starting before this day were billed by the tool used before: the bill run
+    # charges none of them (an installation that had services before invoicing existed gets
+    # the day it was upgraded, so its first run does not bill them back to their activation).
+    invoicing_starts_on: Mapped[dt.date | None]
     # On invoices and in their UBL (EN 16931's seller country, BT-40, and VAT identifier, BT-31).
     country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
     vat_id: Mapped[str | None] = mapped_column(String(40))

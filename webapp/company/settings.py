@@ -122,6 +122,7 @@ class InvoicingSettings:
     payment_terms_days: int  # a client may have its own
     country: str | None = None  # ISO 3166-1 alpha-2 (webapp.countries)
     vat_id: str | None = None
+    invoicing_starts_on: dt.date | None = None  # periods before it were billed elsewhere
 
 
 def invoicing(company: Company) -> InvoicingSettings:
@@ -133,6 +134,7 @@ def invoicing(company: Company) -> InvoicingSettings:
         payment_terms_days=company.payment_terms_days,
         country=company.country,
         vat_id=company.vat_id,
+        invoicing_starts_on=company.invoicing_starts_on,
     )
 
 
@@ -147,3 +149,4 @@ def save_invoicing(company_id: int, settings: InvoicingSettings) -> None:
         company.payment_terms_days = settings.payment_terms_days
         company.country = settings.country
         company.vat_id = settings.vat_id
+        company.invoicing_starts_on = settings.invoicing_starts_on

@@ -120,7 +120,7 @@ def _current_form() -> SettingsForm:
 @requires(Can.CONFIGURE)
 def invoicing():
     """Invoice numbers, the tax rate and payment terms, for the documents issued from now on."""
-    form = InvoicingForm()
+    form = InvoicingForm(company_id=company_id())
     if not form.validate():
         context = _context(_current_form(), invoicing_form=form)
         return page("settings/index.html", fragments=("invoicing_form",), **context), 422

@@ -28,4 +28,9 @@ def unmark(company_id: int) -> None:
 
 
 def in_progress(company_id: int) -> bool:
-    return bool(redis_connection().exists(KEY.format(company_id)))
+    """False when Redis does not answer: no mark then, and the daily job bills every company
+    rather than none."""
+    try:
+        return bool(redis_connection().exists(KEY.format(company_id)))
+    except RedisError:
+        return False

@@ -22,6 +22,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 
 from webapp.clients.models import Client
 from webapp.clock import today
+from webapp.company.models import Company
 from webapp.database import chunked
 from webapp.extensions import db
 from webapp.invoices.documents import NewDocument, NewLine, issue_documents, lock_company
@@ -52,31 +53,92 @@ class BillRunResult:
     document_ids: tuple[int, ...]
 
 
+# Services billed per transaction: the run's locks (the company's, and on PostgreSQL the
+# services') are held for one part at a time, so a change to a service waits a second or two
+# for the run, never the whole run.
+PART_SERVICES = 2000
+
+
 def run_bill_run(company_id: int, run_date: dt.date, actor: str = "scheduler") -> BillRunResult:
+    """Bill what is due by `run_date`, a part of the company's clients per transaction.
+
+    Each part is whole: its documents with their lines, numbers, events and the cursors of its
+    services commit together, under the company's lock, reading anew what is due. So a second
+    run at the same time takes turns part by part and finds billed what the first billed, and a
+    run killed half-way leaves its finished parts and nothing of the part under way: a run for
+    the same day then bills the rest."""
     with unit_of_work():
-        company = lock_company(company_id)
+        lock_company(company_id)
         _check_date(company_id, run_date)
         run = BillRun(company_id=company_id, run_date=run_date, actor=actor)
         db.session.add(run)
         db.session.flush()
-        due = _due(company_id, run_date)
-        documents = _documents(company_id, due)
-        ids = issue_documents(company, documents, run_date, actor, bill_run_id=run.id)
-        _move_cursors(company_id, due)
-        kinds = [sum(x.amount for x in d.lines) < 0 for d in documents]
-        run.credit_notes = sum(kinds)
-        run.invoices = len(kinds) - run.credit_notes
-        run.lines = sum(len(d.lines) for d in documents)
-        if documents:  # a run that billed nothing leaves its row, not an event
+        run_id = run.id
+    ids, invoices, credit_notes, lines = [], 0, 0, 0
+    for clients in _client_parts(company_id, run_date):
+        with unit_of_work():
+            company = lock_company(company_id)
+            due = _due(company_id, run_date, clients)
+            documents = _documents(company_id, due)
+            ids += issue_documents(company, documents, run_date, actor, bill_run_id=run_id)
+            _move_cursors(company_id, due)
+        negative = [sum(x.amount for x in d.lines) < 0 for d in documents]
+        credit_notes += sum(negative)
+        invoices += len(negative) - sum(negative)
+        lines += sum(len(d.lines) for d in documents)
+    with unit_of_work():
+        run = db.session.get(BillRun, run_id)
+        run.invoices, run.credit_notes, run.lines = invoices, credit_notes, lines
+        if ids:  # a run that billed nothing leaves its row, not an event
             record(
-                ev.BillRunCompleted(None, run.id, run_date, run.invoices, run.credit_notes),
+                ev.BillRunCompleted(None, run_id, run_date, invoices, credit_notes),
                 company_id,
                 actor,
             )
-        result = BillRunResult(
-            run.id, run_date, run.invoices, run.credit_notes, run.lines, tuple(ids)
-        )
-    return result
+    return BillRunResult(run_id, run_date, invoices, credit_notes, lines, tuple(ids))
+
+
+def preview(company_id: int, run_date: dt.date) -> list["_Due"]:
+    """What a run for `run_date` would bill now, service by service, writing nothing."""
+    due = [
+        d for part in _client_parts(company_id, run_date) for d in _due(company_id, run_date, part)
+    ]
+    db.session.rollback()
+    return due
+
+
+def _client_parts(company_id: int, run_date: dt.date) -> list[list[int]]:
+    """The clients with something due, in name order, grouped by about PART_SERVICES services
+    (a client is never split: it gets one document per currency)."""
+    s, cur = ClientService, ServiceInvoicing
+    counts = db.session.execute(
+        select(s.client_id, func.count())
+        .join(Client, Client.id == s.client_id)
+        .outerjoin(cur, cur.service_id == s.id)
+        .where(s.company_id == company_id, s.activated_at.is_not(None), _is_due(run_date))
+        .group_by(s.client_id, Client.name)
+        .order_by(Client.name, s.client_id)
+    ).all()
+    db.session.rollback()  # a read: no transaction is kept open between parts
+    parts, part, size = [], [], 0
+    for client_id, count in counts:
+        if part and size + count > PART_SERVICES:
+            parts.append(part)
+            part, size = [], 0
+        part.append(client_id)
+        size += count
+    return [*parts, part] if part else parts
+
+
+def _is_due(run_date: dt.date):
+    s, cur = ClientService, ServiceInvoicing
+    return or_(
+        cur.service_id.is_(None),
+        and_(
+            cur.done.is_(False),
+            or_(cur.next_bill_date <= run_date, s.version > cur.settled_version),
+        ),
+    )
 
 
 def _check_date(company_id: int, run_date: dt.date) -> None:
@@ -104,8 +166,8 @@ class _Due:
     has_cursor: bool
 
 
-def _due(company_id: int, run_date: dt.date) -> list[_Due]:
-    rows = _candidates(company_id, run_date)
+def _due(company_id: int, run_date: dt.date, client_ids: list[int]) -> list[_Due]:
+    rows = _candidates(company_id, run_date, client_ids=client_ids)
     return [
         _Due(r, history, billed, rules.due_lines(history, billed, run_date), r.cursor is not None)
         for r, history, billed in _histories(company_id, rows)
@@ -126,12 +188,15 @@ def _histories(company_id: int, rows):
     if not rows:
         return []
     ids = [r.id for r in rows]
-    anchors = _imported_anchors(company_id, [r.id for r in rows if r.cursor is None])
+    imported, anchors = _imported(company_id, [r.id for r in rows if r.cursor is None])
     changes = _changes(company_id, rows)
     pauses = _pauses(company_id, ids)
     stops = _stop_events(company_id, [r.id for r in rows if r.status in _STOPPED])
     looked_at = [r.id for r in rows if r.id in changes or r.status in _STOPPED]
     keys, versions = _billed_lines(company_id, looked_at)
+    starts_on = db.session.scalar(
+        select(Company.invoicing_starts_on).where(Company.id == company_id)
+    )
     due = []
     for r in rows:
         anchor = r.anchor or anchors.get(r.id) or r.activated_at.date()
@@ -145,6 +210,7 @@ def _histories(company_id: int, rows):
             stop=_stop(r, stops.get(r.id)),
             bound=_bound(r),
             setup_fee=Decimal(r.setup_fee or 0),
+            outside_before=_outside_before(r, anchor, starts_on, r.id in imported),
         )
         billed = rules.Billed(
             periods_charged=r.periods_charged or 0,
@@ -159,9 +225,14 @@ def _histories(company_id: int, rows):
 _STOPPED = (ServiceStatus.CANCELLED, ServiceStatus.EXPIRED)
 
 
-def _candidates(company_id: int, run_date: dt.date | None, service_id: int | None = None):
-    """Services with something due: never looked at, a period started, or changed since (or
-    the one service asked for, as it stands)."""
+def _candidates(
+    company_id: int,
+    run_date: dt.date | None,
+    service_id: int | None = None,
+    client_ids: list[int] | None = None,
+):
+    """Services of `client_ids` with something due: never looked at, a period started, or
+    changed since (or the one service asked for, as it stands)."""
     s, cur = ClientService, ServiceInvoicing
     query = (
         select(
@@ -192,23 +263,24 @@ def _candidates(company_id: int, run_date: dt.date | None, service_id: int | Non
     )
     if service_id is not None:
         return db.session.execute(query.where(s.id == service_id)).all()
-    query = query.where(
-        or_(
-            cur.service_id.is_(None),
-            and_(
-                cur.done.is_(False),
-                or_(cur.next_bill_date <= run_date, s.version > cur.settled_version),
-            ),
-        )
-    )
+    query = query.where(s.client_id.in_(client_ids or []), _is_due(run_date))
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=s)
     return db.session.execute(query).all()
 
 
-def _imported_anchors(company_id: int, ids: list[int]) -> dict[int, dt.date]:
-    """An imported service's billing carries on from the next bill date the import gave."""
-    found = {}
+def _outside_before(r, anchor: dt.date, starts_on: dt.date | None, imported: bool):
+    """Before which day periods were billed by the tool used before: the company's invoicing
+    start; for a one-time service that was imported, its one charge too."""
+    if imported and BillingCycle(r.billing_cycle) == BillingCycle.ONE_TIME:
+        return max(starts_on or anchor, anchor + dt.timedelta(days=1))
+    return starts_on
+
+
+def _imported(company_id: int, ids: list[int]) -> tuple[set[int], dict[int, dt.date]]:
+    """The services among `ids` that were imported, and the next bill date each import gave
+    (an imported service's billing carries on from it)."""
+    imported, found = set(), {}
     for part in chunked(ids):
         for service_id, payload in db.session.execute(
             select(DomainEvent.service_id, DomainEvent.payload).where(
@@ -217,9 +289,10 @@ def _imported_anchors(company_id: int, ids: list[int]) -> dict[int, dt.date]:
                 DomainEvent.service_id.in_(part),
             )
         ):
+            imported.add(service_id)
             if payload.get("next_bill_date"):
                 found[service_id] = dt.date.fromisoformat(payload["next_bill_date"])
-    return found
+    return imported, found
 
 
 def _changes(company_id: int, rows) -> dict[int, list]:
@@ -318,6 +391,10 @@ def _stop(r, event_id: int | None) -> rules.Stop | None:
     if r.status not in _STOPPED:
         return None
     day = r.cancellation_effective_on if r.status == ServiceStatus.CANCELLED else r.term_end
+    if day is None:
+        # A row written without it (old or bulk data): the day it was cancelled. Without a
+        # day, one such row would stop the company's whole bill run.
+        day = r.cancelled_at.date() if r.cancelled_at is not None else r.term_end
     if r.suspended_since is not None:
         day = min(day, r.suspended_since.date())
     return rules.Stop(day, event_id)

@@ -8,15 +8,17 @@ numbers back and none is skipped.
 """
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.company.models import Company
+from webapp.database import chunked
 from webapp.extensions import db
 from webapp.invoices.models import (
     CREDIT_NOTE,
@@ -27,6 +29,7 @@ from webapp.invoices.models import (
     InvoiceLine,
 )
 from webapp.lifecycle import events as ev
+from webapp.lifecycle.transitions import TransitionRefused
 from webapp.pipeline.outbox import record_many
 
 CENT = Decimal("0.01")
@@ -65,9 +68,14 @@ class NewDocument:
 
 
 def lock_company(company_id: int) -> Company:
-    """The company's row, locked until commit: bill runs and voids issue one at a time."""
+    """The company's row, locked until commit: bill runs and voids issue one at a time.
+
+    FOR NO KEY UPDATE on PostgreSQL, not FOR UPDATE: every row inserted for the company (an
+    event in the outbox, say) takes FOR KEY SHARE on it through its foreign key, which FOR
+    UPDATE would block for the whole run; and a writer that holds a service or an invoice
+    while it inserts its event would deadlock with the run or the void waiting for that row."""
     return db.session.scalars(
-        select(Company).where(Company.id == company_id).with_for_update()
+        select(Company).where(Company.id == company_id).with_for_update(key_share=True)
     ).one()
 
 
@@ -76,6 +84,54 @@ def number_text(company: Company, kind: str, year: int, sequence: int) -> str:
     return (
         f"{prefix}{year}-{sequence:05d}" if company.number_with_year else f"{prefix}{sequence:05d}"
     )
+
+
+# What follows the prefix in a number (number_text): an optional "YYYY-", then the sequence.
+_AFTER_PREFIX = re.compile(r"(\d{4}-)?\d{5,}")
+PREFIX_SETTING = {INVOICE: "invoice number prefix", CREDIT_NOTE: "credit note number prefix"}
+
+
+class NumberTaken(TransitionRefused):
+    """A document's number is already another document's: the prefixes were changed to one
+    the other kind used before (a change the settings form refuses, unless it raced a run)."""
+
+    def __init__(self, number: str, kind: str):
+        self.number = number
+        super().__init__(
+            f"Cannot issue {number}: a document already has that number. Change the "
+            f"{PREFIX_SETTING[kind]} in the invoicing settings to one no earlier document "
+            "used, then run again."
+        )
+
+
+def number_of_other_kind(company_id: int, kind: str, prefix: str) -> str | None:
+    """A stored number of the kind other than `kind` that a `kind` number with `prefix` could
+    equal (prefix, then what number_text puts after one), if any. Case-sensitive, as the
+    UNIQUE(company_id, number) it guards."""
+    other = CREDIT_NOTE if kind == INVOICE else INVOICE
+    candidates = db.session.scalars(
+        select(Invoice.number).where(
+            Invoice.company_id == company_id,
+            Invoice.kind == other,
+            func.substr(Invoice.number, 1, len(prefix)) == prefix,
+            func.substr(Invoice.number, len(prefix) + 1, 1).in_(list("0123456789")),
+        )
+    )
+    return next((n for n in candidates if _AFTER_PREFIX.fullmatch(n[len(prefix) :])), None)
+
+
+def _refuse_taken_numbers(company_id: int, rows: list[dict]) -> None:
+    """Refuse, before writing, a number a stored document already has (the caller holds
+    lock_company, so no other writer issues meanwhile)."""
+    kinds = {row["number"]: row["kind"] for row in rows}
+    for numbers in chunked(list(kinds)):
+        taken = db.session.scalar(
+            select(Invoice.number)
+            .where(Invoice.company_id == company_id, Invoice.number.in_(numbers))
+            .limit(1)
+        )
+        if taken is not None:
+            raise NumberTaken(taken, kinds[taken])
 
 
 # Numbers without the year in them run on from year to year (a sequence restarting each year
@@ -151,6 +207,7 @@ def issue_documents(
         rows.append(
             _document_row(company, client, document, kind, sequence, issue_date, bill_run_id)
         )
+    _refuse_taken_numbers(company.id, rows)
     ids = db.session.scalars(
         insert(Invoice.__table__).returning(Invoice.__table__.c.id, sort_by_parameter_order=True),
         rows,

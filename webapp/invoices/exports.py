@@ -53,19 +53,22 @@ import datetime as dt
 import io
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 
 from sqlalchemy import select
 
-from webapp.exports import BOM, cell
+from webapp.database import chunked
+from webapp.exports import BOM, CHUNK, cell
 from webapp.extensions import db
 from webapp.invoices.documents import cents
 from webapp.invoices.models import Invoice, InvoiceLine
 
 DAY = dt.timedelta(days=1)
 ZERO = Decimal("0.00")
+BATCH = CHUNK  # documents per credited-invoice look-up
 
 # --- Lines as the exports write them -----------------------------------------------------
 
@@ -103,17 +106,27 @@ def _lines(invoice: Invoice) -> list[_Line]:
 
 
 def _credited(invoices: Sequence[Invoice]) -> dict[int, tuple[str, dt.date]]:
-    """The number and date of each invoice a credit note in `invoices` voids, by its id."""
+    """The number and date of each invoice a credit note in `invoices` voids, by its id; the
+    ids go in chunks, as a database takes only so many bound values in one statement."""
     wanted = {(i.company_id, i.credits_invoice_id) for i in invoices if i.credits_invoice_id}
-    if not wanted:
-        return {}
-    rows = db.session.execute(
-        select(Invoice.id, Invoice.company_id, Invoice.number, Invoice.issue_date).where(
-            Invoice.company_id.in_({company for company, _ in wanted}),
-            Invoice.id.in_({invoice_id for _, invoice_id in wanted}),
+    companies = {company for company, _ in wanted}
+    found = {}
+    for ids in chunked(sorted({invoice_id for _, invoice_id in wanted})):
+        rows = db.session.execute(
+            select(Invoice.id, Invoice.company_id, Invoice.number, Invoice.issue_date).where(
+                Invoice.company_id.in_(companies), Invoice.id.in_(ids)
+            )
         )
-    )
-    return {r.id: (r.number, r.issue_date) for r in rows if (r.company_id, r.id) in wanted}
+        found |= {r.id: (r.number, r.issue_date) for r in rows if (r.company_id, r.id) in wanted}
+    return found
+
+
+def _batches(invoices: Iterable[Invoice]) -> Iterator[list[Invoice]]:
+    """`invoices` BATCH at a time: a download's documents arrive as a stream, and each batch
+    looks up the invoices its credit notes void in one go."""
+    invoices = iter(invoices)
+    while batch := list(islice(invoices, BATCH)):
+        yield batch
 
 
 def _address_lines(address: str | None) -> list[str]:
@@ -177,28 +190,28 @@ def xero_tax_type(rate: Decimal) -> str:
     return "Tax on Sales" if rate else "Tax Exempt"
 
 
-def xero_csv(
-    invoices: Sequence[Invoice],
+def xero_rows(
+    invoices: Iterable[Invoice],
     *,
     account_code: str = "200",
     tax_type: Callable[[Decimal], str] = xero_tax_type,
     date_format: str = "%d/%m/%Y",
-) -> str:
-    """Xero's sales invoice import file: one row per line of each invoice and credit note."""
-    credited = _credited(invoices)
-    rows = []
-    for invoice in invoices:
-        client = invoice.parties.get("client", {})
-        address = _address_lines(client.get("address"))
-        # Four address lines: anything past the fourth joins the fourth.
-        address = address[:3] + [", ".join(address[3:])] if len(address) > 4 else address
-        address += [""] * (4 - len(address))
-        day = invoice.issue_date.strftime(date_format)
-        due = (invoice.due_date or invoice.issue_date).strftime(date_format)
-        reference = credited.get(invoice.credits_invoice_id, ("",))[0]
-        for line, priced in zip(invoice.lines, _lines(invoice), strict=True):
-            rows.append(
-                [
+) -> Iterator[list]:
+    """The rows (under XERO_COLUMNS) of Xero's sales invoice import file, one per line of each
+    invoice and credit note, as `invoices` arrive."""
+    for batch in _batches(invoices):
+        credited = _credited(batch)
+        for invoice in batch:
+            client = invoice.parties.get("client", {})
+            address = _address_lines(client.get("address"))
+            # Four address lines: anything past the fourth joins the fourth.
+            address = address[:3] + [", ".join(address[3:])] if len(address) > 4 else address
+            address += [""] * (4 - len(address))
+            day = invoice.issue_date.strftime(date_format)
+            due = (invoice.due_date or invoice.issue_date).strftime(date_format)
+            reference = credited.get(invoice.credits_invoice_id, ("",))[0]
+            for line, priced in zip(invoice.lines, _lines(invoice), strict=True):
+                yield [
                     client.get("name", ""),
                     "",
                     *address,
@@ -226,8 +239,11 @@ def xero_csv(
                     invoice.currency,
                     "",
                 ]
-            )
-    return _csv(XERO_COLUMNS, rows)
+
+
+def xero_csv(invoices: Iterable[Invoice], **options) -> str:
+    """Xero's sales invoice import file as one text (xero_rows' options)."""
+    return _csv(XERO_COLUMNS, xero_rows(invoices, **options))
 
 
 # --- QuickBooks Online ---------------------------------------------------------------------
@@ -251,40 +267,42 @@ QUICKBOOKS_COLUMNS = [
 ]
 
 
-def quickbooks_csv(
-    invoices: Sequence[Invoice],
+def quickbooks_rows(
+    invoices: Iterable[Invoice],
     *,
     item: str = "Services",
     date_format: str = "%m/%d/%Y",
-) -> str:
-    """QuickBooks Online's invoice import file: one row per line of each invoice; credit
-    notes are left out (they have an import of their own there)."""
-    rows = []
+) -> Iterator[list]:
+    """The rows (under QUICKBOOKS_COLUMNS) of QuickBooks Online's invoice import file, one per
+    line of each invoice, as `invoices` arrive; credit notes are left out (they have an import
+    of their own there)."""
     for invoice in invoices:
         if invoice.is_credit_note:
             continue
         rate = Decimal(invoice.tax_rate)
         for line, priced in zip(invoice.lines, _lines(invoice), strict=True):
-            rows.append(
-                [
-                    invoice.number,
-                    invoice.parties.get("client", {}).get("name", ""),
-                    invoice.issue_date.strftime(date_format),
-                    invoice.due_date.strftime(date_format),
-                    "",  # Terms: a name from the company's QuickBooks list; the due date says it
-                    "",
-                    invoice.note or "",
-                    item,
-                    line.description,
-                    priced.quantity,
-                    priced.unit_amount,
-                    priced.amount,
-                    "Y" if rate else "N",
-                    _rate_text(rate) if rate else "",
-                    line.period_start.strftime(date_format) if line.period_start else "",
-                ]
-            )
-    return _csv(QUICKBOOKS_COLUMNS, rows)
+            yield [
+                invoice.number,
+                invoice.parties.get("client", {}).get("name", ""),
+                invoice.issue_date.strftime(date_format),
+                invoice.due_date.strftime(date_format),
+                "",  # Terms: a name from the company's QuickBooks list; the due date says it
+                "",
+                invoice.note or "",
+                item,
+                line.description,
+                priced.quantity,
+                priced.unit_amount,
+                priced.amount,
+                "Y" if rate else "N",
+                _rate_text(rate) if rate else "",
+                line.period_start.strftime(date_format) if line.period_start else "",
+            ]
+
+
+def quickbooks_csv(invoices: Iterable[Invoice], **options) -> str:
+    """QuickBooks Online's invoice import file as one text (quickbooks_rows' options)."""
+    return _csv(QUICKBOOKS_COLUMNS, quickbooks_rows(invoices, **options))
 
 
 # --- UBL 2.1 -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from webapp.clients.models import Client
 from webapp.clock import to_local, utcnow
 from webapp.company.models import Company
 from webapp.date_range import DateRange
-from webapp.exports import keyset_chunks
+from webapp.exports import CHUNK, keyset_chunks
 from webapp.extensions import db
 from webapp.invoices.documents import cents
 from webapp.invoices.models import CREDIT_NOTE, INVOICE, ISSUED, PAID, VOID, Invoice, InvoiceLine
@@ -278,6 +278,8 @@ def service_lines(company_id: int, service_id: int, limit: int = SHOWN_ON_PAGES)
 
 # --- Downloads -----------------------------------------------------------------------------
 
+EXPORT_CHUNK = CHUNK  # documents loaded at a time for the accounting exports
+
 CSV_HEADER = [
     "number",
     "kind",
@@ -333,15 +335,21 @@ def csv_rows(company_id: int, query: InvoiceQuery) -> Iterator[tuple]:
             yield tuple(row)[1:]
 
 
-def documents_for_export(company_id: int, query: InvoiceQuery) -> list[Invoice]:
-    """Every matching document with its lines and client, in issue order, for the accounting
-    exports."""
+def documents_for_export(company_id: int, query: InvoiceQuery) -> Iterator[Invoice]:
+    """Every matching document with its lines, in issue order, for the accounting exports:
+    read in keyset chunks, each chunk's documents loaded whole and detached from the session
+    before its read ends, so a long download holds neither a transaction nor every document."""
     filters = invoice_filters(company_id, query, company_today(company_id))
-    return list(
-        db.session.scalars(
+    for chunk in keyset_chunks(select(Invoice.id).where(*filters), Invoice.id, EXPORT_CHUNK):
+        invoices = db.session.scalars(
             select(Invoice)
-            .options(joinedload(Invoice.client, innerjoin=True), selectinload(Invoice.lines))
-            .where(*filters)
+            .options(selectinload(Invoice.lines))
+            .where(Invoice.company_id == company_id, Invoice.id.in_([row.id for row in chunk]))
             .order_by(Invoice.id)
         ).all()
-    )
+        for invoice in invoices:
+            for line in invoice.lines:
+                db.session.expunge(line)
+            db.session.expunge(invoice)
+        db.session.rollback()
+        yield from invoices

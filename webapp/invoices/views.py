@@ -69,23 +69,24 @@ def export_csv():
 @bp.get("/invoices/xero.csv")
 @requires(Can.VIEW)
 def xero_csv():
-    """The matching documents in Xero's sales invoice import format."""
+    """The matching documents in Xero's sales invoice import format, streamed in chunks."""
     from webapp.invoices import exports
 
     query = queries.InvoiceQuery.from_args(request.args)
-    text = exports.xero_csv(queries.documents_for_export(company_id(), query))
-    return _download(text, _stem("invoices-xero"), "text/csv")
+    rows = exports.xero_rows(queries.documents_for_export(company_id(), query))
+    return csv_response(_stem("invoices-xero"), exports.XERO_COLUMNS, rows)
 
 
 @bp.get("/invoices/quickbooks.csv")
 @requires(Can.VIEW)
 def quickbooks_csv():
-    """The matching documents in QuickBooks Online's invoice import format."""
+    """The matching documents in QuickBooks Online's invoice import format, streamed in
+    chunks."""
     from webapp.invoices import exports
 
     query = queries.InvoiceQuery.from_args(request.args)
-    text = exports.quickbooks_csv(queries.documents_for_export(company_id(), query))
-    return _download(text, _stem("invoices-quickbooks"), "text/csv")
+    rows = exports.quickbooks_rows(queries.documents_for_export(company_id(), query))
+    return csv_response(_stem("invoices-quickbooks"), exports.QUICKBOOKS_COLUMNS, rows)
 
 
 def _file_name(invoice: Invoice, suffix: str) -> str:

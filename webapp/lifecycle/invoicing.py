@@ -84,6 +84,13 @@ class History:
     # cancellation takes effect, or the end of a term that will not renew by itself.
     bound: dt.date | None = None
     setup_fee: Decimal = Decimal(0)
+    # Periods starting before this day were billed by the tool used before (the company's
+    # invoicing start, or an imported one-time service): none is charged here, and no change
+    # or stop inside one is settled here.
+    outside_before: dt.date | None = None
+
+    def outside(self, start: dt.date) -> bool:
+        return self.outside_before is not None and start < self.outside_before
 
 
 @dataclass(frozen=True)
@@ -270,6 +277,10 @@ def due_lines(h: History, billed: Billed, run_date: dt.date) -> Outcome:
         if p.index < billed.periods_charged:
             known.append(p)
             continue
+        if h.outside(p.start):
+            charged = p.index + 1
+            known.append(p)
+            continue
         if p.start > run_date or not _chargeable(h, p.start):
             next_start = p.start if _chargeable(h, p.start) else None
             known.append(p)
@@ -347,10 +358,10 @@ def billing_dates(h: History, periods_charged: int) -> tuple[dt.date | None, dt.
     cancellation scheduled, a term that ends without renewing)."""
     served = ServedDays(h.pauses)
     if C(h.cycle) == C.ONE_TIME:
-        return None, None if periods_charged else h.anchor
+        return None, None if periods_charged or h.outside(h.anchor) else h.anchor
     paid_through = None
     for p in periods(h, served):
-        if p.index < periods_charged:
+        if p.index < periods_charged or h.outside(p.start):
             paid_through = p.end - dt.timedelta(days=1) if p.end else None
             continue
         return paid_through, p.start if _chargeable(h, p.start) else None
@@ -378,6 +389,8 @@ def _adjustment(h, served, known, charged, versions, i, key):
         # settled then (or never charged: nothing to settle).
         start = period.start if period else on
         return "pending" if _chargeable(h, start) else None
+    if h.outside(period.start):
+        return None  # the tool before billed that period: its changes are its own
     if on == period.start and rate.version <= versions.get(period.start, 0):
         return None  # the period's line was priced knowing it
     days_left = period.length - served.between(period.start, on)
@@ -406,6 +419,8 @@ def _credit(h: History, served: ServedDays, billed: Billed, charged_periods) -> 
     rate = rate_on(h, served, h.stop.day)
     amount, days, length, first, last = Decimal(0), 0, None, None, None
     for p in charged_periods:
+        if h.outside(p.start):
+            continue  # not billed here: nothing to give back here
         unused = p.length - served.between(p.start, h.stop.day)
         if unused <= 0:
             continue
@@ -430,6 +445,8 @@ def _credit(h: History, served: ServedDays, billed: Billed, charged_periods) -> 
 
 def _one_time(h: History, billed: Billed, served: ServedDays, run_date: dt.date) -> Outcome:
     """Price x quantity once, on the first run on or after activation; no credit later."""
+    if h.outside(h.anchor):
+        return Outcome((), 1, None, None, h.version, True)  # billed by the tool before
     if billed.periods_charged or h.anchor > run_date:
         waiting = not billed.periods_charged
         return Outcome(
