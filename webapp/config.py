@@ -62,6 +62,14 @@ class Config:
     # How often SLA clocks, escalations and incident-driven health scores are looked at.
     SLA_SWEEP_SECONDS = int(os.environ.get("SLA_SWEEP_SECONDS", "60"))
     EXPIRY_GRACE_DAYS = int(os.environ.get("EXPIRY_GRACE_DAYS", "14"))
+    # The scheduler's daily bill run; off (0), invoices are made by `flask billing run` alone,
+    # for an MSP that bills on a day of its choosing.
+    BILL_RUN_SCHEDULED = os.environ.get("BILL_RUN_SCHEDULED", "1").lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
     # A connection the database dropped (a restart, a failover) is replaced before use instead
     # of failing the request that drew it from the pool.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}

@@ -29,7 +29,6 @@ PERIODIC = {
     "periodic-expire-due-services",
     "periodic-renewals",
     "periodic-recalculate-health",
-    "periodic-bill-run",
 }
 
 

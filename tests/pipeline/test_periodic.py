@@ -28,6 +28,15 @@ def test_restarting_the_scheduler_ten_times_keeps_each_periodic_job_once(app):
     assert sorted(jobs) == sorted(p.id for p in schedule.periodic_jobs(app.config))
 
 
+def test_the_daily_bill_run_is_scheduled_unless_turned_off(app):
+    scheduler = Scheduler(connection=redis_connection())
+    assert "periodic-bill-run" in schedule.register(scheduler, app.config)
+    # Off: invoices by `flask billing run` alone; a scheduler restarted drops the job.
+    registered = schedule.register(scheduler, {**app.config, "BILL_RUN_SCHEDULED": False})
+    assert "periodic-bill-run" not in registered
+    assert "periodic-bill-run" not in [j.id for j in scheduler.get_jobs()]
+
+
 def test_periodic_job_no_longer_wanted_is_removed(app, monkeypatch):
     scheduler = Scheduler(connection=redis_connection())
     schedule.register(scheduler, app.config)

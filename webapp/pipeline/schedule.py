@@ -41,6 +41,7 @@ class Periodic:
 
 
 def periodic_jobs(config) -> list[Periodic]:
+    billing = [Periodic("periodic-bill-run", "jobs.billing.run_bill_runs", 24 * 3600)]
     return [
         Periodic(
             "periodic-relay-outbox",
@@ -51,7 +52,7 @@ def periodic_jobs(config) -> list[Periodic]:
         Periodic("periodic-expire-due-services", "jobs.periodic.expire_due_services", 3600),
         Periodic("periodic-renewals", "jobs.renewals.run_renewals", 3600),
         Periodic("periodic-recalculate-health", "jobs.periodic.recalculate_health", 24 * 3600),
-        Periodic("periodic-bill-run", "jobs.billing.run_bill_runs", 24 * 3600),
+        *(billing if config.get("BILL_RUN_SCHEDULED", True) else []),
     ]
 
 
