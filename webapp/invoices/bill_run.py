@@ -25,8 +25,14 @@ from webapp.clock import today
 from webapp.company.models import Company
 from webapp.database import chunked
 from webapp.extensions import db
-from webapp.invoices.documents import NewDocument, NewLine, issue_documents, lock_company
-from webapp.invoices.models import BillRun, InvoiceLine, ServiceInvoicing
+from webapp.invoices.documents import (
+    NewDocument,
+    NewLine,
+    issue_documents,
+    kind_of,
+    lock_company,
+)
+from webapp.invoices.models import CREDIT_NOTE, INVOICE, BillRun, InvoiceLine, ServiceInvoicing
 from webapp.lifecycle import events as ev
 from webapp.lifecycle import invoicing as rules
 from webapp.lifecycle.statuses import BillingCycle, ServiceStatus
@@ -82,9 +88,9 @@ def run_bill_run(company_id: int, run_date: dt.date, actor: str = "scheduler") -
             documents = _documents(company_id, due)
             ids += issue_documents(company, documents, run_date, actor, bill_run_id=run_id)
             _move_cursors(company_id, due)
-        negative = [sum(x.amount for x in d.lines) < 0 for d in documents]
-        credit_notes += sum(negative)
-        invoices += len(negative) - sum(negative)
+        kinds = [kind_of(d) for d in documents]
+        credit_notes += kinds.count(CREDIT_NOTE)
+        invoices += kinds.count(INVOICE)
         lines += sum(len(d.lines) for d in documents)
     with unit_of_work():
         run = db.session.get(BillRun, run_id)

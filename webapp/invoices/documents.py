@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import func, insert, select, update
 
@@ -29,15 +29,9 @@ from webapp.invoices.models import (
     InvoiceLine,
 )
 from webapp.lifecycle import events as ev
+from webapp.lifecycle.invoicing import cents
 from webapp.lifecycle.transitions import TransitionRefused
 from webapp.pipeline.outbox import record_many
-
-CENT = Decimal("0.01")
-
-
-def cents(amount: Decimal) -> Decimal:
-    """Rounded to the cent, half away from zero (EN 16931)."""
-    return Decimal(amount).quantize(CENT, ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -65,6 +59,11 @@ class NewDocument:
     # None: the client's rate, else the company's. A voiding credit note keeps its invoice's
     # rate, so it reverses the invoice's tax exactly even after the rate changed.
     tax_rate: Decimal | None = None
+
+
+def kind_of(document: NewDocument) -> str:
+    """A document whose net total is below zero is a credit note, any other an invoice."""
+    return CREDIT_NOTE if sum(x.amount for x in document.lines) < 0 else INVOICE
 
 
 def lock_company(company_id: int) -> Company:
@@ -193,7 +192,7 @@ def issue_documents(
             )
         )
     }
-    kinds = [CREDIT_NOTE if sum(x.amount for x in d.lines) < 0 else INVOICE for d in documents]
+    kinds = [kind_of(d) for d in documents]
     next_number = {
         kind: _take_numbers(company.id, kind, sequence_year(company, issue_date), kinds.count(kind))
         for kind in (INVOICE, CREDIT_NOTE)

@@ -63,8 +63,8 @@ from sqlalchemy import select
 from webapp.database import chunked
 from webapp.exports import BOM, CHUNK, cell
 from webapp.extensions import db
-from webapp.invoices.documents import cents
 from webapp.invoices.models import Invoice, InvoiceLine
+from webapp.lifecycle.invoicing import cents
 
 DAY = dt.timedelta(days=1)
 ZERO = Decimal("0.00")

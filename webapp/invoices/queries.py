@@ -20,8 +20,8 @@ from webapp.company.models import Company
 from webapp.date_range import DateRange
 from webapp.exports import CHUNK, keyset_chunks
 from webapp.extensions import db
-from webapp.invoices.documents import cents
 from webapp.invoices.models import CREDIT_NOTE, INVOICE, ISSUED, PAID, VOID, Invoice, InvoiceLine
+from webapp.lifecycle.invoicing import cents
 from webapp.query_args import id_arg
 from webapp.services.models import ClientService
 from webapp.tenancy import get_or_404

@@ -29,8 +29,9 @@ MONTHS = {C.MONTHLY: 1, C.QUARTERLY: 3, C.SEMI_ANNUAL: 6, C.ANNUAL: 12}
 PERIOD, SETUP, ONCE, ADJUSTMENT, CREDIT = "period", "setup", "once", "adjustment", "credit"
 
 
-def cents(amount: Decimal) -> Decimal:
-    return amount.quantize(CENT, ROUND_HALF_UP)
+def cents(amount) -> Decimal:
+    """Rounded to the cent, half away from zero (EN 16931): every line, tax and price."""
+    return Decimal(amount).quantize(CENT, ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ work: the invoicing and the revenue ledger see the same events as for one change
 import re
 from collections import Counter
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -19,6 +19,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from webapp.clients.models import Client
 from webapp.extensions import db
 from webapp.forms import MAX_AMOUNT
+from webapp.lifecycle.invoicing import cents
 from webapp.lifecycle.statuses import BillingCycle, ServiceStatus
 from webapp.lifecycle.transitions import TRANSITIONS, Action, TransitionRefused
 from webapp.pipeline.outbox import unit_of_work
@@ -37,7 +38,6 @@ MAX_SERVICES = 2000
 # The statuses a price may change from (pending, active, suspended); ended services are left out.
 CHANGEABLE = tuple(sorted(s for s in TRANSITIONS[Action.CHANGE_PRICE].sources if s is not None))
 
-CENT = Decimal("0.01")
 PERCENT, AMOUNT = "percent", "amount"
 
 
@@ -51,8 +51,8 @@ class PriceStep:
     def new_price(self, price: Decimal) -> Decimal:
         """Rounded to the cent, half away from zero (as every amount on an invoice)."""
         if self.by == PERCENT:
-            return (price * (100 + self.value) / 100).quantize(CENT, ROUND_HALF_UP)
-        return (price + self.value).quantize(CENT, ROUND_HALF_UP)
+            return cents(price * (100 + self.value) / 100)
+        return cents(price + self.value)
 
     @property
     def label(self) -> str:
