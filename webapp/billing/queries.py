@@ -1,10 +1,10 @@
-"""Reads of recurring billing: MRR per currency, a service's price adjustments."""
+"""Reads of recurring billing: MRR per currency."""
 
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from webapp.billing.models import BillingAdjustment, RecurringBilling
+from webapp.billing.models import RecurringBilling
 from webapp.extensions import db
 from webapp.lifecycle.billing import mrr
 from webapp.lifecycle.statuses import BillingStatus
@@ -24,15 +24,3 @@ def mrr_by_currency(company_id: int) -> dict[str, Decimal]:
     for currency, cycle, amount in rows:
         by_currency.setdefault(currency, {})[cycle] = Decimal(amount)
     return {currency: mrr(by_currency[currency]) for currency in sorted(by_currency)}
-
-
-def service_adjustments(company_id: int, service_id: int, limit: int = 10):
-    """A service's latest price-change adjustments, for its billing panel."""
-    return db.session.scalars(
-        select(BillingAdjustment)
-        .where(
-            BillingAdjustment.company_id == company_id, BillingAdjustment.service_id == service_id
-        )
-        .order_by(BillingAdjustment.id.desc())
-        .limit(limit)
-    ).all()
