@@ -17,6 +17,7 @@ MODELS = [
     "webapp.pipeline.models",
     "webapp.notifications.models",
     "webapp.incidents.models",
+    "webapp.assets.models",
     "webapp.sla.models",
     "webapp.renewals.models",
     "webapp.health.models",

@@ -47,6 +47,12 @@ class Company(db.Model):
     # On invoices and in their UBL (EN 16931's seller country, BT-40, and VAT identifier, BT-31).
     country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
     vat_id: Mapped[str | None] = mapped_column(String(40))
+    # Alert labels that name the asset, tried in order (an instance without its port).
+    routing_labels: Mapped[str] = mapped_column(
+        String(200),
+        default="asset_id,instance,hostname,host",
+        server_default="asset_id,instance,hostname,host",
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @property

@@ -77,6 +77,8 @@ class Incident(TenantMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("client_services.id"))
+    # The asset the alert was about, when it was found by its host (webapp.assets).
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str | None] = mapped_column(Text)
     severity: Mapped[Severity] = mapped_column(_enum(Severity))

@@ -62,6 +62,11 @@ class ClientService(TenantMixin, db.Model):
     billing_cycle: Mapped[BillingCycle] = mapped_column(_enum(BillingCycle))
     price: Mapped[Decimal] = mapped_column(Money)  # per unit and cycle
     quantity: Mapped[int] = mapped_column(default=1, server_default="1")  # seats, devices
+    # Seats follow devices: the quantity is the number of active assets it covers, changed
+    # through the domain as assets come and go (webapp.assets).
+    quantity_follows_assets: Mapped[bool] = mapped_column(
+        default=False, server_default=text("false")
+    )
     currency: Mapped[str] = mapped_column(String(3))
     setup_fee: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     start_date: Mapped[dt.date]
