@@ -36,6 +36,8 @@ def blueprints() -> list[Blueprint]:
     from webapp.accounts import people_views as people
     from webapp.accounts import views as accounts
     from webapp.activity import views as activity
+    from webapp.assets import unrouted_views as unrouted
+    from webapp.assets import views as assets
     from webapp.clients import views as clients
     from webapp.company import setup_page
     from webapp.company import views as company
@@ -60,6 +62,8 @@ def blueprints() -> list[Blueprint]:
         overview.bp,
         services.bp,
         clients.bp,
+        assets.bp,
+        unrouted.bp,
         incidents.bp,
         renewals.bp,
         alerts.bp,
@@ -120,8 +124,9 @@ def mount(app: Flask) -> None:
 
 def refusals() -> tuple[type[Exception], ...]:
     """Refusals shown as a 409 with their message: the change was not made."""
+    from webapp.assets.actions import AssetRefused
     from webapp.clients.actions import ClientRefused
     from webapp.incidents.checks import IncidentRefused
     from webapp.lifecycle.transitions import TransitionRefused
 
-    return (TransitionRefused, IncidentRefused, ClientRefused)
+    return (TransitionRefused, IncidentRefused, ClientRefused, AssetRefused)

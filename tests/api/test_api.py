@@ -136,6 +136,7 @@ def test_post_incident_records_it_and_answers_201_with_it(client, company, token
     assert body == {
         "id": body["id"],
         "service_id": service,
+        "asset_id": None,
         "title": "Backup job failed on backup01",
         "description": "Job 'nightly' exited with 1",
         "severity": "critical",
@@ -346,12 +347,14 @@ def test_each_invalid_field_is_a_422_that_names_it(client, token, service, chang
 
 def test_every_missing_field_is_listed(client, token):
     response = post(client, "/incidents", {}, token)
-    body = assert_error(response, 422, "service_id: is required", "title: is required")
+    body = assert_error(response, 422, "title: is required", "severity: is required")
     assert {f["field"]: f["message"] for f in body["fields"]} == {
-        "service_id": "is required",
         "title": "is required",
         "severity": "is required",
     }
+    # Without a service or labels to find it by, the service is what is missing.
+    no_service = post(client, "/incidents", {"title": "Down", "severity": "low"}, token)
+    body = assert_error(no_service, 422, "service_id: is required, unless labels name the asset")
     not_an_object = post(client, "/incidents", ["service_id", 1], token)
     assert_error(not_an_object, 422, "body: must be a JSON object")
 
@@ -501,6 +504,7 @@ def test_a_firing_group_opens_once_and_its_resolved_notification_resolves(
         "already_resolved": 0,
         "resolved": 0,
         "not_open": 0,
+        "unrouted": 0,
         "rejected": [],
     }
     rows = db.session.scalars(select(Incident).order_by(Incident.id)).all()
@@ -673,7 +677,7 @@ def test_an_unusable_alert_is_rejected_without_losing_the_others(
             _alert("firing", "1111", service),
             _alert("firing", "2222", 999_999),
             _alert("firing", "3333", theirs),
-            _alert("firing", "4444", None),
+            {**_alert("firing", "4444", None), "labels": {"alertname": "NoHost"}},
             {**_alert("firing", "5555", service), "startsAt": "not a time"},
             no_fingerprint,
             _alert("firing", "6666", "abc"),

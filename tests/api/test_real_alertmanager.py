@@ -20,9 +20,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.chaos.web_processes import Process, Processes, process_env
-from tests.support.factories import active_service
+from tests.support.factories import active_service, make_client
 from tools.embedded_redis import free_port
 from webapp.accounts import api_tokens
+from webapp.assets import actions as assets
+from webapp.assets import unrouted
+from webapp.assets.models import UnroutedAlert
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.incidents.models import Incident
@@ -205,3 +208,62 @@ def test_alertmanager_fires_back_dates_and_resolves_incidents(app, company, data
         assert "Notify success" in manager.log(last=200_000)
     db.session.rollback()
     assert db.session.scalar(select(db.func.count()).select_from(Incident)) == 2
+
+
+def test_alerts_with_only_an_instance_find_their_service_and_unknown_hosts_wait_for_routing(
+    app, company, database_url, tmp_path
+):
+    """Issue 17: no service_id anywhere, only `instance` and `severity` labels."""
+    client_id = make_client(company, name="Acme", email=None)
+    service = active_service(company, client_id, name="Backup")
+    fields = assets.AssetFields(client_id, "backup01", identifiers=(("instance", "backup01"),))
+    backup01 = assets.create_asset(company, fields, "test").id
+    assets.cover(company, service, backup01, "test")
+    files02 = assets.create_asset(company, assets.AssetFields(client_id, "files02"), "test").id
+    assets.cover(company, service, files02, "test")
+    token = api_tokens.create(company, "alertmanager", "test")[1]
+    now = utcnow().replace(microsecond=0)
+    later = now + dt.timedelta(hours=1)
+    with Processes(tmp_path) as processes:
+        web = processes.gunicorn(process_env(database_url, app.config["REDIS_URL"]), workers=1)
+        manager = Alertmanager(tmp_path, f"{web.url}/api/v1/alertmanager", token)
+        processes.started.append(manager)
+        manager.start()
+
+        def wait(title, resolved=False):
+            state = "resolved" if resolved else "opened"
+            return _wait_until(lambda: _incident(title, resolved), f"{title} {state}", manager)
+
+        # A known host: the incident opens on the asset's service, with the asset on it.
+        known = {"instance": "BACKUP01:9100", "severity": "critical"}
+        began = now - dt.timedelta(minutes=10)
+        manager.add("BackupFailed", began, later, **known)
+        incident = wait("BackupFailed")
+        assert (incident.service_id, incident.asset_id) == (service, backup01)
+        assert incident.severity.value == "critical"
+        manager.add("BackupFailed", began, now - dt.timedelta(minutes=1), **known)
+        resolved = wait("BackupFailed", resolved=True)
+        assert (resolved.id, resolved.resolved_at) == (incident.id, now - dt.timedelta(minutes=1))
+
+        # An unknown host: kept, listed, not lost.
+        unknown = {"instance": "files02:9100", "severity": "warning"}
+        manager.add("DiskFull", now, later, **unknown)
+        row = _wait_until(lambda: _unrouted("files02"), "files02 kept as unrouted", manager)
+        assert row.labels == {"alertname": "DiskFull", **unknown}
+        assert _incident("DiskFull") is None
+
+        # Routed by a technician: the incident opens; the next alert goes straight through.
+        _, opened = unrouted.route(company, row.id, files02, "technician")
+        assert _incident("DiskFull").id == opened
+        manager.add("MemoryLow", now, later, **unknown)
+        memory = wait("MemoryLow")
+        assert (memory.service_id, memory.asset_id) == (service, files02)
+
+        assert manager.webhook_failures() == 0, manager.log()
+    db.session.rollback()
+    assert db.session.scalar(select(db.func.count()).select_from(UnroutedAlert)) == 1
+
+
+def _unrouted(host: str) -> UnroutedAlert | None:
+    db.session.rollback()
+    return db.session.scalars(select(UnroutedAlert).filter_by(host=host)).first()

@@ -3,8 +3,16 @@
 import pytest
 from sqlalchemy import select
 
-from tests.support.factories import breach, make_client, make_invoice, make_service, make_user
+from tests.support.factories import (
+    breach,
+    kept_alert,
+    make_client,
+    make_invoice,
+    make_service,
+    make_user,
+)
 from webapp.accounts import api_tokens
+from webapp.assets.actions import AssetFields, create_asset
 from webapp.clients.models import Contact
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
@@ -33,7 +41,14 @@ def world(company, work):
     idle = make_client(company, name="Idle client", email="idle@client.example")
     contact = db.session.scalars(select(Contact.id).filter_by(client_id=idle)).one()
     invoice = make_invoice(company, idle)
+    asset = create_asset(
+        company,
+        AssetFields(db.session.get(ClientService, active).client_id, "web1", "server"),
+        "test",
+    ).id
     return {
+        "asset": asset,
+        "unrouted": kept_alert(company),
         "invoice": invoice,  # issued: it can be marked paid or voided
         "user": user,
         "client": idle,  # no services: it can be archived
@@ -74,6 +89,10 @@ READS = [
     "/invoices/{invoice}",
     "/invoices/{invoice}.pdf",
     "/invoices/{invoice}.xml",
+    "/assets",
+    "/assets?q=web&kind=server&status=active&unrouted=1&client={client}",
+    "/assets/{asset}",
+    "/assets/unrouted",
 ]
 
 
@@ -95,6 +114,9 @@ FORM_READS = {
     "/incidents/new?service_id={active}": {R.ADMIN, R.TECHNICIAN},
     "/clients/new": {R.ADMIN, R.ACCOUNT_MANAGER},
     "/clients/{client}/edit": {R.ADMIN, R.ACCOUNT_MANAGER},
+    "/assets/new": {R.ADMIN, R.ACCOUNT_MANAGER, R.TECHNICIAN},
+    "/assets/{asset}/edit": {R.ADMIN, R.ACCOUNT_MANAGER, R.TECHNICIAN},
+    "/assets/unrouted/{unrouted}": {R.ADMIN, R.TECHNICIAN},
 }
 
 
@@ -143,6 +165,17 @@ WRITES = {
     "/settings/people/{user}/reactivate": ({R.ADMIN}, {}),
     "/settings/people/{user}/password-link": ({R.ADMIN}, {}),
     "/account/password": (set(ALL), {}),
+    "/settings/routing": ({R.ADMIN}, {"routing_labels": ""}),
+    "/assets/unrouted/{unrouted}/route": ({R.ADMIN, R.TECHNICIAN}, {"asset_id": ""}),
+    "/assets/unrouted/{unrouted}/new-asset": ({R.ADMIN, R.TECHNICIAN}, {"name": ""}),
+    "/assets/new": ({R.ADMIN, R.ACCOUNT_MANAGER, R.TECHNICIAN}, {"name": ""}),
+    "/assets/{asset}/edit": ({R.ADMIN, R.ACCOUNT_MANAGER, R.TECHNICIAN}, {"name": ""}),
+    "/assets/{asset}/retire": ({R.ADMIN, R.ACCOUNT_MANAGER, R.TECHNICIAN}, {}),
+    "/assets/{asset}/reactivate": ({R.ADMIN, R.ACCOUNT_MANAGER, R.TECHNICIAN}, {}),
+    "/assets/{asset}/receiving": ({R.ADMIN, R.ACCOUNT_MANAGER, R.TECHNICIAN}, {}),
+    "/assets/services/{active}/cover": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"asset_id": "{asset}"}),
+    "/assets/services/{active}/uncover": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"asset_id": "{asset}"}),
+    "/assets/services/{active}/follow": ({R.ADMIN, R.ACCOUNT_MANAGER}, {"follows": ""}),
 }
 
 
@@ -172,6 +205,7 @@ def test_each_action_is_allowed_to_its_roles_and_a_clear_403_for_others(
     as_role, world, role, route
 ):
     allowed, data = WRITES[route]
+    data = {name: value.format(**world) for name, value in data.items()}  # ids of the world
     response = as_role(role).post(route.format(**world), data=data)
     if role in allowed:
         assert response.status_code in (200, 422), response.get_data(as_text=True)[:300]
@@ -282,6 +316,8 @@ def test_the_matrix_covers_every_route_in_the_url_map(app):
         "client": 7,
         "contact": 8,
         "invoice": 10,
+        "asset": 11,
+        "unrouted": 12,
     }
     covered = set()
     for route in READS + ADMIN_READS + list(FORM_READS):

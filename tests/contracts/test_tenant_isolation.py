@@ -11,10 +11,18 @@ import datetime as dt
 from sqlalchemy import func, select, text
 
 from tests.api.test_api import API, auth
-from tests.support.factories import active_service, breach, make_client, make_invoice, make_user
+from tests.support.factories import (
+    active_service,
+    breach,
+    kept_alert,
+    make_client,
+    make_invoice,
+    make_user,
+)
 from tests.support.sessions import add_user
 from webapp.accounts import api_tokens
 from webapp.accounts.models import ApiToken, User
+from webapp.assets.actions import AssetFields, create_asset
 from webapp.clients.models import Client, Contact
 from webapp.clock import utcnow
 from webapp.company.models import Company
@@ -54,6 +62,16 @@ def _their_rows(other_company, work):
             select(Contact.id).filter_by(company_id=other_company).limit(1)
         ),
         "invoice_id": make_invoice(other_company, service_id=service),
+        "asset_id": create_asset(
+            other_company,
+            AssetFields(
+                db.session.scalar(select(ClientService.client_id).filter_by(id=service)),
+                "Their server",
+                identifiers=(("hostname", "their-host"),),
+            ),
+            "test",
+        ).id,
+        "unrouted_id": kept_alert(other_company, host="their-unknown"),
     }
 
 

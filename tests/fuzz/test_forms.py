@@ -30,6 +30,7 @@ from tests.support import fault_report
 from tests.support.db_snapshot import changed_tables, grown, snapshot
 from tests.support.factories import (
     active_service,
+    kept_alert,
     make_client,
     make_invoice,
     make_service,
@@ -39,6 +40,8 @@ from tests.support.sessions import PASSWORD, csrf_from
 from webapp import create_app
 from webapp.accounts import api_tokens, tokens
 from webapp.accounts.models import User
+from webapp.assets.actions import AssetFields, create_asset
+from webapp.assets.actions import cover as cover_asset
 from webapp.clients.models import Client, Contact
 from webapp.company.models import Company
 from webapp.extensions import db
@@ -91,6 +94,10 @@ class World:
     other_webhook: int = 0
     invoices: tuple[int, ...] = ()  # issued invoices of the company's client
     other_invoice: int = 0
+    asset: int = 0  # an active asset of the client, covered by the active service
+    other_asset: int = 0
+    unrouted: int = 0  # an alert kept because its host matched no asset
+    other_unrouted: int = 0
 
     @property
     def own_services(self) -> list[int]:
@@ -181,7 +188,25 @@ def world(fuzz_app, company, other_company, as_role) -> World:
             make_invoice(company, client, ("35.50",), currency="EUR"),
         ),
         other_invoice=make_invoice(other_company, other_client, service_id=other_service),
+        **_assets(company, other_company, client, other_client, services["active"]),
     )
+
+
+def _assets(company, other_company, client, other_client, active) -> dict:
+    mine = create_asset(
+        company, AssetFields(client, "web1", identifiers=(("hostname", "web1"),)), "t"
+    )
+    theirs = create_asset(
+        other_company, AssetFields(other_client, "theirs", identifiers=(("hostname", "web2"),)), "t"
+    )
+    create_asset(company, AssetFields(client, "pc1", identifiers=(("hostname", "pc1"),)), "t")
+    cover_asset(company, active, mine.id, "test")
+    return {
+        "asset": mine.id,
+        "other_asset": theirs.id,
+        "unrouted": kept_alert(company),
+        "other_unrouted": kept_alert(other_company),
+    }
 
 
 # --- What each form is sent ----------------------------------------------------------------
@@ -494,7 +519,161 @@ NEW_PASSWORD = "a brand new passphrase"
 # Signing out has nothing to refuse; after the first, the rest are sent signed out.
 SIGN_OUTS = ("auth.logout", "auth.sign_out_everywhere")
 
+
+def asset_fields(w: World) -> Fields:
+    kinds = ["hostname", "instance", "serial", "rmm_id", "other"]
+    line = st.builds(lambda k, v: f"{k}: {v}", st.sampled_from(kinds), NAMES)
+    return {
+        "client_id": (st.just(str(w.client)), fz.ids(w.other_client)),
+        "name": (NAMES, fz.odd_text),
+        "kind": (choice(["server", "workstation", "mailbox", "other"]), fz.odd_text),
+        "identifiers": (
+            st.lists(st.one_of(line, st.just("web1"), st.just("pc1:9100")), max_size=4).map(
+                "\n".join
+            ),
+            fz.odd_text,
+        ),
+        "site": (st.text(max_size=20).filter(lambda t: "\x00" not in t), fz.odd_text),
+        "operating_system": (st.sampled_from(["", "Debian 12"]), fz.odd_text),
+        "notes": (st.text(max_size=50).filter(lambda t: "\x00" not in t), fz.odd_text),
+    }
+
+
+def coverage_url(action: str):
+    def url(w: World):
+        ids = fz.url_ids(*w.own_services, w.other_service)
+        return ids.map(lambda i: f"/assets/services/{i}/{action}")
+
+    return url
+
+
+# Seats may follow: a coverage change is its event and a quantity change (with its deliveries
+# and revenue step), and moves the asset's receiving service.
+COVERAGE_WRITES = frozenset(
+    {
+        "service_coverage",
+        "assets",
+        "client_services",
+        "domain_events",
+        "listener_deliveries",
+        "revenue_movements",
+    }
+)
+COVERAGE_ADDS = {
+    "service_coverage": 1,
+    "domain_events": 2,
+    "listener_deliveries": 10,
+    "revenue_movements": 1,
+}
+
+
+# Routing a kept alert: the host becomes an identifier, the incident is recorded (its SLA
+# marks, events and deliveries); to a new asset, the asset and its coverage too.
+ROUTING_WRITES = INCIDENT_WRITES | COVERAGE_WRITES | {"unrouted_alerts", "asset_identifiers"}
+ROUTING_ADDS = {
+    **COVERAGE_ADDS,
+    "incidents": 1,
+    "assets": 1,
+    "asset_identifiers": 1,
+    "domain_events": 5,
+    "listener_deliveries": 40,
+}
+
 FORMS: dict[str, Form] = {
+    "unrouted.route": Form(
+        role=UserRole.TECHNICIAN,
+        url=item_url("/assets/unrouted", "unrouted", "route"),
+        fields=lambda w: {"asset_id": (choice([w.asset]), fz.ids(w.other_asset))},
+        writes=ROUTING_WRITES,
+        adds=ROUTING_ADDS,
+    ),
+    "unrouted.new_asset": Form(
+        role=UserRole.TECHNICIAN,
+        url=item_url("/assets/unrouted", "unrouted", "new-asset"),
+        fields=lambda w: {
+            "client_id": (choice([w.client]), fz.ids(w.other_client)),
+            "name": (NAMES, fz.odd_text),
+            "kind": (choice(["server", "other"]), fz.odd_text),
+            "service_id": (choice(["", *w.own_services]), fz.ids(w.other_service)),
+        },
+        writes=ROUTING_WRITES,
+        adds=ROUTING_ADDS,
+        examples=20,
+    ),
+    "settings.routing": Form(
+        role=UserRole.ADMIN,
+        url=fixed("/settings/routing"),
+        fields=lambda w: {
+            "routing_labels": (
+                st.sampled_from(["asset_id,instance,hostname,host", "host", "instance, node"]),
+                fz.odd_text,
+            ),
+        },
+        writes=frozenset({"companies"}),
+    ),
+    "assets.new": Form(
+        role=UserRole.TECHNICIAN,
+        url=fixed("/assets/new"),
+        fields=asset_fields,
+        writes=frozenset({"assets", "asset_identifiers", "domain_events"}),
+        adds={"assets": 1, "asset_identifiers": 4, "domain_events": 1},
+        examples=30,
+    ),
+    "assets.edit": Form(
+        role=UserRole.TECHNICIAN,
+        url=item_url("/assets", "asset", "edit"),
+        fields=asset_fields,
+        writes=frozenset({"assets", "asset_identifiers", "domain_events"}),
+        adds={"asset_identifiers": 4, "domain_events": 1},
+        examples=30,
+    ),
+    "assets.retire": Form(
+        role=UserRole.TECHNICIAN,
+        url=item_url("/assets", "asset", "retire"),
+        fields=lambda w: {},
+        writes=COVERAGE_WRITES,
+        adds={**COVERAGE_ADDS, "service_coverage": 0},
+    ),
+    "assets.reactivate": Form(
+        role=UserRole.TECHNICIAN,
+        url=item_url("/assets", "asset", "reactivate"),
+        fields=lambda w: {},
+        writes=COVERAGE_WRITES,
+        adds={**COVERAGE_ADDS, "service_coverage": 0},
+    ),
+    "assets.receiving": Form(
+        role=UserRole.TECHNICIAN,
+        url=item_url("/assets", "asset", "receiving"),
+        fields=lambda w: {
+            "service_id": (choice(["", *w.own_services]), fz.ids(w.other_service)),
+        },
+        writes=frozenset({"assets", "domain_events"}),
+        adds={"domain_events": 1},
+    ),
+    "assets.cover": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=coverage_url("cover"),
+        fields=lambda w: {"asset_id": (choice([w.asset]), fz.ids(w.other_asset))},
+        writes=COVERAGE_WRITES,
+        adds=COVERAGE_ADDS,
+        examples=20,
+    ),
+    "assets.uncover": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=coverage_url("uncover"),
+        fields=lambda w: {"asset_id": (choice([w.asset]), fz.ids(w.other_asset))},
+        writes=COVERAGE_WRITES,
+        adds={**COVERAGE_ADDS, "service_coverage": 0},
+        examples=20,
+    ),
+    "assets.follow": Form(
+        role=UserRole.ACCOUNT_MANAGER,
+        url=coverage_url("follow"),
+        fields=lambda w: {"follows": (choice(["", "1"]), fz.odd_text)},
+        writes=COVERAGE_WRITES,
+        adds={**COVERAGE_ADDS, "service_coverage": 0, "domain_events": 1},
+        examples=20,
+    ),
     "auth.login": Form(
         role=None,
         url=fixed("/login"),

@@ -35,6 +35,7 @@ from tests.support import fault_report
 from tests.support.factories import (
     active_service,
     breach,
+    kept_alert,
     make_client,
     make_invoice,
     make_service,
@@ -44,6 +45,7 @@ from webapp import create_app
 from webapp.accounts import api_tokens, tokens
 from webapp.accounts.models import User
 from webapp.activity.queries import LABELS, WHO_CHOICES
+from webapp.assets.actions import AssetFields, cover, create_asset, retire_asset
 from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.imports.columns import KINDS
@@ -144,6 +146,8 @@ class World:
     api_token: str
     links: dict[str, str]  # a working invitation and reset link's token, by purpose path
     invoices: tuple[int, ...] = ()  # own (an invoice, a credit note), then another company's
+    assets: tuple[int, ...] = ()  # own (active, retired), then another company's
+    unrouted: tuple[int, ...] = ()  # kept alerts: own, then another company's
 
 
 @pytest.fixture
@@ -168,6 +172,16 @@ def world(recording_app, company, other_company, as_role) -> World:
         make_invoice(company, client, ("-30.00",), currency="EUR"),
         make_invoice(other_company, other_client, service_id=other_service),
     )
+    assets = tuple(
+        create_asset(owner, AssetFields(of, name, identifiers=(("hostname", name),)), "t").id
+        for owner, of, name in (
+            (company, client, "web1"),
+            (company, client, "old-pc"),
+            (other_company, other_client, "theirs"),
+        )
+    )
+    cover(company, active, assets[0], "test")
+    retire_asset(company, assets[1], "test")
     return World(
         company=company,
         clients=(client, other_client),
@@ -180,6 +194,8 @@ def world(recording_app, company, other_company, as_role) -> World:
             tokens.RESET.path: tokens.make(tokens.RESET, admin),
         },
         invoices=invoices,
+        assets=assets,
+        unrouted=(kept_alert(company), kept_alert(other_company)),
     )
 
 
@@ -351,8 +367,24 @@ PAGES: dict[str, Page] = {
     "imports.template": Page(),
     "health.healthz": Page(designed=frozenset({503})),
     "metrics.metrics": Page(),
+    "unrouted.index": Page(),
+    "unrouted.detail": Page(),
     "api.get_incident": Page(api=True),
     "api.openapi_document": Page(api=True),
+    "assets.index": Page(
+        {
+            "q": any_text,
+            "client": client_ids,
+            "kind": choice(["server", "workstation", "mailbox", "router"]),
+            "status": choice(["active", "retired", "gone"]),
+            "unrouted": choice(["0", "1"]),
+            "page": numbers,
+        },
+        examples=40,
+    ),
+    "assets.detail": Page(),
+    "assets.new": Page({"client": client_ids}),
+    "assets.edit": Page(),
 }
 
 
@@ -372,6 +404,8 @@ def path_values(w: World) -> dict[str, st.SearchStrategy[str]]:
         "incident_id": ids(*w.incidents),
         "client_id": ids(*w.clients),
         "invoice_id": ids(*w.invoices),
+        "unrouted_id": ids(*w.unrouted),
+        "asset_id": ids(*w.assets),
         "table": text(*TABLES),
         "kind": text(*KINDS),
         "token": text(*w.links.values()),

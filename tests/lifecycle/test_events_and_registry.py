@@ -51,6 +51,12 @@ EVENTS = {
     "CreditNoteIssued",
     "InvoicePaid",
     "BillRunCompleted",
+    # Issue 17: assets and the services that cover them (audit only).
+    "AssetCreated",
+    "AssetUpdated",
+    "AssetRetired",
+    "AssetReactivated",
+    "ServiceCoverageChanged",
 }
 
 

@@ -191,3 +191,21 @@ def run_at_once(app, *writers, timeout=120) -> list[str]:
     for t in threads:
         t.join(timeout=timeout)
     return errors
+
+
+def kept_alert(company_id, host="unknown01", fingerprint="kept01") -> int:
+    """An alert kept as unrouted (its host matched no asset); its id."""
+    from webapp.assets import unrouted
+    from webapp.incidents.recording import NewIncident
+    from webapp.lifecycle.statuses import Severity
+
+    new = NewIncident(
+        service_id=0,
+        title=f"Node down on {host}",
+        severity=Severity.HIGH,
+        source="alertmanager",
+        external_key=fingerprint,
+    )
+    labels = {"alertname": "NodeDown", "instance": f"{host}:9100"}
+    (row,) = unrouted.keep(company_id, [unrouted.Held(host, "instance", labels, new)])
+    return row.id

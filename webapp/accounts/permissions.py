@@ -17,14 +17,25 @@ class Can(StrEnum):
     CONFIGURE = "change company settings"
     IMPORT = "import clients, contacts and services"
     SETTLE_INVOICES = "mark invoices paid or void them"
+    # Add, edit and retire assets and their identifiers: technicians meet unknown hosts first.
+    MANAGE_ASSETS = "manage assets"
 
 
 ROLE_CAPABILITIES: dict[UserRole, frozenset[Can]] = {
     UserRole.ADMIN: frozenset(Can),
     UserRole.ACCOUNT_MANAGER: frozenset(
-        {Can.VIEW, Can.TRANSITION, Can.EDIT_SLA, Can.MANAGE_CLIENTS, Can.SETTLE_INVOICES}
+        {
+            Can.VIEW,
+            Can.TRANSITION,
+            Can.EDIT_SLA,
+            Can.MANAGE_CLIENTS,
+            Can.SETTLE_INVOICES,
+            Can.MANAGE_ASSETS,
+        }
     ),
-    UserRole.TECHNICIAN: frozenset({Can.VIEW, Can.ACKNOWLEDGE, Can.HANDLE_INCIDENTS}),
+    UserRole.TECHNICIAN: frozenset(
+        {Can.VIEW, Can.ACKNOWLEDGE, Can.HANDLE_INCIDENTS, Can.MANAGE_ASSETS}
+    ),
     UserRole.VIEWER: frozenset({Can.VIEW}),
 }
 

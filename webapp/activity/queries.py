@@ -60,6 +60,11 @@ LABELS = {
     "ClientRestored": "client restored",
     "ContactSaved": "contact saved",
     "ContactRemoved": "contact removed",
+    "AssetCreated": "asset added",
+    "AssetUpdated": "asset updated",
+    "AssetRetired": "asset retired",
+    "AssetReactivated": "asset reactivated",
+    "ServiceCoverageChanged": "coverage changed",
     "UserInvited": "person invited",
     "UserRoleChanged": "role changed",
     "UserDeactivated": "person deactivated",
@@ -309,6 +314,16 @@ def detail(event, names: dict[int, str] | None = None) -> str:
             return f"{p.get('contact_name')} ({roles})"
         case "ContactRemoved":
             return f"removed {p.get('contact_name')}"
+        case "AssetCreated" | "AssetRetired" | "AssetReactivated":
+            return str(p.get("asset_name"))
+        case "AssetUpdated":
+            changes = p.get("changes") or {}
+            return ", ".join(
+                f"{field.replace('_', ' ')}: {_text(old)} → {_text(new)}"
+                for field, (old, new) in sorted(changes.items())
+            )
+        case "ServiceCoverageChanged":
+            return f"{'covers' if p.get('covered') else 'no longer covers'} {p.get('asset_name')}"
         case "UserInvited":
             return f"invited {p.get('email')} as {_role(p.get('role'))}"
         case "UserRoleChanged":

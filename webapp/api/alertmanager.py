@@ -1,9 +1,13 @@
 """Prometheus Alertmanager's webhook notifications, turned into incidents.
 
 A firing alert opens an incident (source "alertmanager", keyed by the alert's fingerprint);
-the repeats Alertmanager sends while it keeps firing find it open and change nothing. A resolved
-alert resolves the open incident with its fingerprint at the alert's end (at its start, with a
-note, when the end is before it: a resolved alert is never refused). Each alert stands on its
+the repeats Alertmanager sends while it keeps firing find it open and change nothing. Its
+service is found from its labels (webapp.assets.routing: the asset its host names, that
+asset's service unless a service_id or service_type label says otherwise), else the
+receiver's ?service_id=; an alert whose host matches no asset is kept as unrouted
+(webapp.assets.unrouted), never refused. A resolved alert resolves the open incident with its
+fingerprint at the alert's end (at its start, with a note, when the end is before it: a
+resolved alert is never refused), or marks its unrouted alert resolved. Each alert stands on its
 own: one that cannot be used is reported back, and the others are recorded all the same.
 Every incident is recorded and changed through webapp.incidents.recording and
 webapp.incidents.actions, so deduplication and SLA rules live there.
@@ -17,13 +21,14 @@ from sqlalchemy import select
 
 from webapp.api.schemas import (
     EARLIEST,
-    MAX_ID,
     AlertmanagerAlert,
     AlertmanagerSummary,
     RejectedAlert,
     describe,
     problems,
 )
+from webapp.assets import unrouted
+from webapp.assets.routing import Router, RouteRefused
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.incidents import actions as incidents
@@ -79,21 +84,40 @@ def receive(
     counts: Counter[str] = Counter()
     rejected = []
     firing = []
+    held = []
+    router = Router(company_id)
     for index, raw in enumerate(alerts):
         try:
             alert = AlertmanagerAlert.model_validate(raw)
             if alert.status == "resolved":
-                counts[_resolve(company_id, alert, actor)] += 1
+                counts[_resolve(company_id, alert, actor, router)] += 1
                 continue
-            service_id = _service_id(alert.labels, fallback_service_id)
-            if _resolved_already(company_id, service_id, alert):
+            route = router.route(alert.labels, fallback_service_id)
+            if route.service_id is None:
+                if route.host is None:
+                    raise AlertRefused(_no_service(router.order))
+                kept = unrouted.Held(
+                    route.host, route.host_label, alert.labels, _new_incident(0, alert)
+                )
+                held.append((index, raw, kept))
+                continue
+            if _resolved_already(company_id, route.service_id, alert):
                 counts["already_resolved"] += 1
                 continue
-            firing.append((index, raw, _new_incident(service_id, alert)))
+            firing.append((index, raw, _new_incident(route.service_id, alert, route.asset_id)))
         except ValidationError as exc:
             rejected.append(_rejected(index, raw, describe(problems(exc))))
-        except (AlertRefused, IncidentRefused) as exc:
+        except (AlertRefused, IncidentRefused, RouteRefused) as exc:
             rejected.append(_rejected(index, raw, str(exc)))
+    outcomes = unrouted.keep(company_id, [kept for _, _, kept in held])
+    for (index, raw, _), outcome in zip(held, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            log.exception("Alertmanager alert %s not kept as unrouted", index, exc_info=outcome)
+            rejected.append(
+                _rejected(index, raw, "Not kept: a fault on our side; sent again, it is.")
+            )
+        else:
+            counts["unrouted"] += 1
     firing, over = _within(company_id, firing, max_new)
     for start in range(0, len(firing), BATCH):
         batch = firing[start : start + BATCH]
@@ -157,17 +181,31 @@ def _rejected(index: int, raw, error: str) -> RejectedAlert:
     )
 
 
-def _resolve(company_id: int, alert: AlertmanagerAlert, actor: str) -> str:
+def _resolve(company_id: int, alert: AlertmanagerAlert, actor: str, router: Router) -> str:
     # Prometheus's clock may run ahead of ours: an end "in the future" ended now. No end (Go's
     # zero time, year 1): it ended by now. An end before the incident's start resolves it at
     # its start (resolve_by_key), never refused: Alertmanager would not send it again.
     given = alert.endsAt if alert.endsAt and alert.endsAt >= EARLIEST else None
     ended = min(given, utcnow()) if given else None
     resolved = incidents.resolve_by_key(company_id, SOURCE, alert.fingerprint, actor, at=ended)
-    return "resolved" if resolved else "not_open"
+    if resolved:
+        return "resolved"
+    host = router.host(alert.labels)
+    if host and unrouted.resolve(company_id, host, SOURCE, alert.fingerprint, ended):
+        return "resolved"
+    return "not_open"
 
 
-def _new_incident(service_id: int, alert: AlertmanagerAlert) -> recording.NewIncident:
+def _no_service(order) -> str:
+    return (
+        "No service: give the alert a label naming a known asset (this company routes by "
+        f"{', '.join(order)}), a service_id label, or the receiver's URL a ?service_id= parameter."
+    )
+
+
+def _new_incident(
+    service_id: int, alert: AlertmanagerAlert, asset_id: int | None = None
+) -> recording.NewIncident:
     return recording.NewIncident(
         service_id=service_id,
         title=_title(alert),
@@ -176,21 +214,8 @@ def _new_incident(service_id: int, alert: AlertmanagerAlert) -> recording.NewInc
         description=_description(alert),
         source=SOURCE,
         external_key=alert.fingerprint,
+        asset_id=asset_id,
     )
-
-
-def _service_id(labels: dict[str, str], fallback: int | None) -> int:
-    value = labels.get("service_id", "").strip()
-    if not value:
-        if fallback is None:
-            raise AlertRefused(
-                "No service: give the alert a service_id label, or the receiver's URL "
-                "a ?service_id= parameter."
-            )
-        return fallback
-    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
-        raise AlertRefused(f"The service_id label {value!r} is not a service id.")
-    return int(value)
 
 
 def _resolved_already(company_id: int, service_id: int, alert: AlertmanagerAlert) -> bool:

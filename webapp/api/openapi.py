@@ -21,6 +21,7 @@ from webapp.api.schemas import (
     IncidentChange,
     IncidentCreate,
     IncidentOut,
+    UnroutedOut,
 )
 
 VERSION = "1.0.0"
@@ -89,7 +90,7 @@ def document(app: Flask) -> dict:
 
 def _schemas():
     pairs = [(m, "validation") for m in (IncidentCreate, IncidentChange, AlertmanagerWebhook)]
-    pairs += [(m, "serialization") for m in (IncidentOut, AlertmanagerSummary)]
+    pairs += [(m, "serialization") for m in (IncidentOut, AlertmanagerSummary, UnroutedOut)]
     pairs.append((ErrorBody, "serialization"))
     refs, definitions = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
     return {model: ref for (model, _mode), ref in refs.items()}, definitions["$defs"]

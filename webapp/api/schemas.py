@@ -85,11 +85,30 @@ class Request(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
-class IncidentCreate(Request):
-    """A new incident. With an `external_id` that an open incident recorded through the API
-    already has, that incident is returned instead (a monitoring tool's retry)."""
+MAX_LABELS = 64
 
-    service_id: Id = Field(description="The service the incident is about.")
+
+class IncidentCreate(Request):
+    """A new incident, on a service given by its id or found from `labels`. With an
+    `external_id` that an open incident recorded through the API already has, that incident is
+    returned instead (a monitoring tool's retry)."""
+
+    # Left out, not null: a null is still a mistake worth naming (hence no default in the
+    # document, which would have to be an integer).
+    service_id: Id = Field(
+        default_factory=lambda: None,
+        description="The service the incident is about; leave it out to find it from `labels`.",
+    )
+    labels: dict[_text(100, 1), _text(1000)] | None = Field(
+        None,
+        max_length=MAX_LABELS,
+        description="The monitoring tool's labels. The company's routing labels (Settings; by "
+        "default `asset_id`, `instance` without its port, `hostname`, `host`, tried in order) "
+        "name the asset, which goes on the incident; without `service_id`, the incident goes "
+        "to the asset's receiving service, or the one a `service_id` label names, or the "
+        "asset's covering service of a `service_type` label's type. A host that matches no "
+        "asset is kept as an unrouted alert (answered 202) until someone routes it.",
+    )
     title: _text(300, 1) = Field(description="What is wrong, in a line.")
     severity: Severity
     opened_at: EventTime | None = Field(
@@ -127,6 +146,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 class IncidentOut(BaseModel):
     id: int
     service_id: int
+    asset_id: int | None = Field(description="The asset its labels named, if any.")
     title: str
     description: str | None
     severity: Severity
@@ -155,6 +175,7 @@ class IncidentOut(BaseModel):
         return cls(
             id=incident.id,
             service_id=incident.service_id,
+            asset_id=incident.asset_id,
             title=incident.title,
             description=incident.description,
             severity=incident.severity,
@@ -176,6 +197,28 @@ class IncidentOut(BaseModel):
         )
 
 
+class UnroutedOut(BaseModel):
+    """An alert kept because its host matches no asset: a technician routes it to one (Assets,
+    Unrouted alerts), which records the incident and remembers the host for the next alert."""
+
+    status: Literal["unrouted"] = "unrouted"
+    unrouted_id: int
+    host: str = Field(description="The folded value of the first routing label given.")
+    count: int = Field(description="How many alerts about this host were kept so far.")
+    first_seen_at: AwareDatetime
+    last_seen_at: AwareDatetime
+
+    @classmethod
+    def of(cls, row) -> "UnroutedOut":
+        return cls(
+            unrouted_id=row.id,
+            host=row.host,
+            count=row.count,
+            first_seen_at=_utc(row.first_seen_at),
+            last_seen_at=_utc(row.last_seen_at),
+        )
+
+
 # --- Alertmanager's webhook payload (version 4), as Alertmanager sends it -------------------
 
 
@@ -185,8 +228,12 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[Text, Text] = Field(
         default_factory=dict,
-        description="`service_id` names the service (else the `service_id` query parameter); "
-        "`severity` maps to the incident's severity; `alertname` is the fallback title.",
+        description="The company's routing labels (Settings; by default `asset_id`, "
+        "`instance` without its port, `hostname`, `host`, tried in order) name the asset, whose "
+        "receiving service gets the incident; a `service_id` label names the service instead, "
+        "a `service_type` label the asset's covering service of that type. With neither an "
+        "asset nor a service, the `service_id` query parameter's service. `severity` maps to "
+        "the incident's severity; `alertname` is the fallback title.",
     )
     annotations: dict[Text, Text] = Field(
         default_factory=dict,
@@ -249,9 +296,16 @@ class AlertmanagerSummary(BaseModel):
     resolved: int = Field(
         0,
         description="Resolved alerts that resolved their open incident (at its start when "
-        "`endsAt` is before it; a note on the incident says so).",
+        "`endsAt` is before it; a note on the incident says so), or their unrouted alert.",
     )
     not_open: int = Field(0, description="Resolved alerts with no open incident: nothing to do.")
+    unrouted: int = Field(
+        0,
+        description="Firing alerts whose host matches no asset and that name no service: kept "
+        "as unrouted alerts (one per host, counted), listed for a technician to route to an "
+        "asset, which records the incident then. Not refused: Alertmanager would not send "
+        "them again.",
+    )
     rejected: list[RejectedAlert] = Field(
         default_factory=list,
         description="Each alert that could not be used, and why; the others were applied.",

@@ -3,6 +3,7 @@ webapp.incidents.actions, answer JSON."""
 
 import logging
 from contextlib import contextmanager
+from dataclasses import replace
 
 from flask import Blueprint, current_app, g, request, url_for
 from pydantic import BaseModel, ValidationError
@@ -29,9 +30,12 @@ from webapp.api.schemas import (
     IncidentChange,
     IncidentCreate,
     IncidentOut,
+    UnroutedOut,
     describe,
     problems,
 )
+from webapp.assets import unrouted
+from webapp.assets.routing import Router, RouteRefused
 from webapp.extensions import csrf
 from webapp.incidents import actions as incidents
 from webapp.incidents import recording
@@ -135,20 +139,26 @@ def _incident_id(incident_id: int) -> int:
 @bp.post("/incidents")
 @operation(
     summary="Record an incident",
-    description="Opens an incident on one of the company's services; its SLA clocks run from "
-    "`opened_at`. With an `external_id` that an open API incident has already, answers 200 "
-    "with that incident and changes nothing, so a monitoring tool may retry safely.",
+    description="Opens an incident on one of the company's services, given by `service_id` or "
+    "found from `labels` (the asset they name); its SLA clocks run from `opened_at`. With an "
+    "`external_id` that an open API incident has already, answers 200 with that incident and "
+    "changes nothing, so a monitoring tool may retry safely. Labels naming a host that matches "
+    "no asset are kept as an unrouted alert (202), never refused.",
     body=IncidentCreate,
     responses={
         201: ("Recorded.", IncidentOut),
         200: ("An open incident with this external_id exists; here it is.", IncidentOut),
+        202: ("Kept as unrouted: no asset has this host yet.", UnroutedOut),
     },
     errors=(*BODY_ERRORS, 404),
 )
 def create_incident():
     data = _body(IncidentCreate)
+    if data.service_id is None and not data.labels:
+        message = "is required, unless labels name the asset"
+        raise _invalid([FieldProblem(field="service_id", message=message)])
     new = recording.NewIncident(
-        service_id=data.service_id,
+        service_id=data.service_id or 0,
         title=data.title,
         severity=data.severity,
         opened_at=data.opened_at,
@@ -156,9 +166,16 @@ def create_incident():
         source="api",
         external_key=data.external_id,
     )
+    if data.labels:
+        new = _routed(new, data.labels, data.service_id)
+        if isinstance(new, unrouted.Held):
+            outcome = unrouted.keep(g.api_company_id, [new])[0]
+            if isinstance(outcome, Exception):
+                raise outcome
+            return json_response(202, UnroutedOut.of(outcome))
     with (
         _refused_as("opened_at"),
-        _missing(f"There is no service {data.service_id} in this company."),
+        _missing(f"There is no service {new.service_id} in this company."),
     ):
         incident, is_new = recording.record(g.api_company_id, new, g.api_actor)
     return json_response(
@@ -166,6 +183,26 @@ def create_incident():
         IncidentOut.of(incident),
         {"Location": url_for(".get_incident", incident_id=incident.id)},
     )
+
+
+def _routed(new: recording.NewIncident, labels: dict, service_id: int | None):
+    """The incident on the service its labels route to (service_id, if given, says which), or
+    the alert to keep unrouted."""
+    router = Router(g.api_company_id)
+    try:
+        if service_id is not None:
+            found = router.asset(labels)
+            return replace(new, asset_id=found.id if found else None)
+        route = router.route(labels)
+    except RouteRefused as exc:
+        raise _invalid([FieldProblem(field="labels", message=str(exc))]) from None
+    if route.service_id is not None:
+        return replace(new, service_id=route.service_id, asset_id=route.asset_id)
+    if route.host is None:
+        order = ", ".join(router.order)
+        message = f"name the asset by one of the routing labels ({order}), or give service_id"
+        raise _invalid([FieldProblem(field="labels", message=message)])
+    return unrouted.Held(route.host, route.host_label, labels, new)
 
 
 @bp.get("/incidents/<int:incident_id>")
@@ -222,8 +259,9 @@ def resolve_incident(incident_id):
         "Takes Alertmanager's webhook payload (version 4) as it is. A firing alert opens an "
         "incident keyed by its fingerprint (a repeat changes nothing); a resolved one resolves "
         "that incident at `endsAt`, or at the incident's start when `endsAt` is before it (a "
-        "note on the incident says so). The service is the alert's `service_id` label, else "
-        "this URL's `service_id` parameter. Each alert stands alone: the answer is 200 with "
+        "note on the incident says so). The service is found from the alert's labels (see "
+        "`labels`), else this URL's `service_id` parameter; an alert whose host matches no "
+        "asset is kept as unrouted (`unrouted`) for a technician to route. Each alert stands alone: the answer is 200 with "
         "`rejected` listing, per alert, any that could not be used, including firing alerts "
         "past the most incidents one notification may open (ALERTMANAGER_MAX_ALERTS). "
         "Alertmanager gives up on a 4xx for the whole notification, so a 4xx means only that "
@@ -236,7 +274,7 @@ def resolve_incident(incident_id):
             "name": "service_id",
             "in": "query",
             "required": False,
-            "description": "The service for alerts without a service_id label.",
+            "description": "The service for alerts that name neither an asset nor a service.",
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         },
     ),

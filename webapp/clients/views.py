@@ -6,6 +6,7 @@ from jinja2_fragments.flask import render_block
 
 from webapp.accounts.access import actor, company_id, requires
 from webapp.accounts.permissions import Can
+from webapp.assets import queries as assets_queries
 from webapp.clients import actions
 from webapp.clients import queries as clients_queries
 from webapp.clients.actions import ClientRefused
@@ -58,6 +59,7 @@ def _detail_context(client_id: int, contact_forms=None, new_contact=None) -> dic
         ),
         "activity": clients_queries.client_activity(cid, client.id),
         "invoices": invoices_queries.client_documents(cid, client.id),
+        "assets": assets_queries.client_assets(cid, client.id),
         "contact_forms": {
             c.id: contact_forms.get(c.id)
             or ContactForm(formdata=None, obj=c, prefix=_contact_prefix(c.id))

@@ -25,6 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from webapp.assets.routing import parse_routing_labels
 from webapp.company import setup
 from webapp.company.settings import InvoicingSettings, parse_reminder_days, valid_timezone
 from webapp.forms import CURRENCIES, EMAIL, CountryField, PercentField, TextForm, VatIdField
@@ -76,6 +77,19 @@ class SettingsForm(TextForm):
     def validate_reminder_days(self, field):
         try:
             parse_reminder_days(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class RoutingForm(TextForm):
+    routing_labels = StringField(
+        "Labels that name the asset, in order",
+        validators=[DataRequired("Enter label names such as instance,hostname.")],
+    )
+
+    def validate_routing_labels(self, field):
+        try:
+            parse_routing_labels(field.data)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
 

@@ -150,3 +150,9 @@ def save_invoicing(company_id: int, settings: InvoicingSettings) -> None:
         company.country = settings.country
         company.vat_id = settings.vat_id
         company.invoicing_starts_on = settings.invoicing_starts_on
+
+
+def save_routing_labels(company_id: int, labels: tuple[str, ...]) -> None:
+    """The alert labels that name the asset, tried in this order from the next alert on."""
+    with unit_of_work():
+        db.session.get(Company, company_id).routing_labels = ",".join(labels)

@@ -9,8 +9,9 @@ from webapp.accounts import api_tokens
 from webapp.accounts.access import actor, company_id, requires
 from webapp.accounts.forms import ApiTokenForm
 from webapp.accounts.permissions import Can
+from webapp.assets.routing import parse_routing_labels
 from webapp.company import settings as company_settings
-from webapp.company.forms import InvoicingForm, SettingsForm
+from webapp.company.forms import InvoicingForm, RoutingForm, SettingsForm
 from webapp.company.models import Company
 from webapp.extensions import db, htmx
 from webapp.forms import ActionForm
@@ -66,11 +67,15 @@ def _context(
     token_form: ApiTokenForm | None = None,
     new_token=None,
     invoicing_form: InvoicingForm | None = None,
+    routing_form: RoutingForm | None = None,
 ) -> dict:
-    current = company_settings.current(db.session.get(Company, company_id()))
+    company = db.session.get(Company, company_id())
+    current = company_settings.current(company)
     return {
         "form": form,
         "invoicing_form": invoicing_form or _invoicing_form(),
+        "routing_form": routing_form
+        or RoutingForm(formdata=None, routing_labels=company.routing_labels),
         "token_form": token_form or ApiTokenForm(formdata=None),
         "tokens": api_tokens.tokens(company_id()),
         "new_token": new_token,
@@ -129,6 +134,23 @@ def invoicing():
     if not htmx:
         return redirect(url_for(".index"), 303)
     return render_block("settings/index.html", "invoicing_form", **_context(_current_form()))
+
+
+@bp.post("/routing")
+@requires(Can.CONFIGURE)
+def routing():
+    """The alert labels that name the asset an alert is about, in the order they are tried."""
+    form = RoutingForm()
+    if not form.validate():
+        context = _context(_current_form(), routing_form=form)
+        return page("settings/index.html", fragments=("routing_form",), **context), 422
+    company_settings.save_routing_labels(
+        company_id(), parse_routing_labels(form.routing_labels.data)
+    )
+    flash("Alert routing saved: the next alerts are routed by these labels.")
+    if not htmx:
+        return redirect(url_for(".index"), 303)
+    return render_block("settings/index.html", "routing_form", **_context(_current_form()))
 
 
 def _tokens_panel(token_form: ApiTokenForm | None = None, new_token=None, status=200):

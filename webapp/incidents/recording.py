@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.accounts.models import User
+from webapp.assets.models import Asset
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.incidents import actions
@@ -40,6 +41,7 @@ class NewIncident:
     # Recorded after the fact: when it was answered and resolved, if it already was.
     acknowledged_at: dt.datetime | None = None
     resolved_at: dt.datetime | None = None
+    asset_id: int | None = None  # the asset its labels named (webapp.assets.routing)
 
 
 def record(company_id: int, new: NewIncident, actor: str) -> tuple[Incident, bool]:
@@ -89,6 +91,7 @@ def record_many(
                 )
                 for i, when in times.items():
                     outcomes[i] = _record_alone(company_id, batch, news[i], when, actor, now)
+                _seen(company_id, news, outcomes, now)
                 db.session.flush()
         except IntegrityError:
             # Another transaction opened one of these keyed incidents between our look and our
@@ -98,6 +101,19 @@ def record_many(
             continue
         return outcomes
     raise AssertionError("unreachable")
+
+
+def check(company_id: int, new: NewIncident) -> None:
+    """What record() would refuse this incident for, raised without writing anything: its
+    service (NotFound, or not taking incidents) and its times (IncidentRefused)."""
+    _times(new, utcnow())
+    service = get_or_404(ClientService, company_id, new.service_id)
+    if service.status not in sla_tracking.TRACKED:
+        raise IncidentRefused(
+            f"{service.name} is {service.status.value}; incidents are recorded on active "
+            "or suspended services only.",
+            field="service_id",
+        )
 
 
 def _times(new: NewIncident, now: dt.datetime):
@@ -197,6 +213,7 @@ def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incid
         acknowledged_by=actor if acknowledged_at else None,
         resolved_at=resolved_at,
         resolved_by=actor if resolved_at else None,
+        asset_id=new.asset_id,
     )
     db.session.add(incident)
     if new.external_key:
@@ -205,6 +222,28 @@ def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incid
     # written with one INSERT (check flushes it).
     after_write(incident, actor, now, batch.pauses[service.id])
     return incident, True
+
+
+def _seen(company_id: int, news: list[NewIncident], outcomes: list, now: dt.datetime) -> None:
+    """The assets whose alerts were recorded (new or repeated) were seen now. Locked in id
+    order after every service, as all batches do, so two batches never wait in a circle."""
+    seen = sorted(
+        {
+            new.asset_id
+            for new, outcome in zip(news, outcomes, strict=True)
+            if new.asset_id is not None and isinstance(outcome, tuple)
+        }
+    )
+    if not seen:
+        return
+    for asset in db.session.scalars(
+        select(Asset)
+        .where(Asset.company_id == company_id, Asset.id.in_(seen))
+        .order_by(Asset.id)
+        .with_for_update()
+    ):
+        if asset.last_seen_at is None or asset.last_seen_at < now:
+            asset.last_seen_at = now
 
 
 def _same_service(existing: Incident, service_id: int) -> Incident:

@@ -267,6 +267,44 @@ class ContactRemoved(Event):
 
 
 @dataclass(frozen=True)
+class AssetCreated(Event):
+    client_id: int
+    asset_id: int
+    asset_name: str
+
+
+@dataclass(frozen=True)
+class AssetUpdated(Event):
+    client_id: int
+    asset_id: int
+    changes: dict  # field: [old, new], as text ("identifiers": the folded values)
+
+
+@dataclass(frozen=True)
+class AssetRetired(Event):
+    client_id: int
+    asset_id: int
+    asset_name: str
+
+
+@dataclass(frozen=True)
+class AssetReactivated(Event):
+    client_id: int
+    asset_id: int
+    asset_name: str
+
+
+@dataclass(frozen=True)
+class ServiceCoverageChanged(Event):
+    """A service covers an asset from now on (covered) or no longer."""
+
+    client_id: int
+    asset_id: int
+    asset_name: str
+    covered: bool
+
+
+@dataclass(frozen=True)
 class ImportCommitted(Event):
     kind: str  # clients, contacts or services
     filename: str

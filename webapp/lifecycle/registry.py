@@ -77,6 +77,13 @@ REGISTRY: dict[type[e.Event], tuple[Listener, ...]] = {
     e.ContactSaved: (),
     e.ContactRemoved: (),
     e.ImportCommitted: (),
+    # Assets and what covers them: audit only; seats that follow them change through
+    # ServiceQuantityChanged, recorded in the same unit of work.
+    e.AssetCreated: (),
+    e.AssetUpdated: (),
+    e.AssetRetired: (),
+    e.AssetReactivated: (),
+    e.ServiceCoverageChanged: (),
     e.UserInvited: (_notify("invitation"),),
     e.UserRoleChanged: (),
     e.UserDeactivated: (),

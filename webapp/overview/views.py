@@ -5,6 +5,7 @@ from flask import Blueprint
 
 from webapp.accounts.access import company_id, requires
 from webapp.accounts.permissions import Can
+from webapp.assets import unrouted
 from webapp.billing import queries as billing_queries
 from webapp.health import queries as health_queries
 from webapp.incidents import queries as incidents_queries
@@ -44,4 +45,5 @@ def overview():
         pipeline=pipeline_state(),
         failed=pipeline_queries.failed_delivery_count(cid),
         has_clients=overview_queries.has_clients(cid),
+        unrouted=unrouted.open_count(cid),
     )

@@ -299,7 +299,26 @@ def change_quantity(
     company_id, service_id, actor, new_quantity: int, note: str = "", expected_version=None
 ):
     """A new number of seats (units) from today at the same unit price; the status stays.
-    Like a price change, the invoicing settles the rest of the period from the event."""
+    Like a price change, the invoicing settles the rest of the period from the event.
+    Refused while the seats follow the assets the service covers: the count sets them."""
+    change = quantity_change(new_quantity, note)
+
+    def by_hand(s, now):
+        if s.quantity_follows_assets:
+            raise QuantityRefused(
+                "Its seats follow the active assets it covers: change what it covers, or "
+                "stop the seats following them first."
+            )
+        return change(s, now)
+
+    return _transition(
+        company_id, service_id, Action.CHANGE_QUANTITY, actor, expected_version, by_hand
+    )
+
+
+def quantity_change(new_quantity: int, note: str = ""):
+    """change_quantity's change, for apply_change in a caller's unit of work (seats that
+    follow the assets a service covers: webapp.assets.actions)."""
     if isinstance(new_quantity, bool) or not isinstance(new_quantity, int):
         raise QuantityRefused(f"Seats are a whole number from 1 to {MAX_QUANTITY:,}.")
     if not 1 <= new_quantity <= MAX_QUANTITY:
@@ -321,9 +340,7 @@ def change_quantity(
         )
         return {"quantity": new_quantity}, event
 
-    return _transition(
-        company_id, service_id, Action.CHANGE_QUANTITY, actor, expected_version, change
-    )
+    return change
 
 
 class QuantityRefused(TransitionRefused):

@@ -7,6 +7,7 @@ from jinja2_fragments.flask import render_block
 from webapp.accounts.access import actor, company_id, requires
 from webapp.accounts.models import User
 from webapp.accounts.permissions import Can
+from webapp.assets import queries as assets_queries
 from webapp.extensions import db
 from webapp.forms import ActionForm, options
 from webapp.health import queries as health_queries
@@ -150,6 +151,8 @@ def _detail_context(service_id: int, forms=None, sla_form=None, manager_form=Non
         if service.account_manager_id
         else None,
         "manager_form": _manager_form(service, manager_form),
+        "service_assets": assets_queries.service_assets(cid, service.id),
+        "uncovered_assets": assets_queries.uncovered_assets(cid, service),
     }
 
 

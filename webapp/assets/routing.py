@@ -1,0 +1,178 @@
+"""Which service an alert's incident goes to, found from its labels.
+
+Monitoring knows hosts, not our service ids. The company's routing labels (by default
+asset_id, instance, hostname, host) are tried in order to find the asset
+(webapp.assets.actions.find_by_labels); its incident goes to the asset's receiving service
+unless the alert names another: a `service_id` label (that service, as before assets), or a
+`service_type` label (the asset's covering service of that type). An alert whose host matches
+no asset is not refused: the caller keeps it as unrouted (webapp.assets.unrouted) under its
+host, the folded value of the first routing label it carries.
+"""
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from webapp.assets.actions import find_by_labels, fold, label_kind
+from webapp.assets.models import Asset, ServiceCoverage
+from webapp.company.models import Company
+from webapp.extensions import db
+from webapp.lifecycle.statuses import ServiceStatus
+from webapp.services.models import ClientService
+from webapp.tenancy import MAX_ID
+
+DEFAULT_ROUTING_LABELS = ("asset_id", "instance", "hostname", "host")
+# Prometheus's label names; a name starting with two underscores is reserved for its internals.
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+MAX_ROUTING_LABELS = 8
+# Labels that choose the service themselves: naming the asset by them would be a mistake.
+SERVICE_LABELS = ("service_id", "service_type")
+# A covering service that takes incidents is preferred over one that does not (webapp.sla).
+TAKES_INCIDENTS = (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
+
+
+class RouteRefused(ValueError):
+    """The alert names its asset or service in a way that cannot be used; the message says why."""
+
+
+def parse_routing_labels(text: str) -> tuple[str, ...]:
+    """ "asset_id, instance,host" -> ("asset_id", "instance", "host"); ValueError with a message
+    to show when it is not a list of label names."""
+    names = [part.strip() for part in (text or "").split(",") if part.strip()]
+    if not names:
+        raise ValueError("Enter at least one label name, such as instance,hostname.")
+    for name in names:
+        if not LABEL_NAME.match(name) or name.startswith("__") or len(name) > 60:
+            raise ValueError(
+                f"“{name[:60]}” is not a label name: letters, digits and underscores, "
+                "not starting with a digit or two underscores."
+            )
+        if name in SERVICE_LABELS:
+            raise ValueError(f"{name} chooses the service itself; it cannot name the asset.")
+    if len(set(names)) != len(names):
+        raise ValueError("Name each label once.")
+    if len(names) > MAX_ROUTING_LABELS:
+        raise ValueError(f"At most {MAX_ROUTING_LABELS} labels.")
+    if len(",".join(names)) > 200:  # Company.routing_labels
+        raise ValueError("The list is too long: at most 200 characters.")
+    return tuple(names)
+
+
+def routing_labels(company_id: int) -> tuple[str, ...]:
+    stored = db.session.scalar(select(Company.routing_labels).where(Company.id == company_id))
+    try:
+        return parse_routing_labels(stored or "")
+    except ValueError:
+        # Saved through Settings, so always valid; a hand-edited row still routes.
+        return DEFAULT_ROUTING_LABELS
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an alert's incident goes. No service: the caller's fallback, else unrouted."""
+
+    service_id: int | None
+    asset_id: int | None
+    # The folded value of the first routing label the alert carries, and which label it was:
+    # what an unrouted alert is kept under and later remembered as.
+    host: str | None = None
+    host_label: str | None = None
+
+
+def host_of(labels: dict[str, str], order) -> tuple[str, str] | tuple[None, None]:
+    for label in order:
+        value = labels.get(label)
+        if isinstance(value, str) and (folded := fold(label_kind(label), value)):
+            return folded[:255], label  # UnroutedAlert.host
+    return None, None
+
+
+def explicit_service_id(labels: dict[str, str]) -> int | None:
+    """The `service_id` label's service, if the alert names one."""
+    value = (labels.get("service_id") or "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
+        raise RouteRefused(f"The service_id label {value!r} is not a service id.")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What routing needs of an asset, kept past the commits between a request's alerts."""
+
+    id: int
+    name: str
+    service_id: int | None
+
+    @classmethod
+    def of(cls, asset: Asset | None) -> "Found | None":
+        return None if asset is None else cls(asset.id, asset.name, asset.service_id)
+
+
+def service_for(company_id: int, asset: Found | Asset, labels: dict[str, str]) -> int | None:
+    """The service an alert about this asset goes to: a `service_id` label's, else the asset's
+    covering service of the `service_type` label's type, else its receiving service."""
+    explicit = explicit_service_id(labels)
+    if explicit is not None:
+        return explicit
+    wanted = (labels.get("service_type") or "").strip()
+    if not wanted:
+        return asset.service_id
+    covering = db.session.execute(
+        select(ClientService.id, ClientService.status)
+        .join(ServiceCoverage, ServiceCoverage.service_id == ClientService.id)
+        .where(
+            ServiceCoverage.company_id == company_id,
+            ServiceCoverage.asset_id == asset.id,
+            ClientService.company_id == company_id,
+            func.lower(ClientService.service_type) == wanted.lower(),
+        )
+        .order_by(ClientService.id)
+    ).all()
+    if not covering:
+        raise RouteRefused(
+            f"No {wanted[:60]!r} service covers the asset {asset.name}: cover it with one, or "
+            "drop the service_type label to use its receiving service."
+        )
+    taking = [sid for sid, status in covering if status in TAKES_INCIDENTS]
+    return (taking or [covering[0][0]])[0]
+
+
+class Router:
+    """Routes the alerts of one request: the company's labels are read once, and each asset
+    looked up once however many alerts name it (a storm names few hosts many times)."""
+
+    def __init__(self, company_id: int):
+        self.company_id = company_id
+        self.order = routing_labels(company_id)
+        self._assets: dict[tuple, Found | None] = {}
+
+    def route(self, labels: dict[str, str], fallback: int | None = None) -> Route:
+        """Where this alert's incident goes: by its labels, else to `fallback` (a receiver's
+        own service); RouteRefused when its labels cannot be used."""
+        asset = self.asset(labels)
+        if asset is None:
+            host, host_label = host_of(labels, self.order)
+            return Route(explicit_service_id(labels) or fallback, None, host, host_label)
+        service_id = service_for(self.company_id, asset, labels) or fallback
+        if service_id is None:
+            raise RouteRefused(
+                f"The asset {asset.name} has no service that receives its incidents: choose one "
+                "on its page, or give the alert a service_id label."
+            )
+        return Route(service_id, asset.id)
+
+    def asset(self, labels: dict[str, str]) -> Found | None:
+        key = tuple(labels.get(label) for label in self.order)
+        if key not in self._assets:
+            self._assets[key] = (
+                Found.of(find_by_labels(self.company_id, labels, list(self.order)))
+                if any(key)
+                else None
+            )
+        return self._assets[key]
+
+    def host(self, labels: dict[str, str]) -> str | None:
+        return host_of(labels, self.order)[0]
