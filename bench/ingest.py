@@ -9,7 +9,14 @@ same number of users, each sending its next request when answered (a closed loop
                 the past (1 hour to 7 days ago), so the SLA check records the warnings and
                 breaches passed meanwhile and their events go through the outbox to Redis
   alertmanager  POST /api/v1/alertmanager, notifications of BATCH firing alerts each, as
-                Alertmanager sends a storm of one alertname grouped together
+                Alertmanager sends a storm of one alertname grouped together, each alert
+                naming its service by a service_id label
+  routed        the same notifications (the same services, new fingerprints) whose alerts
+                carry no service_id, only an `instance` label: each is routed by host to the
+                asset behind its service (webapp.assets.routing). Every active service has an
+                asset (added in bulk before the run: an instance and an RMM id each), so both
+                phases run against the same identifiers, and the ratio of the two rates is the
+                cost of routing
 
 Nothing drains the queues meanwhile (no RQ worker runs): what is measured is the ingest.
 The gunicorn workers' CPU time per incident is reported beside the rates: on a machine whose
@@ -28,7 +35,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from bench.harness import (
     ROOT,
@@ -41,6 +48,7 @@ from bench.harness import (
     workdir,
 )
 from webapp.accounts import api_tokens
+from webapp.assets.models import Asset, AssetIdentifier, ServiceCoverage
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import ServiceStatus
@@ -53,6 +61,7 @@ SIZES = {
     False: {"services": 2_000, "requests": 600, "run_time": 60},
     True: {"services": 100_000, "requests": 6_000, "run_time": 300},
 }
+ALLOWANCE = "1000000 per minute"
 WARM_UP = 50  # unmeasured GETs first: each worker's first requests pay for lazy imports
 SEVERITIES = ["critical", "high", "high", "medium", "medium", "medium", "low", "low"]
 ALERTNAMES = ["HostDown", "BackupJobFailed", "DiskWillFillIn4Hours", "CertificateExpiring"]
@@ -66,15 +75,20 @@ def measure(full: bool, requests: int | None = None, services: int | None = None
     try:
         scale = scale_database(size["services"], tmp)
         with redis_server() as redis:
-            token, service_ids, incident_ids, before = _prepare(scale, redis.url)
+            token, service_ids, incident_ids, before, hosts = _prepare(scale, redis.url)
             rng = random.Random(1)
             n = size["requests"]
+            posts = max(1, n // BATCH)
             plans = {
                 "baseline": _gets(rng, incident_ids, n),
                 "incidents": _incidents(rng, service_ids, n),
-                "alertmanager": _notifications(rng, service_ids, max(1, n // BATCH)),
+                # The same draws for both: the same services, severities and start times.
+                "alertmanager": _notifications(random.Random(2), service_ids, posts),
+                "routed": _notifications(random.Random(2), service_ids, posts, hosts),
             }
-            with Gunicorn(scale.url, redis.url, workers=2) as web:
+            # The token's allowance stays on (its cost is part of every request), above what
+            # the run sends: at the default 600 a minute, the run would measure 429s.
+            with Gunicorn(scale.url, redis.url, workers=2, API_RATE_LIMIT=ALLOWANCE) as web:
                 _load(web.url, token, _gets(rng, incident_ids, WARM_UP), tmp, size["run_time"])
                 phases, cpu = {}, {}
                 for name, plan in plans.items():
@@ -93,10 +107,11 @@ def measure(full: bool, requests: int | None = None, services: int | None = None
         shutil.rmtree(tmp, ignore_errors=True)
     results = {name: {**_summary(phase), **cpu[name]} for name, phase in phases.items()}
     results["incidents"]["incidents"] = results["incidents"]["ok"]
-    results["alertmanager"]["incidents"] = sum(
-        json.loads(body)["opened"] for _, _, status, body in phases["alertmanager"] if status == 200
-    )
-    for name in ("incidents", "alertmanager"):
+    for name in ("alertmanager", "routed"):
+        results[name]["incidents"] = sum(
+            json.loads(body)["opened"] for _, _, status, body in phases[name] if status == 200
+        )
+    for name in ("incidents", "alertmanager", "routed"):
         r = results[name]
         r["incidents_per_s"] = r["incidents"] / r["seconds"] if r["seconds"] else 0.0
     return {
@@ -107,26 +122,29 @@ def measure(full: bool, requests: int | None = None, services: int | None = None
         "posted": {
             "incidents": len(plans["incidents"]),
             "alerts": BATCH * len(plans["alertmanager"]),
+            "routed_alerts": BATCH * len(plans["routed"]),
         },
+        "assets": len(hosts),
         "database": checked,
         "peak_rss_mb": rss,
     }
 
 
 def _prepare(scale, redis_url):
-    """A token for the scale company, its active services, some of its incidents, and the
-    highest ids before the run (what is above them afterwards was made by the run)."""
+    """A token for the scale company, its active services, some of its incidents, the
+    highest ids before the run (what is above them afterwards was made by the run), and the
+    host of the asset behind each active service."""
     company = scale.summary.company_id
     with app_on(scale.url, redis_url):
         _, token = api_tokens.create(company, "bench-ingest", "bench")
-        service_ids = list(
-            db.session.scalars(
-                select(ClientService.id).where(
-                    ClientService.company_id == company,
-                    ClientService.status == ServiceStatus.ACTIVE,
-                )
+        services = db.session.execute(
+            select(ClientService.id, ClientService.client_id).where(
+                ClientService.company_id == company,
+                ClientService.status == ServiceStatus.ACTIVE,
             )
-        )
+        ).all()
+        service_ids = [service_id for service_id, _ in services]
+        hosts = _add_assets(company, services)
         incident_ids = list(
             db.session.scalars(
                 select(Incident.id).where(Incident.company_id == company).limit(1000)
@@ -136,7 +154,47 @@ def _prepare(scale, redis_url):
             "incident": db.session.scalar(select(func.max(Incident.id))) or 0,
             "event": db.session.scalar(select(func.max(DomainEvent.id))) or 0,
         }
-    return token, service_ids, incident_ids, before
+    return token, service_ids, incident_ids, before, hosts
+
+
+def _add_assets(company: int, services) -> dict[int, str]:
+    """One asset behind each service, covered by it and receiving its incidents, known by an
+    instance and an RMM id; written in bulk (the seed of a benchmark, not a user's change, so
+    no events). Returns {service id: the asset's host}."""
+    first = (db.session.scalar(select(func.max(Asset.id))) or 0) + 1
+    hosts, assets, identifiers, coverage = {}, [], [], []
+    for asset_id, (service_id, client_id) in enumerate(services, start=first):
+        host = hosts[service_id] = f"node{service_id:06d}.client.example"
+        assets.append(
+            {
+                "id": asset_id,
+                "company_id": company,
+                "client_id": client_id,
+                "name": host.split(".")[0],
+                "kind": "server",
+                "status": "active",
+                "service_id": service_id,
+            }
+        )
+        identifiers += [
+            {"company_id": company, "asset_id": asset_id, "kind": "instance", "value": host},
+            {
+                "company_id": company,
+                "asset_id": asset_id,
+                "kind": "rmm_id",
+                "value": f"rmm-{asset_id}",
+            },
+        ]
+        coverage.append({"company_id": company, "service_id": service_id, "asset_id": asset_id})
+    for model, rows in (
+        (Asset, assets),
+        (AssetIdentifier, identifiers),
+        (ServiceCoverage, coverage),
+    ):
+        if rows:
+            db.session.execute(insert(model), rows)
+    db.session.commit()
+    return hosts
 
 
 def _gets(rng, incident_ids, n):
@@ -164,8 +222,10 @@ def _incidents(rng, service_ids, n):
     return plan
 
 
-def _notifications(rng, service_ids, n):
-    """Alertmanager webhook bodies (version 4) of BATCH firing alerts of one alertname."""
+def _notifications(rng, service_ids, n, hosts=None):
+    """Alertmanager webhook bodies (version 4) of BATCH firing alerts of one alertname. Given
+    the hosts of the services' assets, the alerts name only the instance (routed); else a
+    service_id label and an instance no asset has."""
     plan = []
     for g in range(n):
         alertname = ALERTNAMES[g % len(ALERTNAMES)]
@@ -174,16 +234,14 @@ def _notifications(rng, service_ids, n):
         for a in range(BATCH):
             service_id = rng.choice(service_ids)
             instance = f"host{rng.randint(1, 400):03d}.client.example:9100"
+            labels = {"alertname": alertname, "service_id": str(service_id)}
+            if hosts is not None:
+                instance = f"{hosts[service_id]}:9100"
+                labels = {"alertname": alertname}
             alerts.append(
                 {
                     "status": "firing",
-                    "labels": {
-                        "alertname": alertname,
-                        "service_id": str(service_id),
-                        "severity": severity,
-                        "instance": instance,
-                        "job": "node",
-                    },
+                    "labels": {**labels, "severity": severity, "instance": instance, "job": "node"},
                     "annotations": {
                         "summary": f"{alertname} on {instance}",
                         "description": f"{instance} has matched {alertname} for 5 minutes.",
@@ -191,7 +249,7 @@ def _notifications(rng, service_ids, n):
                     "startsAt": _opened(rng),
                     "endsAt": "0001-01-01T00:00:00Z",
                     "generatorURL": f"http://prometheus.example:9090/graph?g0.expr={alertname}",
-                    "fingerprint": f"{g:08x}{a:08x}",
+                    "fingerprint": f"{'r' if hosts else 'g'}{g:07x}{a:08x}",
                 }
             )
         body = {
@@ -290,6 +348,11 @@ def _verify(scale, redis_url, before) -> dict:
                 ),
             }
         events = (DomainEvent.id > before["event"], DomainEvent.type == "ServiceSLABreached")
+        found["routed_to_assets"] = db.session.scalar(
+            select(func.count()).where(
+                new, Incident.source == "alertmanager", Incident.asset_id.is_not(None)
+            )
+        )
         found["breach_events"] = db.session.scalar(select(func.count()).where(*events))
         found["breach_events_unpublished"] = db.session.scalar(
             select(func.count()).where(*events, DomainEvent.enqueued_at.is_(None))
@@ -310,6 +373,7 @@ def report(r: dict) -> str:
         ("baseline", "GET /incidents/ID"),
         ("incidents", "POST /incidents"),
         ("alertmanager", f"POST /alertmanager ({r['alerts_per_notification']}/post)"),
+        ("routed", "  the same, routed by host"),
     ):
         p = r[name]
         rate = p.get("incidents_per_s")
@@ -319,7 +383,17 @@ def report(r: dict) -> str:
             f"{'' if rate is None else f'{rate / base:.2f}':>7}"
         )
     lines.append("  (ratio: incidents/s over the baseline's requests/s)")
-    for name in ("baseline", "incidents", "alertmanager"):
+    by_id, routed = r["alertmanager"], r["routed"]
+    cpu = [
+        1000 * p["server_s"] / p["incidents"] if p["incidents"] else 0.0 for p in (by_id, routed)
+    ]
+    lines.append(
+        f"  routing by host ({r['assets']:,} assets, `instance` labels only): "
+        f"{routed['incidents_per_s']:.0f} incidents/s against {by_id['incidents_per_s']:.0f} "
+        f"by service id, {_ratio(routed['incidents_per_s'], by_id['incidents_per_s'])}; "
+        f"CPU {cpu[1]:.2f} against {cpu[0]:.2f} ms an incident, {_ratio(cpu[0], cpu[1])}"
+    )
+    for name in ("baseline", "incidents", "alertmanager", "routed"):
         p = r[name]
         per, unit = (
             (p["incidents"], "an incident") if "incidents" in p else (p["requests"], "a request")
@@ -331,14 +405,19 @@ def report(r: dict) -> str:
         )
     for source, posted in (("api", "incidents"), ("alertmanager", "alerts")):
         s = d[source]
+        if source == "alertmanager":
+            posted = r["posted"]["alerts"] + r["posted"]["routed_alerts"]
+        else:
+            posted = r["posted"][posted]
         lines.append(
-            f"  in the database, {source}: {s['incidents']} incidents for {r['posted'][posted]} "
+            f"  in the database, {source}: {s['incidents']} incidents for {posted} "
             f"posted ({s['distinct_keys']} keys), breached: {s['response_breached']} response, "
             f"{s['resolution_breached']} resolution"
         )
     marks = sum(
         d[s]["response_breached"] + d[s]["resolution_breached"] for s in ("api", "alertmanager")
     )
+    lines.append(f"  routed to an asset: {d['routed_to_assets']} alertmanager incidents")
     lines.append(
         f"  breach events: {d['breach_events']} for {marks} breach marks, "
         f"{d['breach_events_unpublished']} not published"
@@ -350,6 +429,11 @@ def report(r: dict) -> str:
         + f"; master {rss['master']:.0f} MB"
     )
     return "\n".join(lines)
+
+
+def _ratio(fast: float, slow: float) -> str:
+    """How the routed figure compares: 1.00 is as fast as by service id, above is faster."""
+    return f"ratio {fast / slow:.2f}" if slow else "ratio n/a"
 
 
 if __name__ == "__main__":

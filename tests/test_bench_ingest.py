@@ -14,13 +14,16 @@ pytestmark = [
 def test_ingest_benchmark_records_every_incident_posted_and_its_breaches():
     result = ingest.measure(full=False, requests=ingest.BATCH, services=300)
 
-    for phase in ("baseline", "incidents", "alertmanager"):
+    for phase in ("baseline", "incidents", "alertmanager", "routed"):
         assert result[phase]["errors"] == 0
         assert result[phase]["requests"] > 0
     db = result["database"]
     assert db["api"]["incidents"] == db["api"]["distinct_keys"] == result["posted"]["incidents"]
-    assert db["alertmanager"]["incidents"] == result["posted"]["alerts"]
-    assert result["alertmanager"]["incidents"] == result["posted"]["alerts"]
+    posted = result["posted"]
+    assert db["alertmanager"]["incidents"] == posted["alerts"] + posted["routed_alerts"]
+    assert result["alertmanager"]["incidents"] == posted["alerts"]
+    # Alerts with only an instance label each found the asset behind their service.
+    assert result["routed"]["incidents"] == db["routed_to_assets"] == posted["routed_alerts"]
     marks = sum(
         db[s]["response_breached"] + db[s]["resolution_breached"] for s in ("api", "alertmanager")
     )
@@ -29,3 +32,4 @@ def test_ingest_benchmark_records_every_incident_posted_and_its_breaches():
     assert db["breach_events_unpublished"] == 0
     assert len(result["peak_rss_mb"]["workers"]) == 2
     assert "POST /alertmanager" in ingest.report(result)
+    assert "routing by host" in ingest.report(result)

@@ -172,6 +172,8 @@ def test_routing_records_the_incident_and_remembers_the_host(client, company, to
     page = technician.get("/assets/unrouted")
     assert page.status_code == 200 and "web2" in page.get_data(as_text=True)
     assert "1 alert with an unknown host" in technician.get("/").get_data(as_text=True)
+    listed = technician.get("/assets").get_data(as_text=True)
+    assert "1 alert with an unknown host" in listed and 'href="/assets/unrouted"' in listed
 
     routed = technician.post(f"/assets/unrouted/{row.id}/route", data={"asset_id": web["asset"]})
     assert routed.status_code == 200, routed.get_data(as_text=True)
@@ -188,6 +190,7 @@ def test_routing_records_the_incident_and_remembers_the_host(client, company, to
     values = db.session.scalars(select(AssetIdentifier.value).filter_by(asset_id=web["asset"]))
     assert "web2" in set(values)
     assert "alert with an unknown host" not in technician.get("/").get_data(as_text=True)
+    assert "alert with an unknown host" not in technician.get("/assets").get_data(as_text=True)
 
     # The next alert about web2 goes straight through; its resolution resolves it.
     answer = notify(client, token, alert("r2", instance="web2:9100"))

@@ -419,7 +419,7 @@ def managers(w: World) -> list[str]:
     ]
 
 
-IMPORT_KINDS = ("clients", "contacts", "services")
+IMPORT_KINDS = ("clients", "contacts", "services", "assets")
 
 
 def csv_files(w: World) -> st.SearchStrategy[tuple[str, bytes]]:

@@ -17,6 +17,8 @@ from webapp.api.schemas import (
     MAX_ID,
     AlertmanagerSummary,
     AlertmanagerWebhook,
+    AssetsSync,
+    AssetsSyncSummary,
     ErrorBody,
     IncidentChange,
     IncidentCreate,
@@ -89,8 +91,13 @@ def document(app: Flask) -> dict:
 
 
 def _schemas():
-    pairs = [(m, "validation") for m in (IncidentCreate, IncidentChange, AlertmanagerWebhook)]
-    pairs += [(m, "serialization") for m in (IncidentOut, AlertmanagerSummary, UnroutedOut)]
+    pairs = [
+        (m, "validation") for m in (IncidentCreate, IncidentChange, AlertmanagerWebhook, AssetsSync)
+    ]
+    pairs += [
+        (m, "serialization")
+        for m in (IncidentOut, AlertmanagerSummary, UnroutedOut, AssetsSyncSummary)
+    ]
     pairs.append((ErrorBody, "serialization"))
     refs, definitions = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
     return {model: ref for (model, _mode), ref in refs.items()}, definitions["$defs"]
@@ -109,7 +116,8 @@ def _build(app: Flask) -> dict:
             "title": "MSP operations dashboard API",
             "version": VERSION,
             "description": (
-                "Monitoring tools record incidents on a company's services. Every request but "
+                "Monitoring tools record incidents on a company's services, and an RMM keeps "
+                "its devices (assets) in step. Every request but "
                 "this document's carries a company's API token (`flask tokens create NAME`) as "
                 '`Authorization: Bearer <token>`. Errors are JSON `{"error": ...}` with more '
                 "details where useful. A method a path does not take is a 405 with `Allow`."

@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
 )
 
+from webapp.assets.models import ACTIVE, KINDS, RETIRED
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity
 from webapp.tenancy import MAX_ID
@@ -310,6 +311,91 @@ class AlertmanagerSummary(BaseModel):
         default_factory=list,
         description="Each alert that could not be used, and why; the others were applied.",
     )
+
+
+# --- Assets: an RMM's sync ------------------------------------------------------------------
+
+MAX_ASSETS = 1000  # webapp.assets.syncing.MAX_ITEMS
+MAX_ITEM_IDENTIFIERS = 20
+SENT_IDENTIFIER_KINDS = ("hostname", "instance", "serial", "other")  # rmm_id is its own field
+
+
+class AssetIdentifierIn(Request):
+    kind: Literal[SENT_IDENTIFIER_KINDS] = Field(
+        description="`hostname`, `instance` (its port is dropped), `serial` or `other`."
+    )
+    value: _text(255, 1) = Field(description="Stored folded: trimmed, lower case.")
+
+
+class AssetIn(Request):
+    """One device as the RMM knows it. Matched by `rmm_id`: created when no asset of the
+    company has it, else brought up to date (each field below is set as sent; left out means
+    empty, except `status`)."""
+
+    rmm_id: _text(255, 1) = Field(
+        description="The RMM's id of the device, unique within the company: the sync's key "
+        "(kept as an identifier, folded: trimmed, lower case)."
+    )
+    client_id: Id = Field(description="The client it belongs to, one of this company's.")
+    name: _text(200, 1)
+    type: Literal[KINDS] = Field(description="What it is.")
+    site: _text(120) | None = None
+    operating_system: _text(120) | None = None
+    status: Literal[ACTIVE, RETIRED] | None = Field(
+        None,
+        description="Left out: as it is (a new asset is active). Retiring or reactivating "
+        "changes the seats of services whose quantity follows their devices.",
+    )
+    last_seen_at: Timestamp | None = Field(
+        None, description="When the RMM last heard from it; never moves back."
+    )
+    identifiers: list[AssetIdentifierIn] = Field(
+        default_factory=list,
+        max_length=MAX_ITEM_IDENTIFIERS,
+        description="Names monitoring knows it by; each unique within the company. Added to "
+        "the asset's own, never removed (hosts a technician routed stay).",
+    )
+    service_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Services of its client that cover it from now on (never uncovered here); "
+        "the first to cover it receives its incidents.",
+    )
+
+
+class AssetsSyncRequest(Request):
+    """What the endpoint reads first: each item still unread, so that one unusable item is
+    refused on its own instead of refusing the others."""
+
+    assets: list[Any] = Field(max_length=MAX_ASSETS)
+
+
+class AssetsSync(Request):
+    """Up to 1000 devices at once (send more in several calls)."""
+
+    assets: list[AssetIn] = Field(max_length=MAX_ASSETS)
+
+
+class AssetResult(BaseModel):
+    index: int = Field(description="The item's position in `assets`, from 0.")
+    rmm_id: str | None
+    result: Literal["created", "updated", "unchanged", "refused"]
+    asset_id: int | None
+    errors: list["FieldProblem"] = Field(
+        default_factory=list, description="Why a refused item was refused, per field."
+    )
+
+
+class AssetsSyncSummary(BaseModel):
+    """What became of each item. Refused items changed nothing; the others were applied."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    items: list[AssetResult] = Field(default_factory=list)
 
 
 # --- Errors ---------------------------------------------------------------------------------

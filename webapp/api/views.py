@@ -1,6 +1,7 @@
 """The API's routes: read the token and the body, call webapp.incidents.recording or
 webapp.incidents.actions, answer JSON."""
 
+import json
 import logging
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,6 +26,11 @@ from webapp.api.schemas import (
     AlertmanagerNotification,
     AlertmanagerSummary,
     AlertmanagerWebhook,
+    AssetIn,
+    AssetResult,
+    AssetsSync,
+    AssetsSyncRequest,
+    AssetsSyncSummary,
     ErrorBody,
     FieldProblem,
     IncidentChange,
@@ -34,7 +40,7 @@ from webapp.api.schemas import (
     describe,
     problems,
 )
-from webapp.assets import unrouted
+from webapp.assets import syncing, unrouted
 from webapp.assets.routing import Router, RouteRefused
 from webapp.extensions import csrf
 from webapp.incidents import actions as incidents
@@ -313,6 +319,75 @@ def _query_service_id() -> int | None:
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
         raise _invalid([FieldProblem(field="service_id", message=f"{value!r} is not a service id")])
     return int(value)
+
+
+@bp.put("/assets")
+@operation(
+    summary="Create or update assets by their RMM id (an RMM's nightly sync)",
+    description="Up to 1000 devices per call, each matched by `rmm_id`: created when the company "
+    "has no asset with it, else brought up to date. Idempotent: sending the same list again "
+    "changes nothing and records nothing. Each item stands alone: one that cannot be applied "
+    "(an unknown client, an identifier of another asset, a malformed field) is refused with its "
+    "errors in `items`, and the others are applied. Services whose seats follow their devices "
+    "change quantity once per call.",
+    body=AssetsSync,
+    responses={200: ("What became of each item.", AssetsSyncSummary)},
+    errors=BODY_ERRORS,
+)
+def sync_assets():
+    data = _body(AssetsSyncRequest)
+    items, refused = [], []
+    for index, raw in enumerate(data.assets):
+        try:
+            item = AssetIn.model_validate_json(json.dumps(raw))
+        except ValidationError as exc:
+            rmm_id = raw.get("rmm_id") if isinstance(raw, dict) else None
+            refused.append(
+                AssetResult(
+                    index=index,
+                    rmm_id=rmm_id if isinstance(rmm_id, str) else None,
+                    result="refused",
+                    asset_id=None,
+                    errors=problems(exc),
+                )
+            )
+            continue
+        items.append((index, _synced(item)))
+    done = syncing.upsert_assets(g.api_company_id, [i for _, i in items], g.api_actor)
+    results = refused + [
+        AssetResult(
+            index=index,  # its place in the request, not in the valid items
+            rmm_id=result.rmm_id,
+            result=result.result,
+            asset_id=result.asset_id,
+            errors=[FieldProblem(field=SYNC_FIELDS.get(f, f), message=m) for f, m in result.errors],
+        )
+        for (index, _), result in zip(items, done, strict=True)
+    ]
+    results.sort(key=lambda r: r.index)
+    summary = AssetsSyncSummary(items=results)
+    for result in results:
+        setattr(summary, result.result, getattr(summary, result.result) + 1)
+    return json_response(200, summary)
+
+
+# The sync's names for the fields the API names otherwise.
+SYNC_FIELDS = {"kind": "type"}
+
+
+def _synced(item: AssetIn) -> syncing.SyncedAsset:
+    return syncing.SyncedAsset(
+        rmm_id=item.rmm_id,
+        client_id=item.client_id,
+        name=item.name,
+        kind=item.type,
+        site=item.site or None,
+        operating_system=item.operating_system or None,
+        status=item.status,
+        last_seen_at=item.last_seen_at,
+        identifiers=tuple((i.kind, i.value) for i in item.identifiers),
+        service_ids=tuple(item.service_ids),
+    )
 
 
 @bp.get("/openapi.json")

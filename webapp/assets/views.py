@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 
 from webapp.accounts.access import actor, company_id, requires
 from webapp.accounts.permissions import Can
-from webapp.assets import actions
+from webapp.assets import actions, unrouted
 from webapp.assets import queries as assets_queries
 from webapp.assets.actions import AssetRefused
 from webapp.assets.forms import IDENTIFIERS_HINT, AssetForm
@@ -34,6 +34,7 @@ def index():
         result=assets_queries.assets_page(cid, query, current_app.config["PAGE_SIZE"]),
         clients=assets_queries.clients(cid),
         kinds=assets_queries.KIND_LABELS,
+        unrouted=unrouted.open_count(cid),
     )
 
 

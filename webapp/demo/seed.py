@@ -5,8 +5,10 @@ The history is played through the real domain functions with the clock set to ea
 (clock.frozen): activations spread over the year, price and seat changes, suspensions and
 resumptions, cancellations, incidents (some breaching), each month's nightly health run, and the
 nightly bill run, so a year of invoices, adjustments and credit notes follows from it; most
-invoices are paid some days after they are issued, one is voided. Its events reach the worker
-when it starts, like any others; their notifications land in the local mailbox."""
+invoices are paid some days after they are issued, one is voided. The devices behind the
+services, the alerts routed to them by host and those left unrouted come from
+webapp.demo.seed_assets. Its events reach the worker when it starts, like any others; their
+notifications land in the local mailbox."""
 
 import datetime as dt
 import heapq
@@ -23,7 +25,7 @@ from webapp.billing.listeners import reconcile_service
 from webapp.clients.models import Client, Contact
 from webapp.clock import frozen, today, utcnow
 from webapp.company.models import Company
-from webapp.demo import seeding
+from webapp.demo import seed_assets, seeding
 from webapp.extensions import db
 from webapp.health import history as health_history
 from webapp.health import scores as health_scores
@@ -98,16 +100,24 @@ def seed_demo_data(seed: int = 7) -> str:
     began = now - dt.timedelta(days=HISTORY_DAYS)
     with frozen(began):
         company, clients, manager_id, users = _company()
+    # The devices have an rng of their own too, and so do the payments: the rest of the
+    # history is the same with or without them.
+    fleet = seed_assets.Fleet(company.id, ACTOR, random.Random(f"{seed}-assets"))
     try:
+        with frozen(began):
+            for n, client in enumerate(clients):
+                fleet.inventory(client.id, client.name, n)
         plans = []
         for client in clients:
             for offer in rng.sample(CATALOGUE, k=rng.randint(2, 4)):
                 plans.append(_plan(rng, client.id, offer, manager_id, began, now))
-        # Payments have an rng of their own: the history is the same with or without them.
-        _play(company.id, plans, began, now, rng, random.Random(f"{seed}-payments"))
+        devices = _device_steps(plans, began, now)
+        _play(company.id, plans, began, now, rng, random.Random(f"{seed}-payments"), fleet, devices)
         _bring_terms_near(company.id)
         run_bill_run(company.id, today(), ACTOR)  # what the last day's changes left to bill
         _record_demo_incidents(company.id, rng)
+        fleet.alert(len(devices), resolved_after=None)  # still firing
+        fleet.unrouted()
         _score_health(company.id, rng)
     finally:
         seeding.unmark(company.id)
@@ -237,9 +247,40 @@ def _plan(rng, client_id, offer, manager_id, began, now) -> list:
 
 
 BILL_RUN_HOUR = 2  # the nightly bill run's hour (UTC): a day's changes go to the next night's
+# When, as fractions of the history, an Alertmanager alert names a device by its instance.
+ALERT_MOMENTS = (0.2, 0.33, 0.47, 0.6, 0.71, 0.83, 0.92)
 
 
-def _play(company_id, plans, began, now, rng, pay_rng) -> None:
+def _device_steps(plans, began, now) -> list[tuple]:
+    """(when, step) of the devices' own story: the routed alerts, and for the one service whose
+    seats follow its devices (an Endpoint Protection service live from early in the year to
+    now), a laptop added and a workstation retired while it runs. Its plan loses its seat
+    changes by hand: the devices set its seats."""
+    steps = [
+        (began + (now - began) * at, ("alert", n, dt.timedelta(hours=1 + n % 3)))
+        for n, at in enumerate(ALERT_MOMENTS)
+    ]
+    for i, plan in enumerate(plans):
+        provision = plan[0][1]
+        kinds = [step[0] for _, step in plan]
+        if provision[1].service_type != seed_assets.FOLLOWING_KIND or "activate" not in kinds:
+            continue
+        live = next(when for when, step in plan if step[0] == "activate")
+        if (
+            set(kinds) - {"provision", "activate", "seats", "renew"}
+            or live > began + (now - began) * 0.75
+        ):
+            continue  # suspended, cancelled or late: not a year of seats to show
+        plan[:] = [(when, step) for when, step in plan if step[0] != "seats"]
+        plan[0] = (plan[0][0], (*provision, "follows"))
+        client_id = provision[1].client_id
+        steps.append((live + (now - live) * 0.35, ("device added", i, client_id)))
+        steps.append((live + (now - live) * 0.7, ("device retired", i, client_id)))
+        break
+    return steps
+
+
+def _play(company_id, plans, began, now, rng, pay_rng, fleet, devices) -> None:
     """Every step of every plan in time order, each at its own moment, with the nightly bill
     runs and the month-end runs between (expiries, the nightly health scores and the month's
     health bands). Each bill run's invoices add their payments (or their void) to the timeline."""
@@ -256,6 +297,7 @@ def _play(company_id, plans, began, now, rng, pay_rng) -> None:
             months=1, days=-1
         )
     timeline += [(when, -2, ("incident",)) for when in _incident_times(began, now, rng)]
+    timeline += [(when, -5, step) for when, step in devices]
     # A heap rather than one sort: payments join it as the invoices they pay are issued.
     queue = [(when, i, n, step) for n, (when, i, step) in enumerate(timeline)]
     heapq.heapify(queue)
@@ -272,7 +314,7 @@ def _play(company_id, plans, began, now, rng, pay_rng) -> None:
             elif step[0] in ("paid", "void"):
                 payments.make(step)
             else:
-                _step(company_id, ids, i, step, rng)
+                _step(company_id, ids, i, step, rng, fleet)
 
 
 class _Payments:
@@ -330,12 +372,20 @@ def _incident_times(began, now, rng) -> list[dt.datetime]:
     return sorted(_at(began, now, rng, 0.05, 0.97) for _ in range(30))
 
 
-def _step(company_id, ids, i, step, rng) -> None:
+def _step(company_id, ids, i, step, rng, fleet) -> None:
     kind = step[0]
     if kind == "provision":
-        ids[i] = service_actions.provision(company_id, step[1], ACTOR).id
+        new = step[1]
+        ids[i] = service_actions.provision(company_id, new, ACTOR).id
         if step[2] > 1:  # the seats it goes live with
             service_actions.change_quantity(company_id, ids[i], ACTOR, step[2], note="signed")
+        fleet.provisioned(new.client_id, ids[i], new.service_type, follows=len(step) > 3)
+    elif kind == "device added":
+        fleet.add_workstation(step[2], ids[step[1]])
+    elif kind == "device retired":
+        fleet.retire_workstation(step[2])
+    elif kind == "alert":
+        fleet.alert(step[1], resolved_after=step[2])
     elif kind == "activate":
         service_actions.activate(company_id, ids[i], ACTOR)
     elif kind == "price":

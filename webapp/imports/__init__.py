@@ -1,1 +1,1 @@
-"""Import from CSV: clients, contacts and services, dry run first, then all or nothing."""
+"""Import from CSV: clients, contacts, services and assets, dry run first, then all or nothing."""

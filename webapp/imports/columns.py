@@ -37,7 +37,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Kind:
-    name: str  # clients, contacts, services
+    name: str  # clients, contacts, services, assets
     label: str
     columns: tuple[Column, ...]
     # Each group names columns of which at least one must be in the file.
@@ -357,7 +357,95 @@ SERVICES = Kind(
     "by External ID when present, else by name among the client's services",
 )
 
-KINDS: dict[str, Kind] = {k.name: k for k in (CLIENTS, CONTACTS, SERVICES)}
+_SERVICE_OF_CLIENT = "by External ID, else by name (ignoring case), among its client's services"
+
+ASSETS = Kind(
+    "assets",
+    "Assets",
+    (
+        *_CLIENT_REFERENCE,
+        Column(
+            "name",
+            "Name",
+            "ACME-DC01",
+            "Required: the device's name.",
+            ("asset name", "device", "device name", "asset", "system name", "display name"),
+        ),
+        Column(
+            "asset_type",
+            "Type",
+            "server",
+            "server, workstation, network device, cloud tenant, mailbox or other; empty: other.",
+            ("asset type", "device type", "kind", "category", "class", "node class"),
+        ),
+        Column("site", "Site", "Head office", "Any text.", ("location", "site name", "office")),
+        Column(
+            "operating_system",
+            "Operating System",
+            "Windows Server 2022",
+            "Any text.",
+            ("os", "os name", "operating system name", "platform"),
+        ),
+        Column(
+            "status",
+            "Status",
+            "active",
+            "active or retired; empty: active for a new asset, as it is for one that exists. "
+            "Retiring changes the seats of services that follow their devices.",
+            ("asset status", "device status", "state"),
+        ),
+        Column(
+            "hostname",
+            "Hostname",
+            "acme-dc01",
+            "What monitoring calls it (a hostname or host label). Identifiers are unique in the "
+            "company, kept lower case, and added to an asset's own, never removed.",
+            ("host name", "host", "dns name", "fqdn", "computer name"),
+        ),
+        Column(
+            "instance",
+            "Instance",
+            "acme-dc01.acme.local:9182",
+            "Prometheus's instance label; its port is dropped.",
+            ("prometheus instance", "monitoring instance", "target"),
+        ),
+        Column(
+            "serial",
+            "Serial",
+            "CZ2345ABC",
+            "The serial number or service tag.",
+            ("serial number", "serial no", "service tag", "serialnumber"),
+        ),
+        Column(
+            "rmm_id",
+            "RMM ID",
+            "ninja-10234",
+            "The RMM's id of the device (the key PUT /api/v1/assets syncs by).",
+            ("rmm", "device id", "agent id", "rmm device id", "asset id"),
+        ),
+        Column(
+            "covered_service",
+            "Covered Service",
+            "Managed Servers",
+            f"A service that covers it from now on, found {_SERVICE_OF_CLIENT}; empty: none "
+            "added (an import never uncovers).",
+            ("service", "covered by", "service name", "contract"),
+        ),
+        Column(
+            "receiving_service",
+            "Receiving Service",
+            "",
+            "The service that receives its incidents: Covered Service or one that covers it "
+            "already; empty: as it is (a new asset's is its Covered Service).",
+            ("incidents to", "alerts to", "alert service", "incident service"),
+        ),
+    ),
+    (("client", "client_external_id"), ("name",)),
+    "by any identifier (RMM ID, Serial, Hostname, Instance), else by name among the client's "
+    "assets",
+)
+
+KINDS: dict[str, Kind] = {k.name: k for k in (CLIENTS, CONTACTS, SERVICES, ASSETS)}
 
 
 @dataclass(frozen=True)

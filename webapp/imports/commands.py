@@ -1,4 +1,4 @@
-"""`flask import clients|contacts|services FILE [--commit]`: the dry run's table, then the commit.
+"""`flask import clients|contacts|services|assets FILE [--commit]`: the dry run's table, then the commit.
 
 Exits 1 when a row (or the file) has an error: with --commit, nothing is imported then.
 """
@@ -41,7 +41,7 @@ def _print(plan: Plan, errors_only: bool) -> None:
 @click.option("--commit", is_flag=True, help="Import every row (or none, if any has an error).")
 @click.option("--errors-only", is_flag=True, help="List only the rows with errors.")
 def import_command(company_id, kind, file, commit, errors_only):
-    """Dry run of a CSV of clients, contacts or services; with --commit, import it."""
+    """Dry run of a CSV of clients, contacts, services or assets; with --commit, import it."""
     company_id = known_company_or_first(company_id)
     raw, filename = file.read(), getattr(file, "name", "stdin").rsplit("/", 1)[-1]
     if not commit:

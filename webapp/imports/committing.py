@@ -17,6 +17,7 @@ from webapp.clients.models import Client, Contact
 from webapp.clock import utcnow
 from webapp.company.models import Company
 from webapp.extensions import db
+from webapp.imports.assets import write_assets
 from webapp.imports.planning import Outcome, Plan, RowPlan, plan_import
 from webapp.lifecycle import events as ev
 from webapp.pipeline.outbox import record, record_many, unit_of_work
@@ -233,4 +234,9 @@ def _insert(model, rows: list[dict]) -> list[int]:
     )
 
 
-WRITERS = {"clients": _write_clients, "contacts": _write_contacts, "services": _write_services}
+WRITERS = {
+    "clients": _write_clients,
+    "contacts": _write_contacts,
+    "services": _write_services,
+    "assets": write_assets,
+}

@@ -135,7 +135,14 @@ def plan_import(company_id: int, kind_name: str, raw: bytes, filename: str) -> P
     if columns.missing:
         plan.file_errors.extend(columns.missing)
         return plan
-    planner = {"clients": _plan_clients, "contacts": _plan_contacts, "services": _plan_services}
+    from webapp.imports.assets import plan_assets  # it builds on this module's parts
+
+    planner = {
+        "clients": _plan_clients,
+        "contacts": _plan_contacts,
+        "services": _plan_services,
+        "assets": plan_assets,
+    }
     plan.rows = planner[kind_name](company_id, rows)
     return plan
 

@@ -48,7 +48,9 @@ def dry_run():
     kept (uploads) for the commit button."""
     kind = request.form.get("kind", "")
     if kind not in KINDS:
-        return _page(422, problem="Choose what the file holds: clients, contacts or services.")
+        return _page(
+            422, problem="Choose what the file holds: clients, contacts, services or assets."
+        )
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _page(422, problem="Choose a CSV file to upload.")

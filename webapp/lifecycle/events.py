@@ -306,7 +306,7 @@ class ServiceCoverageChanged(Event):
 
 @dataclass(frozen=True)
 class ImportCommitted(Event):
-    kind: str  # clients, contacts or services
+    kind: str  # clients, contacts, services or assets
     filename: str
     created: int
     updated: int
