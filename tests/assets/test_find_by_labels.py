@@ -71,3 +71,13 @@ def test_another_companys_asset_is_never_matched(app, company, other_company):
     ):
         assert find_by_labels(company, labels, ORDER) is None
         assert find_by_labels(other_company, labels, ORDER) is not None
+
+
+def test_a_numeric_rmm_id_wins_over_an_own_id_that_equals_it(app, company):
+    # RMMs (NinjaOne, Datto) number their devices: an asset_id label of "<n>" that is some
+    # asset's RMM id names that asset, not whichever asset our own numbering gave the id n.
+    first = _asset(company, "first", ("hostname", "first"))
+    device = _asset(company, "device", ("rmm_id", str(first)))
+    assert first != device
+    assert find_by_labels(company, {"asset_id": str(first)}, ORDER).id == device
+    assert find_by_labels(company, {"asset_id": str(device)}, ORDER).id == device

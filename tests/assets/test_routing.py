@@ -17,6 +17,7 @@ from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import UserRole
+from webapp.services import actions as lc
 from webapp.services.models import ClientService
 
 
@@ -93,14 +94,12 @@ def test_labels_are_tried_in_the_companys_order(client, company, token, web):
     # hostname comes after instance: the instance's asset wins.
     notify(client, token, alert("o1", instance="web1:9100", hostname="db1"))
     assert incidents()[0].asset_id == web["asset"]
-    # The company puts hostname first: db1 is found (it has no service: refused, clearly).
+    # The company puts hostname first: db1 is found (it has no service: kept, not lost).
     db.session.get(Company, company).routing_labels = "hostname,instance"
     db.session.commit()
     answer = notify(client, token, alert("o2", instance="web1:9100", hostname="DB1"))
-    assert (
-        "db1 has no service that receives its incidents"
-        in answer.get_json()["rejected"][0]["error"]
-    )
+    assert _counts(answer) == {"unrouted": 1}
+    assert db.session.scalars(select(UnroutedAlert.host)).all() == ["db1"]
     assert db.session.get(Asset, other) is not None
     # A label left out of the list is not looked at.
     db.session.get(Company, company).routing_labels = "hostname"
@@ -120,8 +119,10 @@ def test_service_id_and_service_type_labels_choose_the_service(client, company, 
     by_key = {i.external_key: i for i in incidents()}
     assert (by_key["s1"].service_id, by_key["s1"].asset_id) == (web["monitoring"], web["asset"])
     assert (by_key["s2"].service_id, by_key["s2"].asset_id) == (elsewhere, web["asset"])
+    # No m365 service covers web1: kept as unrouted (not lost, not sent to another service).
     answer = notify(client, token, alert("s3", instance="web1:9100", service_type="m365"))
-    assert "No 'm365' service covers the asset web1" in answer.get_json()["rejected"][0]["error"]
+    assert _counts(answer) == {"unrouted": 1}
+    assert db.session.scalars(select(UnroutedAlert.host)).all() == ["web1"]
 
 
 def test_another_companys_identifier_is_never_matched(client, company, other_company, token):
@@ -271,7 +272,8 @@ def test_the_incidents_api_routes_by_labels_and_keeps_unknown_hosts(client, comp
         {**body, "labels": {"instance": "web1", "service_type": "nope"}},
         token,
     )
-    assert typed.status_code == 422 and "No 'nope' service" in typed.get_json()["error"]
+    # No such service covers web1: kept like an unknown host, for a technician to route.
+    assert typed.status_code == 202 and typed.get_json()["host"] == "web1", typed.get_json()
     assert len(incidents()) == 1
 
 
@@ -306,3 +308,30 @@ def test_admins_set_the_routing_labels(as_role, company):
         .status_code
         == 403
     )
+
+
+def test_an_alert_about_an_asset_no_service_takes_is_kept_then_routed(
+    client, company, token, web, as_role
+):
+    """Never lost: an asset whose receiving service was cancelled falls to another covering
+    service; with none left to take it (or none chosen), its alert waits as unrouted."""
+    lc.cancel(company, web["backup"], "test", "moved")
+    notify(client, token, alert("c1", instance="web1:9100"))
+    assert [(i.service_id, i.asset_id) for i in incidents()] == [(web["monitoring"], web["asset"])]
+
+    lc.cancel(company, web["monitoring"], "test", "moved")
+    answer = notify(client, token, alert("c2", instance="web1:9100"))
+    assert _counts(answer) == {"unrouted": 1}
+    bare = make_asset(company, "bare", ("hostname", "bare1"))
+    assert _counts(notify(client, token, alert("c3", hostname="BARE1"))) == {"unrouted": 1}
+    row = db.session.scalars(select(UnroutedAlert).filter_by(host="bare1")).one()
+
+    # Once a service receives its incidents, a technician routes the kept alert.
+    acme = db.session.get(Asset, bare).client_id
+    fresh = active_service(company, acme, name="Fresh")
+    assets.cover(company, fresh, bare, "test")
+    technician = as_role(UserRole.TECHNICIAN)
+    routed = technician.post(f"/assets/unrouted/{row.id}/route", data={"asset_id": bare})
+    assert routed.status_code == 200, routed.get_data(as_text=True)
+    db.session.rollback()
+    assert [(i.external_key, i.service_id) for i in incidents()][-1] == ("c3", fresh)

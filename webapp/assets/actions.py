@@ -78,24 +78,17 @@ def find_by_labels(company_id: int, labels: dict, routing_labels: list[str]) -> 
 
     The routing labels are tried in the company's order (by default asset_id, instance,
     hostname, host); the first label whose folded value is a known identifier wins. An
-    `asset_id` label is first taken as the asset's own id here, then as an identifier (an RMM
-    id). A retired asset is still found: its identifiers are still its own, and an alert about
-    it is better routed to its last service than lost. Another company's identifiers are never
-    looked at."""
+    `asset_id` label is first taken as an identifier (an RMM id, often a number), then as the
+    asset's own id: an identifier was given on purpose, an own id that equals it by chance
+    must not take its alerts. A retired asset is still found: its identifiers are still its
+    own, and an alert about it is better routed to its last service than lost. Another
+    company's identifiers are never looked at."""
     labels = labels or {}
     for label in routing_labels:
         raw = labels.get(label)
         if not isinstance(raw, str | int) or isinstance(raw, bool):
             continue
         raw = str(raw)
-        if label == "asset_id" and raw.strip().isascii() and raw.strip().isdigit():
-            asset_id = int(raw.strip())
-            if 0 < asset_id < 2**31:
-                asset = db.session.scalars(
-                    select(Asset).where(Asset.company_id == company_id, Asset.id == asset_id)
-                ).first()
-                if asset is not None:
-                    return asset
         value = fold(label_kind(label), raw)
         if not value:
             continue
@@ -106,6 +99,14 @@ def find_by_labels(company_id: int, labels: dict, routing_labels: list[str]) -> 
         ).first()
         if asset is not None:
             return asset
+        if label == "asset_id" and value.isascii() and value.isdigit():
+            asset_id = int(value)
+            if 0 < asset_id < 2**31:
+                asset = db.session.scalars(
+                    select(Asset).where(Asset.company_id == company_id, Asset.id == asset_id)
+                ).first()
+                if asset is not None:
+                    return asset
     return None
 
 

@@ -4,9 +4,12 @@ Monitoring knows hosts, not our service ids. The company's routing labels (by de
 asset_id, instance, hostname, host) are tried in order to find the asset
 (webapp.assets.actions.find_by_labels); its incident goes to the asset's receiving service
 unless the alert names another: a `service_id` label (that service, as before assets), or a
-`service_type` label (the asset's covering service of that type). An alert whose host matches
-no asset is not refused: the caller keeps it as unrouted (webapp.assets.unrouted) under its
-host, the folded value of the first routing label it carries.
+`service_type` label (the asset's covering service of that type). A receiving service that no
+longer takes incidents (cancelled, expired) gives way to another covering service that does.
+An alert is not refused for want of a service: whose host matches no asset, or whose asset
+has no service to take it (none receives its incidents, none of the `service_type` asked
+for covers it), the caller keeps it as unrouted (webapp.assets.unrouted) under its host, the
+folded value of the first routing label it carries.
 """
 
 import re
@@ -34,6 +37,10 @@ TAKES_INCIDENTS = (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED)
 
 class RouteRefused(ValueError):
     """The alert names its asset or service in a way that cannot be used; the message says why."""
+
+
+class NoCoveringService(RouteRefused):
+    """No service of the type a `service_type` label asks for covers the asset."""
 
 
 def parse_routing_labels(text: str) -> tuple[str, ...]:
@@ -119,7 +126,7 @@ def service_for(company_id: int, asset: Found | Asset, labels: dict[str, str]) -
         return explicit
     wanted = (labels.get("service_type") or "").strip()
     if not wanted:
-        return asset.service_id
+        return receiving_service(company_id, asset)
     covering = db.session.execute(
         select(ClientService.id, ClientService.status)
         .join(ServiceCoverage, ServiceCoverage.service_id == ClientService.id)
@@ -132,12 +139,33 @@ def service_for(company_id: int, asset: Found | Asset, labels: dict[str, str]) -
         .order_by(ClientService.id)
     ).all()
     if not covering:
-        raise RouteRefused(
+        raise NoCoveringService(
             f"No {wanted[:60]!r} service covers the asset {asset.name}: cover it with one, or "
             "drop the service_type label to use its receiving service."
         )
     taking = [sid for sid, status in covering if status in TAKES_INCIDENTS]
     return (taking or [covering[0][0]])[0]
+
+
+def receiving_service(company_id: int, asset: Found | Asset) -> int | None:
+    """The asset's receiving service while it takes incidents; once it does not (cancelled,
+    expired), the first other covering service that does; else None (kept as unrouted)."""
+    if asset.service_id is None:
+        return None
+    rows = db.session.execute(
+        select(ClientService.id, ClientService.status)
+        .join(ServiceCoverage, ServiceCoverage.service_id == ClientService.id)
+        .where(
+            ServiceCoverage.company_id == company_id,
+            ServiceCoverage.asset_id == asset.id,
+            ClientService.company_id == company_id,
+        )
+        .order_by(ServiceCoverage.id)
+    ).all()
+    status = dict(rows)
+    if status.get(asset.service_id) in TAKES_INCIDENTS:
+        return asset.service_id
+    return next((sid for sid, st in rows if st in TAKES_INCIDENTS), None)
 
 
 class Router:
@@ -148,6 +176,7 @@ class Router:
         self.company_id = company_id
         self.order = routing_labels(company_id)
         self._assets: dict[tuple, Found | None] = {}
+        self._receiving: dict[int, int | None] = {}
 
     def route(self, labels: dict[str, str], fallback: int | None = None) -> Route:
         """Where this alert's incident goes: by its labels, else to `fallback` (a receiver's
@@ -156,13 +185,22 @@ class Router:
         if asset is None:
             host, host_label = host_of(labels, self.order)
             return Route(explicit_service_id(labels) or fallback, None, host, host_label)
-        service_id = service_for(self.company_id, asset, labels) or fallback
+        try:
+            service_id = self._service(asset, labels) or fallback
+        except NoCoveringService:
+            service_id = None  # the type asked for is not there: kept, not sent elsewhere
         if service_id is None:
-            raise RouteRefused(
-                f"The asset {asset.name} has no service that receives its incidents: choose one "
-                "on its page, or give the alert a service_id label."
-            )
+            # Known host, no service to take it: kept as unrouted, never refused.
+            host, host_label = host_of(labels, self.order)
+            return Route(None, asset.id, host, host_label)
         return Route(service_id, asset.id)
+
+    def _service(self, asset: Found, labels: dict[str, str]) -> int | None:
+        if explicit_service_id(labels) is not None or (labels.get("service_type") or "").strip():
+            return service_for(self.company_id, asset, labels)
+        if asset.id not in self._receiving:  # one look per asset a request names
+            self._receiving[asset.id] = receiving_service(self.company_id, asset)
+        return self._receiving[asset.id]
 
     def asset(self, labels: dict[str, str]) -> Found | None:
         key = tuple(labels.get(label) for label in self.order)
