@@ -124,6 +124,22 @@ def test_each_item_is_refused_on_its_own_with_its_errors(client, token, service)
     assert count(Asset) == 2  # dev-1 and dev-2 only
 
 
+def test_a_covered_asset_is_not_moved_to_another_client(client, company, token, service):
+    acme, bravo = client_of(service), make_client(company, "Bravo Legal", email=None)
+    body = {"assets": [device(acme, "dev-1", service_ids=[service]), device(acme, "dev-2")]}
+    assert put(client, body, token).get_json()["created"] == 2
+    moved = {"assets": [device(bravo, "dev-1"), device(bravo, "dev-2")]}
+    items = put(client, moved, token).get_json()["items"]
+    # The covered one is refused on its own, as the asset form refuses it; the other moves.
+    assert [i["result"] for i in items] == ["refused", "updated"]
+    assert [e["field"] for e in items[0]["errors"]] == ["client_id"]
+    assert "services of its client cover it" in items[0]["errors"][0]["message"]
+    db.session.rollback()
+    assert db.session.get(Asset, items[0]["asset_id"] or 0) is None  # refused: no id given
+    clients = dict(db.session.execute(select(Asset.name, Asset.client_id)).all())
+    assert clients == {"Server dev-1": acme, "Server dev-2": bravo}
+
+
 def test_another_companys_client_or_service_is_refused(client, company, other_company, token):
     theirs = make_client(other_company, "Their Client", email=None)
     their_service = active_service(other_company, theirs)

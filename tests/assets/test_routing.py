@@ -149,7 +149,8 @@ def test_an_unknown_host_is_kept_counted_and_resolved(client, company, token, we
     (row,) = db.session.scalars(select(UnroutedAlert)).all()
     assert (row.host, row.count, row.resolved_at, row.routed_at) == ("new-host", 2, None, None)
     assert row.labels["instance"] == "NEW-HOST:9100"
-    assert row.alert["external_key"] == "u1" and row.alert["host_label"] == "instance"
+    assert row.alert["host_label"] == "instance"
+    assert [(a["external_key"], a["count"]) for a in row.alert["alerts"]] == [("u1", 2)]
     # Another alert's resolution is not this one's.
     other = notify(
         client, token, alert("zz", "resolved", ends=dt.datetime(2026, 3, 2), instance="new-host")
@@ -204,7 +205,7 @@ def test_routing_records_the_incident_and_remembers_the_host(client, company, to
     ) == {"resolved": 1}
 
 
-def test_routing_to_a_new_asset_covers_it_and_a_resolved_alert_records_nothing(
+def test_routing_to_a_new_asset_covers_it_and_records_a_resolved_alert_as_resolved(
     client, company, token, as_role
 ):
     acme = make_client(company, name="Acme", email=None)
@@ -220,10 +221,13 @@ def test_routing_to_a_new_asset_covers_it_and_a_resolved_alert_records_nothing(
     db.session.rollback()
     asset = db.session.scalars(select(Asset).filter_by(name="Printer 7")).one()
     assert asset.service_id == backup and [i.value for i in asset.identifiers] == ["printer7"]
-    assert incidents() == []  # it had resolved
+    # It had resolved: recorded as a resolved incident, so health and SLA see it.
+    (resolved,) = incidents()
+    assert (resolved.external_key, resolved.service_id) == ("n1", backup)
+    assert resolved.resolved_at is not None
     answer = notify(client, token, alert("n2", hostname="PRINTER7"))
     assert _counts(answer) == {"opened": 1}
-    assert (incidents()[0].service_id, incidents()[0].asset_id) == (backup, asset.id)
+    assert (incidents()[-1].service_id, incidents()[-1].asset_id) == (backup, asset.id)
 
 
 def test_routing_is_refused_in_place_and_changes_nothing(client, company, token, web, as_role):

@@ -244,6 +244,29 @@ def test_account_manager_sees_exactly_the_allowed_actions(as_role, world):
     assert shown == {"suspend", "renew", "change_price", "change_quantity", "cancel"}
 
 
+@pytest.mark.parametrize("role", ALL)
+def test_retiring_a_seat_needs_the_right_to_change_services(as_role, company, world, role):
+    """MANAGE_ASSETS does not lift the role: a seat that follows devices is billing."""
+    from webapp.assets import actions as assets
+
+    service = world["active"]
+    client_id = db.session.get(ClientService, service).client_id
+    other = create_asset(company, AssetFields(client_id, "web2", "server"), "test").id
+    for asset in (world["asset"], other):
+        assets.cover(company, service, asset, "test")
+    assets.set_quantity_follows_assets(company, service, True, "test")
+    response = as_role(role).post(f"/assets/{world['asset']}/retire")
+    if role in {R.ADMIN, R.ACCOUNT_MANAGER}:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 403
+        assert "Your role cannot" in response.get_data(as_text=True)
+    db.session.rollback()  # a fresh read, not this session's snapshot
+    assert db.session.get(ClientService, service).quantity == (
+        1 if role in {R.ADMIN, R.ACCOUNT_MANAGER} else 2
+    )
+
+
 def test_viewer_sees_no_acknowledge_button(as_role, world):
     button = "/acknowledge"
     assert button not in as_role(R.VIEWER).get("/alerts").get_data(as_text=True)

@@ -218,6 +218,20 @@ def test_each_row_error_names_its_column_and_nothing_is_imported(company, acme, 
     assert _count(Asset) == 1  # BRAVO-01 only: nothing of the file
 
 
+def test_a_row_never_moves_a_covered_asset_to_another_client(company, acme, servers):
+    make_client(company, "Bravo Legal", email=None)
+    first = asset_row("ACME-DC01", **{"RMM ID": "N-1", "Covered Service": "SRV-1"})
+    commit_import(company, "assets", assets_csv(first), "assets.csv", "test")
+    moved = asset_row("ACME-DC01", Client="Bravo Legal", Hostname="", **{"RMM ID": "N-1"})
+    plan = plan_import(company, "assets", assets_csv(moved), "assets.csv")
+    assert [r.outcome for r in plan.rows] == [Outcome.ERROR]
+    assert [e.column for e in plan.rows[0].errors] == ["RMM ID"]
+    assert "an asset of 'Acme Dental'" in plan.rows[0].reason
+    with pytest.raises(ImportRefused):
+        commit_import(company, "assets", assets_csv(moved), "assets.csv", "test")
+    assert db.session.scalars(select(Asset.client_id)).all() == [acme]
+
+
 def test_another_companys_identifier_is_free_here(company, acme, other_company):
     theirs = make_client(other_company, "Acme Dental", email=None)
     assets.create_asset(

@@ -119,6 +119,11 @@ class AssetRefused(Exception):
         self.field = field
 
 
+class SeatChangeRefused(AssetRefused):
+    """The change would set the quantity (billing) of a service whose seats follow devices, and
+    the one asking may manage assets but not change services (a technician): nothing is made."""
+
+
 @dataclass(frozen=True)
 class AssetFields:
     client_id: int
@@ -260,17 +265,21 @@ def _text(value) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def retire_asset(company_id: int, asset_id: int, actor: str) -> bool:
+def retire_asset(company_id: int, asset_id: int, actor: str, may_change_seats=True) -> bool:
     """Retire it (False if it was retired already): it stops counting as a seat of the
-    services that cover it, which keep covering it, and its identifiers still find it."""
-    return _set_status(company_id, asset_id, actor, RETIRED)
+    services that cover it, which keep covering it, and its identifiers still find it.
+    SeatChangeRefused if that would change a following service's seats and `may_change_seats`
+    is false."""
+    return _set_status(company_id, asset_id, actor, RETIRED, may_change_seats)
 
 
-def reactivate_asset(company_id: int, asset_id: int, actor: str) -> bool:
-    return _set_status(company_id, asset_id, actor, ACTIVE)
+def reactivate_asset(company_id: int, asset_id: int, actor: str, may_change_seats=True) -> bool:
+    return _set_status(company_id, asset_id, actor, ACTIVE, may_change_seats)
 
 
-def _set_status(company_id: int, asset_id: int, actor: str, status: str) -> bool:
+def _set_status(
+    company_id: int, asset_id: int, actor: str, status: str, may_change_seats: bool
+) -> bool:
     with unit_of_work():
         services = _lock_services(company_id, _covering_ids(company_id, asset_id))
         asset = get_or_404(Asset, company_id, asset_id, for_update=True)
@@ -281,7 +290,7 @@ def _set_status(company_id: int, asset_id: int, actor: str, status: str) -> bool
         event = ev.AssetRetired if status == RETIRED else ev.AssetReactivated
         record(event(None, asset.client_id, asset.id, asset.name), company_id, actor)
         db.session.flush()
-        sync_seats(company_id, services, actor)
+        sync_seats(company_id, services, actor, may_change_seats)
     return True
 
 
@@ -377,10 +386,57 @@ def set_quantity_follows_assets(company_id: int, service_id: int, follows: bool,
     return service
 
 
-def sync_seats(company_id: int, services, actor: str) -> dict[int, int]:
+def sync_seats(company_id: int, services, actor: str, may_change_seats=True) -> dict[int, int]:
     """In the open unit of work: bring each following service's quantity to the count of the
     active assets it covers (services locked by the caller, before the assets changed, so two
-    writers count in turn). Returns {service id: new quantity} for those that changed."""
+    writers count in turn). Returns {service id: new quantity} for those that changed.
+    SeatChangeRefused, before any quantity changes, if one would and `may_change_seats` is
+    false (the caller's unit of work then rolls the asset change back too)."""
+    targets = seat_targets(company_id, services)
+    if not may_change_seats:
+        _refuse_seat_change(targets)
+    changed = {}
+    for service, target, count in targets.values():
+        note = f"Seats follow devices: {count} active asset{'' if count == 1 else 's'} covered."
+        service_actions.apply_change(
+            service,
+            Action.CHANGE_QUANTITY,
+            actor,
+            None,
+            service_actions.quantity_change(target, note),
+        )
+        changed[service.id] = target
+    return changed
+
+
+def check_new_seat(company_id: int, service_id: int | None, may_change_seats: bool) -> None:
+    """Before an active asset is made and covered by this service: SeatChangeRefused if that
+    would change its seats and `may_change_seats` is false (nothing is made yet)."""
+    if may_change_seats or service_id is None:
+        return
+    services = db.session.scalars(
+        select(ClientService).where(
+            ClientService.company_id == company_id, ClientService.id == service_id
+        )
+    ).all()
+    _refuse_seat_change(seat_targets(company_id, services, added=1))
+
+
+def _refuse_seat_change(targets: dict) -> None:
+    if targets:
+        service, target, _ = next(iter(targets.values()))
+        raise SeatChangeRefused(
+            f"Your role cannot transition services: the seats of {service.name} follow its "
+            f"devices, so this would change its quantity from {service.quantity} to {target} "
+            "(billing). Ask an account manager.",
+            "service_id",
+        )
+
+
+def seat_targets(company_id: int, services, added: int = 0) -> dict:
+    """{service id: (service, quantity it should have, active assets)} for the following services whose
+    quantity differs from the count of the active assets they cover (plus `added` more, for
+    asking before an asset is made)."""
     following = [s for s in services if s.quantity_follows_assets and s.status in SEAT_STATUSES]
     if not following:
         return {}
@@ -396,22 +452,13 @@ def sync_seats(company_id: int, services, actor: str) -> dict[int, int]:
             .group_by(ServiceCoverage.service_id)
         ).all()
     )
-    changed = {}
+    targets = {}
     for service in following:
-        count = counts.get(service.id, 0)
+        count = counts.get(service.id, 0) + added
         target = min(max(count, 1), service_actions.MAX_QUANTITY)
-        if target == service.quantity:
-            continue
-        note = f"Seats follow devices: {count} active asset{'' if count == 1 else 's'} covered."
-        service_actions.apply_change(
-            service,
-            Action.CHANGE_QUANTITY,
-            actor,
-            None,
-            service_actions.quantity_change(target, note),
-        )
-        changed[service.id] = target
-    return changed
+        if target != service.quantity:
+            targets[service.id] = (service, target, count)
+    return targets
 
 
 def _covering_ids(company_id: int, asset_id: int) -> list[int]:

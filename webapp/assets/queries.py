@@ -1,15 +1,17 @@
 """Reads of assets: the list (search, filters, a page at a time), one asset's page, a client's
 assets and a service's covered assets. Every read is scoped to the company."""
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.assets.actions import SEAT_STATUSES, fold
 from webapp.assets.models import ACTIVE, KINDS, RETIRED, Asset, AssetIdentifier, ServiceCoverage
 from webapp.clients.models import Client
+from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.query_args import id_arg, text_arg
@@ -221,4 +223,88 @@ def clients(company_id: int) -> list[tuple[int, str]]:
             .where(Client.company_id == company_id, Client.archived_at.is_(None))
             .order_by(Client.name)
         ).all()
+    )
+
+
+# The window the client and asset pages count incidents over (as health counts breaches).
+INCIDENT_DAYS = 90
+WORST_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class AssetIncidents:
+    """One asset's incidents opened in a window: how many, still open, and SLA breaches
+    (response and resolution each count, as the breach reports count them)."""
+
+    asset_id: int
+    name: str
+    incidents: int
+    open: int
+    breaches: int
+
+
+def _breach_count():
+    return func.sum(
+        case((Incident.response_breached_at.is_not(None), 1), else_=0)
+        + case((Incident.resolution_breached_at.is_not(None), 1), else_=0)
+    )
+
+
+def incidents_by_asset(
+    company_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    client_id: int | None = None,
+    asset_id: int | None = None,
+    limit: int | None = WORST_SHOWN,
+) -> list[AssetIncidents]:
+    """Assets by the incidents opened on them in [start, end) (naive UTC), most first, then
+    by breaches and name; only assets with at least one. One grouped statement: the client's
+    assets (ix_assets_company_client) and their incidents by ix_incidents_asset_id; the
+    incidents' own company_id keeps the tenancy."""
+    filters = [
+        Incident.company_id == company_id,
+        Asset.company_id == company_id,
+        Incident.opened_at >= start,
+        Incident.opened_at < end,
+    ]
+    if client_id is not None:
+        filters.append(Asset.client_id == client_id)
+    if asset_id is not None:
+        filters.append(Asset.id == asset_id)
+    incidents = func.count(Incident.id)
+    breaches = _breach_count()
+    statement = (
+        select(
+            Asset.id,
+            Asset.name,
+            incidents,
+            func.sum(case((Incident.resolved_at.is_(None), 1), else_=0)),
+            breaches,
+        )
+        .select_from(Asset)
+        .join(Incident, Incident.asset_id == Asset.id)
+        .where(*filters)
+        .group_by(Asset.id, Asset.name)
+        .order_by(incidents.desc(), breaches.desc(), Asset.name, Asset.id)
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [
+        AssetIncidents(a, name, n, int(opened or 0), int(broke or 0))
+        for a, name, n, opened, broke in db.session.execute(statement)
+    ]
+
+
+def recent_incidents_by_asset(
+    company_id: int, client_id: int | None = None, asset_id: int | None = None
+) -> list[AssetIncidents]:
+    """The last INCIDENT_DAYS days: the worst assets of a client, or one asset's figures."""
+    now = utcnow()
+    return incidents_by_asset(
+        company_id,
+        now - dt.timedelta(days=INCIDENT_DAYS),
+        now + dt.timedelta(seconds=1),
+        client_id=client_id,
+        asset_id=asset_id,
     )

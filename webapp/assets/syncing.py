@@ -92,6 +92,27 @@ class _Plan:
                     )
                 ).all()
             )
+        # The assets already known, their client and whether a service covers them: moving a
+        # covered asset to another client is refused, as the asset form refuses it.
+        known = sorted(set(self.owner.values()))
+        self.client_of: dict[int, int] = {}
+        self.covered: set[int] = set()
+        for part in chunked(known):
+            self.client_of.update(
+                db.session.execute(
+                    select(Asset.id, Asset.client_id).where(
+                        Asset.company_id == company_id, Asset.id.in_(part)
+                    )
+                ).all()
+            )
+            self.covered.update(
+                db.session.scalars(
+                    select(ServiceCoverage.asset_id).where(
+                        ServiceCoverage.company_id == company_id,
+                        ServiceCoverage.asset_id.in_(part),
+                    )
+                )
+            )
         client_ids = {i.client_id for i in items if isinstance(i.client_id, int)}
         self.clients = set(
             db.session.scalars(
@@ -139,9 +160,17 @@ class _Plan:
             found.append(("kind", f"is not one of {', '.join(KINDS)}"))
         if item.status not in (None, ACTIVE, RETIRED):
             found.append(("status", "is active or retired"))
+        mine = self.owner.get(rmm)
         if item.client_id not in self.clients:
             found.append(("client_id", "is not one of this company's clients"))
-        mine = self.owner.get(rmm)
+        elif mine in self.covered and self.client_of.get(mine) != item.client_id:
+            found.append(
+                (
+                    "client_id",
+                    "moves it to another client while services of its client cover it: "
+                    "uncover it from them first",
+                )
+            )
         for _kind, value in _identifiers(item, found):
             owner = self.owner.get(value)
             if owner is not None and owner != mine:

@@ -1,14 +1,19 @@
 """Alerts whose host matched no asset: kept, counted and listed until a technician routes them.
 
 An alert is never refused for naming an unknown host (Alertmanager would not send it again,
-and the incident would be lost). It is kept under its host, one open row per host: a repeat,
-or another alert about the same host, counts on that row and keeps the latest labels and what
-is needed to record its incident. A resolved alert marks the row resolved. Routing it to an
-asset remembers the host as one of the asset's identifiers, so the next alert goes straight
-through, and records the incident at once if the alert is still firing.
+and the incident would be lost). It is kept under its host, one open row per host, which holds
+every distinct alert about that host (in `alert["alerts"]`): the same source and key (the
+monitoring tool's fingerprint) is the same alert, and a repeat counts on it; an alert without
+a key is always one of its own. Each is firing or resolved on its own, and the row is resolved
+once all of them are. The row keeps the latest labels and the total count for the list.
+Routing it to an asset remembers the host as one of the asset's identifiers, so the next alert
+goes straight through, and records an incident for each of its alerts: open if it still fires,
+resolved (back-dated) if it ended meanwhile, so health and SLA see it either way.
 """
 
+import copy
 import datetime as dt
+import logging
 from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
@@ -34,7 +39,12 @@ from webapp.pipeline.outbox import record, savepoint, unit_of_work
 from webapp.services.models import ClientService
 from webapp.tenancy import NotFound, get_or_404, scoped
 
+log = logging.getLogger(__name__)
+
 SUMMARY_LENGTH = 500  # UnroutedAlert.summary
+# Distinct alerts kept on one host's row: its JSON is rewritten on every repeat, so it stays
+# bounded. Past it (a tool sending keyless alerts in a loop) further new ones only count.
+MAX_ALERTS_PER_HOST = 500
 
 
 class RoutingRefused(ValueError):
@@ -51,17 +61,69 @@ class Held:
     new: recording.NewIncident  # its service_id is not known yet (0)
 
 
-def _alert_json(held: Held) -> dict:
+def _iso(when: dt.datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+def _entry(held: Held, now: dt.datetime) -> dict:
+    """One kept alert: what records its incident once routed, and its own state."""
     new = held.new
     return {
         "title": new.title,
         "severity": Severity(new.severity).value,
-        "opened_at": new.opened_at.isoformat() if new.opened_at else None,
+        "opened_at": _iso(new.opened_at),
         "description": new.description,
         "source": new.source,
         "external_key": new.external_key,
-        "host_label": held.host_label,
+        "labels": dict(held.labels),  # its service_id / service_type labels choose its service
+        "count": 1,
+        "first_seen_at": _iso(now),
+        "last_seen_at": _iso(now),
+        "resolved_at": None,
     }
+
+
+def alerts_of(row: UnroutedAlert) -> list[dict]:
+    """The row's distinct alerts, oldest first (a copy: assign it back to change the row). A
+    row kept before rows held several is read as its one alert."""
+    kept = copy.deepcopy(row.alert or {})
+    if "alerts" in kept:
+        return kept["alerts"]
+    return [
+        {
+            **kept,
+            "labels": dict(row.labels or {}),
+            "count": row.count,
+            "first_seen_at": _iso(row.first_seen_at),
+            "last_seen_at": _iso(row.last_seen_at),
+            "resolved_at": _iso(row.resolved_at),
+        }
+    ]
+
+
+def _store(row: UnroutedAlert, host_label: str, alerts: list[dict]) -> None:
+    # A new dict, so the JSON column is seen as changed. The row resolves with its last alert.
+    row.alert = {"host_label": host_label, "alerts": alerts}
+    ends = [_time(a["resolved_at"]) for a in alerts]
+    row.resolved_at = None if None in ends else max(ends)
+
+
+def _firing(alerts: list[dict], source: str, key: str | None) -> dict | None:
+    """The firing alert with this source and key (a keyless alert is never another's)."""
+    if not key:
+        return None
+    return next(
+        (
+            a
+            for a in alerts
+            if a["resolved_at"] is None and a["source"] == source and a["external_key"] == key
+        ),
+        None,
+    )
 
 
 def keep(company_id: int, alerts: list[Held]) -> list[UnroutedAlert | Exception]:
@@ -86,25 +148,45 @@ def _open_row(company_id: int, host: str) -> UnroutedAlert | None:
         scoped(UnroutedAlert, company_id)
         .where(UnroutedAlert.host == host, UnroutedAlert.routed_at.is_(None))
         .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
 
 
+def _locked(company_id: int, unrouted_id: int) -> UnroutedAlert:
+    """The row, locked, as committed now: a copy this session read before the lock was
+    granted (route's first look) is overwritten, or another's routing would go unseen."""
+    row = db.session.scalars(
+        scoped(UnroutedAlert, company_id)
+        .where(UnroutedAlert.id == unrouted_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        raise NotFound(f"No UnroutedAlert {unrouted_id} in this company.")
+    return row
+
+
 def _keep_one(company_id: int, held: Held, now: dt.datetime) -> UnroutedAlert:
+    entry = _entry(held, now)
     latest = {
         "source": held.new.source,
         "summary": held.new.title[:SUMMARY_LENGTH],
-        "severity": Severity(held.new.severity).value,
+        "severity": entry["severity"],
         "labels": dict(held.labels),
-        "alert": _alert_json(held),
         "last_seen_at": now,
-        "resolved_at": None,  # firing again
     }
     row = _open_row(company_id, held.host)
     if row is None:
         try:
             with savepoint():
                 row = UnroutedAlert(
-                    company_id=company_id, host=held.host, count=1, first_seen_at=now, **latest
+                    company_id=company_id,
+                    host=held.host,
+                    count=1,
+                    first_seen_at=now,
+                    alert={"host_label": held.host_label, "alerts": [entry]},
+                    resolved_at=None,
+                    **latest,
                 )
                 db.session.add(row)
                 db.session.flush()
@@ -114,80 +196,127 @@ def _keep_one(company_id: int, held: Held, now: dt.datetime) -> UnroutedAlert:
             row = _open_row(company_id, held.host)
             if row is None:
                 raise
+    alerts = alerts_of(row)
+    same = _firing(alerts, held.new.source, held.new.external_key)
+    if same is not None:
+        # A repeat: counted, with what it says now (its title or severity may have changed).
+        first, count = same["first_seen_at"], same["count"]
+        same.update(entry, first_seen_at=first, count=count + 1)
+    elif len(alerts) < MAX_ALERTS_PER_HOST:
+        alerts.append(entry)
+    else:
+        log.warning(
+            "Unrouted host %s of company %s holds %s alerts already: %r only counted",
+            held.host,
+            company_id,
+            MAX_ALERTS_PER_HOST,
+            held.new.title[:200],
+        )
     for name, value in latest.items():
         setattr(row, name, value)
     row.count += 1
+    _store(row, held.host_label, alerts)
     db.session.flush()
     return row
 
 
 def resolve(company_id: int, host: str, source: str, key: str, at: dt.datetime | None) -> bool:
-    """The alert kept under this host, with this key, ended: its row is marked resolved (and
-    routing it later records no incident). Whether there was such an open row."""
+    """The alert kept under this host, with this key, ended: it is marked resolved (routing
+    records its incident as resolved then), and the row with its last alert. Whether such an
+    alert was kept and firing."""
     with unit_of_work():
         row = _open_row(company_id, host)
-        if (
-            row is None
-            or row.resolved_at is not None
-            or (row.alert or {}).get("source") != source
-            or (row.alert or {}).get("external_key") != key
-        ):
+        if row is None:
             return False
-        row.resolved_at = min(at or utcnow(), utcnow())
+        alerts = alerts_of(row)
+        ended = _firing(alerts, source, key)
+        if ended is None:
+            return False
+        ended["resolved_at"] = _iso(min(at or utcnow(), utcnow()))
+        _store(row, row.alert.get("host_label") or "hostname", alerts)
     return True
 
 
 def route(
-    company_id: int, unrouted_id: int, asset_id: int, actor: str
+    company_id: int, unrouted_id: int, asset_id: int, actor: str, attempts: int = 3
 ) -> tuple[UnroutedAlert, int | None]:
-    """Route a kept alert to an asset: its host becomes an identifier of the asset, and, if the
-    alert still fires, its incident is recorded on the service the asset's routing gives.
-    Returns the row and the incident's id (None: it had resolved). Refused (RoutingRefused,
-    NotFound) before anything is written."""
+    """Route a kept row to an asset: its host becomes an identifier of the asset, and each of
+    its alerts is recorded as an incident on the service the asset's routing gives (resolved,
+    if the alert ended meanwhile). Returns the row and the incident of its latest alert still
+    firing (None: all had resolved). Refused (RoutingRefused, NotFound) with nothing written.
+
+    The row is locked before anything is recorded and checked to be still open, so two
+    technicians routing it at once record its incidents once: the second is refused."""
     row = get_or_404(UnroutedAlert, company_id, unrouted_id)
     asset = get_or_404(Asset, company_id, asset_id)
     if row.routed_at is not None:
         raise RoutingRefused(
             f"This alert was routed already, {row.routed_by and 'by ' + row.routed_by}."
         )
-    owner = _owner_of(company_id, row.host)
+    _refuse_if_owned(company_id, row.host, asset)
+    for attempt in range(attempts):
+        try:
+            with unit_of_work():
+                return _route_locked(company_id, unrouted_id, asset_id, actor)
+        except IntegrityError:
+            # Another transaction added this host as an identifier, or opened and closed one
+            # of these keyed incidents, meanwhile: look again (it is refused then if need be).
+            if attempt + 1 == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _route_locked(company_id, unrouted_id, asset_id, actor) -> tuple[UnroutedAlert, int | None]:
+    """route()'s writes, in its unit of work, the row locked first."""
+    row = _locked(company_id, unrouted_id)
+    if row.routed_at is not None:
+        raise RoutingRefused("This alert was routed already, by someone else just now.")
+    asset = get_or_404(Asset, company_id, asset_id)
+    _refuse_if_owned(company_id, row.host, asset)
+    alerts = alerts_of(row)
+    news = [_new_incident(row, a, _service_of(company_id, asset, a), asset.id) for a in alerts]
+    incident_ids = []
+    for outcome in recording.record_within(company_id, news, actor):
+        if isinstance(outcome, NotFound):
+            raise RoutingRefused("A service the alert names is not this company's.")
+        if isinstance(outcome, IncidentRefused):
+            raise RoutingRefused(str(outcome))
+        incident_ids.append(outcome[0].id)
+    if _owner_of(company_id, row.host) is None:
+        before = identifier_text(asset)
+        kind = label_kind((row.alert or {}).get("host_label") or "hostname")
+        db.session.add(
+            AssetIdentifier(
+                company_id=company_id, asset_id=asset.id, kind=kind, value=fold(kind, row.host)
+            )
+        )
+        record(
+            AssetUpdated(
+                service_id=None,
+                client_id=asset.client_id,
+                asset_id=asset.id,
+                changes={"identifiers": [before or None, identifier_text(asset)]},
+            ),
+            company_id,
+            actor,
+        )
+    firing = [i for a, i in zip(alerts, incident_ids, strict=True) if a["resolved_at"] is None]
+    row.routed_at, row.routed_by = utcnow(), actor
+    row.asset_id, row.incident_id = asset.id, incident_ids[-1] if incident_ids else None
+    if asset.last_seen_at is None or asset.last_seen_at < row.last_seen_at:
+        asset.last_seen_at = row.last_seen_at
+    db.session.flush()
+    return row, firing[-1] if firing else None
+
+
+def _refuse_if_owned(company_id: int, host: str, asset: Asset) -> None:
+    owner = _owner_of(company_id, host)
     if owner is not None and owner != asset.id:
         other = db.session.get(Asset, owner)
         raise RoutingRefused(
-            f"{row.host} is an identifier of the asset {other.name} already: route it there, "
+            f"{host} is an identifier of the asset {other.name} already: route it there, "
             "or remove it from that asset first."
         )
-    incident_id = None
-    if row.resolved_at is None:
-        incident_id = _record(company_id, row, asset, actor)
-    with unit_of_work():
-        row = get_or_404(UnroutedAlert, company_id, unrouted_id, for_update=True)
-        if row.routed_at is not None:
-            raise RoutingRefused("This alert was routed already, by someone else just now.")
-        asset = get_or_404(Asset, company_id, asset_id)
-        if _owner_of(company_id, row.host) is None:
-            before = identifier_text(asset)
-            kind = label_kind((row.alert or {}).get("host_label") or "hostname")
-            db.session.add(
-                AssetIdentifier(
-                    company_id=company_id, asset_id=asset.id, kind=kind, value=fold(kind, row.host)
-                )
-            )
-            record(
-                AssetUpdated(
-                    service_id=None,
-                    client_id=asset.client_id,
-                    asset_id=asset.id,
-                    changes={"identifiers": [before or None, identifier_text(asset)]},
-                ),
-                company_id,
-                actor,
-            )
-        row.routed_at, row.routed_by = utcnow(), actor
-        row.asset_id, row.incident_id = asset.id, incident_id
-        if asset.last_seen_at is None or asset.last_seen_at < row.last_seen_at:
-            asset.last_seen_at = row.last_seen_at
-    return row, incident_id
 
 
 def route_to_new(
@@ -207,10 +336,10 @@ def route_to_new(
         service = get_or_404(ClientService, company_id, service_id)
         if service.client_id != fields.client_id:
             raise RoutingRefused(f"{service.name} is another client's service.")
-    if row.resolved_at is None:
-        # The incident is recorded once the asset exists: whatever would refuse it refuses
-        # now, before the asset is made, so a refusal leaves nothing behind.
-        _incident_for(company_id, row, _new_service(row, service_id), None)
+    # The incidents are recorded once the asset exists: whatever would refuse them refuses
+    # now, before the asset is made, so a refusal leaves nothing behind.
+    for alert in alerts_of(row):
+        _check(company_id, _new_incident(row, alert, _new_service(alert, service_id), None))
     kind = label_kind((row.alert or {}).get("host_label") or "hostname")
     fields = replace(fields, identifiers=((kind, row.host), *fields.identifiers))
     try:
@@ -231,10 +360,10 @@ def _owner_of(company_id: int, host: str) -> int | None:
     )
 
 
-def _new_service(row: UnroutedAlert, chosen: int | None) -> int:
+def _new_service(alert: dict, chosen: int | None) -> int:
     """The service a new asset's incident goes to: the alert's service_id label's, else the
     chosen one (which must be of the alert's service_type, if it names one)."""
-    labels = row.labels or {}
+    labels = alert.get("labels") or {}
     try:
         explicit = explicit_service_id(labels)
     except RouteRefused as exc:
@@ -243,7 +372,8 @@ def _new_service(row: UnroutedAlert, chosen: int | None) -> int:
         return explicit
     if chosen is None:
         raise RoutingRefused(
-            "The alert still fires: choose the service that receives the asset's incidents."
+            "Choose the service that receives the asset's incidents: routing records the "
+            "alert's incident there."
         )
     wanted = (labels.get("service_type") or "").strip().lower()
     service = db.session.get(ClientService, chosen)
@@ -254,11 +384,10 @@ def _new_service(row: UnroutedAlert, chosen: int | None) -> int:
     return chosen
 
 
-def _record(company_id: int, row: UnroutedAlert, asset: Asset, actor: str) -> int:
-    """Record the kept alert's incident on the asset's service; RoutingRefused if it cannot be
-    (nothing written then)."""
+def _service_of(company_id: int, asset: Asset, alert: dict) -> int:
+    """The service the kept alert's incident goes to on this asset; RoutingRefused if none."""
     try:
-        service_id = service_for(company_id, asset, row.labels or {})
+        service_id = service_for(company_id, asset, alert.get("labels") or {})
     except RouteRefused as exc:
         raise RoutingRefused(str(exc)) from None
     if service_id is None:
@@ -266,36 +395,40 @@ def _record(company_id: int, row: UnroutedAlert, asset: Asset, actor: str) -> in
             f"The asset {asset.name} has no service that receives its incidents: choose one on "
             "its page first, then route this alert."
         )
-    return _incident_for(company_id, row, service_id, asset.id, actor)
+    return service_id
 
 
-def _incident_for(company_id, row, service_id, asset_id, actor=None) -> int | None:
-    """Record the kept alert's incident on this service (without an actor: only check that it
-    would be recorded). RoutingRefused if it cannot be; nothing is written then."""
-    alert = row.alert or {}
-    opened_at = alert.get("opened_at")
-    new = recording.NewIncident(
+def _new_incident(row, alert: dict, service_id: int, asset_id) -> recording.NewIncident:
+    """The incident a kept alert records: opened when it started (else when first seen, as it
+    would have been had it been routed then), resolved when it ended, if it did."""
+    opened_at = _time(alert.get("opened_at")) or _time(alert.get("first_seen_at"))
+    resolved_at = _time(alert.get("resolved_at"))
+    if resolved_at is not None and opened_at is not None:
+        # An end before its start (clocks apart) resolved it at its start, as the receiver does.
+        resolved_at = max(resolved_at, opened_at)
+    return recording.NewIncident(
         service_id=service_id,
         title=alert.get("title") or row.summary or f"Alert on {row.host}",
         severity=Severity(alert.get("severity") or row.severity or Severity.MEDIUM),
-        opened_at=dt.datetime.fromisoformat(opened_at) if opened_at else None,
+        opened_at=opened_at,
         description=alert.get("description"),
         source=alert.get("source") or row.source,
         external_key=alert.get("external_key"),
+        resolved_at=resolved_at,
         asset_id=asset_id,
     )
+
+
+def _check(company_id: int, new: recording.NewIncident) -> None:
+    """RoutingRefused if this incident would not be recorded; nothing is written."""
     try:
-        if actor is None:
-            recording.check(company_id, new)
-            return None
-        incident, _ = recording.record(company_id, new, actor)
+        recording.check(company_id, new)
     except NotFound:
         raise RoutingRefused(
-            f"The service {service_id} the alert names is not this company's."
+            f"The service {new.service_id} the alert names is not this company's."
         ) from None
     except IncidentRefused as exc:
         raise RoutingRefused(str(exc)) from None
-    return incident.id
 
 
 # --- Reads ----------------------------------------------------------------------------------
@@ -311,6 +444,12 @@ def open_alerts(company_id: int, limit: int = 500) -> list[UnroutedAlert]:
             .limit(limit)
         )
     )
+
+
+def kept_alerts(row: UnroutedAlert) -> list[dict]:
+    """The row's distinct alerts to show, their times as times."""
+    times = ("first_seen_at", "last_seen_at", "resolved_at")
+    return [{**a, **{t: _time(a.get(t)) for t in times}} for a in alerts_of(row)]
 
 
 def open_count(company_id: int) -> int:

@@ -4,10 +4,11 @@ from flask import Blueprint, flash, redirect, url_for
 
 from webapp.accounts.access import actor, company_id, requires
 from webapp.accounts.permissions import Can
-from webapp.assets import unrouted
+from webapp.assets import actions, unrouted
 from webapp.assets.models import UnroutedAlert
 from webapp.assets.queries import clients
 from webapp.assets.unrouted_forms import NewAssetForm, RouteForm
+from webapp.assets.views import may_change_seats
 from webapp.extensions import htmx
 from webapp.forms import options
 from webapp.rendering import page
@@ -36,7 +37,13 @@ def _forms(route_form=None, new_form=None, row=None):
 def _detail(unrouted_id, route_form=None, new_form=None, status=200):
     row = get_or_404(UnroutedAlert, company_id(), unrouted_id)
     route_form, new_form = _forms(route_form, new_form, row)
-    return page("unrouted/detail.html", row=row, route_form=route_form, new_form=new_form), status
+    return page(
+        "unrouted/detail.html",
+        row=row,
+        kept=unrouted.kept_alerts(row),
+        route_form=route_form,
+        new_form=new_form,
+    ), status
 
 
 @bp.get("/<int:unrouted_id>")
@@ -51,7 +58,10 @@ def _routed(row, incident_id):
         flash(f"Routed: {row.host} is now an identifier of the asset, and the incident is open.")
         target = url_for("incidents.detail", incident_id=incident_id)
     else:
-        flash(f"Routed: {row.host} is now an identifier of the asset (the alert had resolved).")
+        flash(
+            f"Routed: {row.host} is now an identifier of the asset; its alerts had resolved, "
+            "and are recorded as resolved incidents."
+        )
         target = url_for("assets.detail", asset_id=row.asset_id)
     if htmx:
         return "", 200, {"HX-Redirect": target}
@@ -82,13 +92,18 @@ def new_asset(unrouted_id):
     _, form = _forms(
         new_form=NewAssetForm(), row=get_or_404(UnroutedAlert, company_id(), unrouted_id)
     )
+    status = 422
     if form.validate():
         try:
+            actions.check_new_seat(company_id(), form.service_id.data, may_change_seats())
             row, incident_id, _ = unrouted.route_to_new(
                 company_id(), unrouted_id, form.fields(), form.service_id.data, actor()
             )
+        except actions.SeatChangeRefused as exc:
+            form.service_id.errors.append(str(exc))
+            status = 403
         except unrouted.RoutingRefused as exc:
             form.client_id.errors.append(str(exc))
         else:
             return _routed(row, incident_id)
-    return _detail(unrouted_id, new_form=form, status=422)
+    return _detail(unrouted_id, new_form=form, status=status)

@@ -2,10 +2,11 @@
 services cover it and which receives its incidents, and whether a service's seats follow
 the assets it covers."""
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user
 
 from webapp.accounts.access import actor, company_id, requires
-from webapp.accounts.permissions import Can
+from webapp.accounts.permissions import Can, allows
 from webapp.assets import actions, unrouted
 from webapp.assets import queries as assets_queries
 from webapp.assets.actions import AssetRefused
@@ -51,6 +52,8 @@ def detail(asset_id):
         covering=assets_queries.covering_services(cid, asset.id),
         coverable=assets_queries.coverable_services(cid, asset),
         incidents=assets_queries.asset_incidents(cid, asset.id),
+        recent=next(iter(assets_queries.recent_incidents_by_asset(cid, asset_id=asset.id)), None),
+        incident_days=assets_queries.INCIDENT_DAYS,
     )
 
 
@@ -111,24 +114,36 @@ def edit(asset_id):
     return _form_page(form, asset)
 
 
+def may_change_seats() -> bool:
+    """Managing assets does not lift the role: a change that would set the quantity of a
+    service whose seats follow devices (billing) needs the right to change services."""
+    return allows(current_user.role, Can.TRANSITION)
+
+
+def _set_status(asset_id: int, change, done_text: str, same_text: str):
+    asset = get_or_404(Asset, company_id(), asset_id)
+    try:
+        done = change(company_id(), asset.id, actor(), may_change_seats=may_change_seats())
+    except actions.SeatChangeRefused as exc:
+        abort(403, description=str(exc))
+    flash((done_text if done else same_text).format(asset.name))
+    return _saved(url_for(".detail", asset_id=asset.id))
+
+
 @bp.post("/<int:asset_id>/retire")
 @requires(Can.MANAGE_ASSETS)
 def retire(asset_id):
     """Retire it: no longer a seat of the services that cover it."""
-    asset = get_or_404(Asset, company_id(), asset_id)
-    done = actions.retire_asset(company_id(), asset.id, actor())
-    flash(f"{asset.name} retired." if done else f"{asset.name} was retired already.")
-    return _saved(url_for(".detail", asset_id=asset.id))
+    return _set_status(asset_id, actions.retire_asset, "{} retired.", "{} was retired already.")
 
 
 @bp.post("/<int:asset_id>/reactivate")
 @requires(Can.MANAGE_ASSETS)
 def reactivate(asset_id):
     """Bring a retired asset back."""
-    asset = get_or_404(Asset, company_id(), asset_id)
-    done = actions.reactivate_asset(company_id(), asset.id, actor())
-    flash(f"{asset.name} is active again." if done else f"{asset.name} was active already.")
-    return _saved(url_for(".detail", asset_id=asset.id))
+    return _set_status(
+        asset_id, actions.reactivate_asset, "{} is active again.", "{} was active already."
+    )
 
 
 @bp.post("/<int:asset_id>/receiving")

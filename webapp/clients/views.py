@@ -60,6 +60,8 @@ def _detail_context(client_id: int, contact_forms=None, new_contact=None) -> dic
         "activity": clients_queries.client_activity(cid, client.id),
         "invoices": invoices_queries.client_documents(cid, client.id),
         "assets": assets_queries.client_assets(cid, client.id),
+        "worst_assets": assets_queries.recent_incidents_by_asset(cid, client_id=client.id),
+        "incident_days": assets_queries.INCIDENT_DAYS,
         "contact_forms": {
             c.id: contact_forms.get(c.id)
             or ContactForm(formdata=None, obj=c, prefix=_contact_prefix(c.id))

@@ -70,7 +70,45 @@ def record_many(
     that fails to write rolls back alone. The services are locked first, all of them and in id
     order, so two batches, or a batch and a single writer (which holds one service, then its
     incidents), never wait on each other in a circle."""
+    outcomes, times = _refused_times(news, utcnow())
+    if not times:
+        return outcomes  # every one refused: no transaction
+    for attempt in range(attempts):
+        try:
+            with unit_of_work():
+                return record_within(company_id, news, actor)
+        except IntegrityError:
+            # Another transaction opened one of these keyed incidents between our look and our
+            # insert, and it was not open any more when we looked again: start again.
+            if attempt + 1 == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def record_within(company_id: int, news: list[NewIncident], actor: str) -> list[Recorded]:
+    """record_many's work inside the caller's open unit of work (which, holding a lock of its
+    own first, records only what it still should): nothing is committed here, and an
+    IntegrityError (a keyed incident opened and closed again meanwhile) is the caller's to
+    retry."""
     now = utcnow()
+    outcomes, times = _refused_times(news, now)
+    if not times:
+        return outcomes
+    services = _lock_services(company_id, {news[i].service_id for i in times})
+    batch = _Batch(
+        services,
+        _open_with_keys(company_id, [news[i] for i in times]),
+        sla_tracking.pauses_by_service(list(services)),
+    )
+    for i, when in times.items():
+        outcomes[i] = _record_alone(company_id, batch, news[i], when, actor, now)
+    _seen(company_id, news, outcomes, now)
+    db.session.flush()
+    return outcomes
+
+
+def _refused_times(news: list[NewIncident], now: dt.datetime) -> tuple[list, dict]:
+    """Each incident's refusal for its times (else None), and the times of those not refused."""
     outcomes: list[Recorded | None] = [None] * len(news)
     times = {}
     for i, new in enumerate(news):
@@ -78,29 +116,7 @@ def record_many(
             times[i] = _times(new, now)
         except IncidentRefused as exc:
             outcomes[i] = exc
-    if not times:
-        return outcomes
-    for attempt in range(attempts):
-        try:
-            with unit_of_work():
-                services = _lock_services(company_id, {news[i].service_id for i in times})
-                batch = _Batch(
-                    services,
-                    _open_with_keys(company_id, [news[i] for i in times]),
-                    sla_tracking.pauses_by_service(list(services)),
-                )
-                for i, when in times.items():
-                    outcomes[i] = _record_alone(company_id, batch, news[i], when, actor, now)
-                _seen(company_id, news, outcomes, now)
-                db.session.flush()
-        except IntegrityError:
-            # Another transaction opened one of these keyed incidents between our look and our
-            # insert, and it was not open any more when we looked again: start again.
-            if attempt + 1 == attempts:
-                raise
-            continue
-        return outcomes
-    raise AssertionError("unreachable")
+    return outcomes, times
 
 
 def check(company_id: int, new: NewIncident) -> None:

@@ -108,6 +108,13 @@ def sla_clients(figures) -> Table:
     return header, rows
 
 
+def worst_assets(figures) -> Table:
+    """Empty (its header only) unless the report is for one client."""
+    header = ["asset", "incidents", "open", "sla_breaches"]
+    rows = [[r.name, r.incidents, r.open, r.breaches] for r in figures["worst_assets"]]
+    return header, rows
+
+
 def at_risk(figures) -> Table:
     risk = figures["risk"]
     header = ["service", "client", "status", "reasons", "term_end", "health_score",
@@ -137,4 +144,5 @@ TABLES: dict[str, Callable[[dict], Table]] = {
     "sla-months": sla_months,
     "sla-clients": sla_clients,
     "at-risk": at_risk,
+    "worst-assets": worst_assets,
 }

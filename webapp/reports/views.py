@@ -1,6 +1,6 @@
 """Reports: MRR and its movements, invoiced revenue beside it, churn, health bands, SLA breaches
 and revenue at risk, by month, with charts and CSV exports. Thin views: the figures come from
-webapp.reports.revenue, .invoiced, .health_bands, .breaches and .at_risk, the charts from webapp.reports.charts, the CSV rows
+webapp.reports.revenue, .invoiced, .health_bands, .breaches, .at_risk and .worst_assets, the charts from webapp.reports.charts, the CSV rows
 from webapp.reports.tables."""
 
 import datetime as dt
@@ -18,7 +18,7 @@ from webapp.company.models import Company
 from webapp.date_range import EARLIEST, LATEST
 from webapp.exports import csv_response
 from webapp.extensions import db, htmx
-from webapp.reports import at_risk, breaches, health_bands, invoiced
+from webapp.reports import at_risk, breaches, health_bands, invoiced, worst_assets
 from webapp.reports import charts as report_charts
 from webapp.reports import revenue as revenue_reports
 from webapp.reports import tables as report_tables
@@ -103,6 +103,9 @@ def _figures(q: ReportQuery, every_client: bool = False) -> dict:
             cid, q.first, q.last, q.client, limit=None if every_client else 10
         ),
         "risk": at_risk.revenue_at_risk(cid, q.client, q.today),
+        "worst_assets": worst_assets.worst_assets(
+            cid, q.first, q.last, q.client, limit=None if every_client else worst_assets.SHOWN
+        ),
     }
 
 
