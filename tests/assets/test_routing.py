@@ -114,11 +114,15 @@ def test_service_id_and_service_type_labels_choose_the_service(client, company, 
         client,
         token,
         alert("s1", instance="web1:9100", service_type="Monitoring"),
-        alert("s2", instance="web1:9100", service_id=str(elsewhere)),
+        alert("s2", instance="web1:9100", service_id=str(web["monitoring"])),
+        alert("s4", instance="web1:9100", service_id=str(elsewhere)),
     )
     by_key = {i.external_key: i for i in incidents()}
     assert (by_key["s1"].service_id, by_key["s1"].asset_id) == (web["monitoring"], web["asset"])
-    assert (by_key["s2"].service_id, by_key["s2"].asset_id) == (elsewhere, web["asset"])
+    assert (by_key["s2"].service_id, by_key["s2"].asset_id) == (web["monitoring"], web["asset"])
+    # Another client's service, named outright: its incident, but not about Acme's asset (the
+    # asset's page would list another client's incident).
+    assert (by_key["s4"].service_id, by_key["s4"].asset_id) == (elsewhere, None)
     # No m365 service covers web1: kept as unrouted (not lost, not sent to another service).
     answer = notify(client, token, alert("s3", instance="web1:9100", service_type="m365"))
     assert _counts(answer) == {"unrouted": 1}
@@ -279,6 +283,14 @@ def test_the_incidents_api_routes_by_labels_and_keeps_unknown_hosts(client, comp
     # No such service covers web1: kept like an unknown host, for a technician to route.
     assert typed.status_code == 202 and typed.get_json()["host"] == "web1", typed.get_json()
     assert len(incidents()) == 1
+
+    # A service_id in the body chooses the service; the asset goes with it only if it is
+    # that service's client's.
+    own = post(client, "/incidents", {**body, "service_id": web["monitoring"]}, token).get_json()
+    assert (own["service_id"], own["asset_id"]) == (web["monitoring"], web["asset"])
+    elsewhere = active_service(company, name="Elsewhere")
+    theirs = post(client, "/incidents", {**body, "service_id": elsewhere}, token).get_json()
+    assert (theirs["service_id"], theirs["asset_id"]) == (elsewhere, None)
 
 
 @pytest.mark.parametrize(

@@ -198,7 +198,8 @@ def _routed(new: recording.NewIncident, labels: dict, service_id: int | None):
     try:
         if service_id is not None:
             found = router.asset(labels)
-            return replace(new, asset_id=found.id if found else None)
+            same = found is not None and router.same_client(service_id, found)
+            return replace(new, asset_id=found.id if same else None)
         route = router.route(labels)
     except RouteRefused as exc:
         raise _invalid([FieldProblem(field="labels", message=str(exc))]) from None

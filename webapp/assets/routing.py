@@ -112,10 +112,13 @@ class Found:
     id: int
     name: str
     service_id: int | None
+    client_id: int | None = None
 
     @classmethod
     def of(cls, asset: Asset | None) -> "Found | None":
-        return None if asset is None else cls(asset.id, asset.name, asset.service_id)
+        if asset is None:
+            return None
+        return cls(asset.id, asset.name, asset.service_id, asset.client_id)
 
 
 def service_for(company_id: int, asset: Found | Asset, labels: dict[str, str]) -> int | None:
@@ -177,6 +180,7 @@ class Router:
         self.order = routing_labels(company_id)
         self._assets: dict[tuple, Found | None] = {}
         self._receiving: dict[int, int | None] = {}
+        self._clients: dict[int, int | None] = {}  # service id -> its client
 
     def route(self, labels: dict[str, str], fallback: int | None = None) -> Route:
         """Where this alert's incident goes: by its labels, else to `fallback` (a receiver's
@@ -193,7 +197,22 @@ class Router:
             # Known host, no service to take it: kept as unrouted, never refused.
             host, host_label = host_of(labels, self.order)
             return Route(None, asset.id, host, host_label)
+        if not self.same_client(service_id, asset):
+            # A service_id label (or the receiver's own) chose another client's service: the
+            # incident is that service's, and the asset's page must not list it.
+            return Route(service_id, None)
         return Route(service_id, asset.id)
+
+    def same_client(self, service_id: int, asset: Found) -> bool:
+        if service_id not in self._clients:
+            self._clients[service_id] = db.session.scalar(
+                select(ClientService.client_id).where(
+                    ClientService.company_id == self.company_id, ClientService.id == service_id
+                )
+            )
+        # An unknown service is refused later, where the incident is recorded.
+        found = self._clients[service_id]
+        return found is None or asset.client_id is None or found == asset.client_id
 
     def _service(self, asset: Found, labels: dict[str, str]) -> int | None:
         if explicit_service_id(labels) is not None or (labels.get("service_type") or "").strip():

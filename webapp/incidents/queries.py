@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, literal, or_, select
 
 from webapp.accounts.models import User
+from webapp.assets.models import Asset
 from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.company.models import Company
@@ -251,3 +252,12 @@ def recordable_services(company_id: int):
         .where(ClientService.company_id == company_id, ClientService.status.in_(TRACKED))
         .order_by(Client.name, ClientService.name, ClientService.id)
     ).all()
+
+
+def asset_of(company_id: int, incident: Incident) -> Asset | None:
+    """The asset an alert found the incident by, when it did."""
+    if incident.asset_id is None:
+        return None
+    return db.session.scalar(
+        select(Asset).where(Asset.company_id == company_id, Asset.id == incident.asset_id)
+    )

@@ -43,7 +43,12 @@ def _detail_context(incident_id: int):
     if row is None:
         raise NotFound(f"No incident {incident_id} in this company.")
     alerts = queries.incident_alerts(cid, incident_id)
-    return {"row": row, "alerts": alerts, "form": ActionForm(formdata=None)}
+    return {
+        "row": row,
+        "asset": queries.asset_of(cid, row.incident),
+        "alerts": alerts,
+        "form": ActionForm(formdata=None),
+    }
 
 
 @bp.get("")

@@ -305,17 +305,12 @@ def due_lines(h: History, billed: Billed, run_date: dt.date) -> Outcome:
     charged_periods = [p for p in known if p.index < charged]
     versions = {**billed.line_versions, **{ln.period_start: h.version for ln in lines}}
     pending: list[int] = []
-    for i, rate in enumerate(h.rates[1:], start=1):
-        if rate.version <= billed.settled_version or rate.version > h.version:
-            continue
-        key = f"event:{rate.event_id}"
-        if key in billed.keys:
-            continue
-        line = _adjustment(h, served, known, charged, versions, i, key)
+    for group in _same_day_changes(h, billed, served):
+        line = _adjustment(h, served, known, charged, versions, group)
         if line is None:
             continue
         if line == "pending":
-            pending.append(rate.version)
+            pending.append(h.rates[group[0]].version)
         else:
             lines.append(line)
     credit = _credit(h, served, billed, charged_periods)
@@ -331,6 +326,32 @@ def due_lines(h: History, billed: Billed, run_date: dt.date) -> Outcome:
         settled_version=min(pending) - 1 if pending else h.version,
         done=h.stop is not None and not pending,
     )
+
+
+def _same_day_changes(h: History, billed: Billed, served: ServedDays) -> list[list[int]]:
+    """The unsettled changes, as runs of rate indexes that count from the same day: several
+    changes of one day (seats added and retired, a price and a quantity) are one change, billed
+    as one adjustment from the rate before the first to the rate after the last. A change a run
+    has billed ends its day's run: it was one, alone or as the last of its day."""
+    groups: list[list[int]] = []
+    last_day = None
+    for i, rate in enumerate(h.rates[1:], start=1):
+        if rate.version <= billed.settled_version or rate.version > h.version:
+            last_day = None
+            continue
+        on = effective_day(rate, served)
+        if f"event:{rate.event_id}" in billed.keys:
+            # Billed already; so were the changes of its day before it, merged into its line.
+            if groups and on is not None and last_day == on and groups[-1][-1] == i - 1:
+                groups.pop()
+            last_day = None
+            continue
+        if groups and on is not None and on == last_day and groups[-1][-1] == i - 1:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        last_day = on
+    return groups
 
 
 def _first_needed(h: History, billed: Billed, served: ServedDays) -> int:
@@ -369,10 +390,10 @@ def billing_dates(h: History, periods_charged: int) -> tuple[dt.date | None, dt.
     return paid_through, None
 
 
-def _adjustment(h, served, known, charged, versions, i, key):
-    """The line settling change rates[i], None when it changes no charged day, or "pending"
-    when that cannot be known yet."""
-    rate, old = h.rates[i], h.rates[i - 1]
+def _adjustment(h, served, known, charged, versions, group: list[int]):
+    """The line settling the changes rates[group] (of one day), None when they change no
+    charged day, or "pending" when that cannot be known yet."""
+    rate = h.rates[group[-1]]
     on = effective_day(rate, served)
     if on is None:
         # Made while suspended: it counts from the resume day, which a stop during that
@@ -392,15 +413,19 @@ def _adjustment(h, served, known, charged, versions, i, key):
         return "pending" if _chargeable(h, start) else None
     if h.outside(period.start):
         return None  # the tool before billed that period: its changes are its own
-    if on == period.start and rate.version <= versions.get(period.start, 0):
-        return None  # the period's line was priced knowing it
+    if on == period.start:
+        # The period's line was priced knowing the changes up to its version: settle the rest.
+        group = [i for i in group if h.rates[i].version > versions.get(period.start, 0)]
+        if not group:
+            return None
+    old = h.rates[group[0] - 1]
     days_left = period.length - served.between(period.start, on)
     amount = (rate.amount - old.amount) * days_left / period.length
     if not amount:
         return None
     return Line(
         ADJUSTMENT,
-        key,
+        f"event:{rate.event_id}",
         cents(amount),
         rate.unit_price,
         rate.quantity,
