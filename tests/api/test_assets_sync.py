@@ -1,12 +1,16 @@
 """PUT /api/v1/assets: an RMM's nightly sync, by RMM id, idempotent, each item on its own."""
 
+import contextlib
 import json
+import threading
 
 from sqlalchemy import func, select
 
 from tests.api.test_api import API, assert_error, auth
-from tests.support.factories import active_service, make_client
+from tests.support.app import BACKEND
+from tests.support.factories import active_service, make_client, run_at_once
 from webapp.accounts import api_tokens
+from webapp.assets import actions, syncing
 from webapp.assets.models import Asset, AssetIdentifier, ServiceCoverage
 from webapp.extensions import db
 from webapp.pipeline.models import DomainEvent
@@ -197,3 +201,107 @@ def test_the_sync_needs_a_token_and_json(client, token, service):
     assert_error(client.put(f"{API}/assets", data=raw, headers=auth(token)), 415)
     assert_error(put(client, {"devices": []}, token), 422, "assets")
     assert count(Asset) == 0
+
+
+def test_an_rmm_id_longer_than_kept_once_in_lower_case_is_refused_alone(client, token, service):
+    acme = client_of(service)
+    # 200 letters as sent, 400 folded: "İ" is "i" and a combining dot in lower case.
+    long = {"rmm_id": "İ" * 200, "client_id": acme, "name": "x", "type": "server"}
+    response = put(client, {"assets": [long, device(acme, "dev-1")]}, token)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    items = response.get_json()["items"]
+    assert [i["result"] for i in items] == ["refused", "created"]
+    assert [e["field"] for e in items[0]["errors"]] == ["rmm_id"]
+    assert "255" in items[0]["errors"][0]["message"]
+    assert count(Asset) == 1
+
+
+def test_two_identical_syncs_at_once_both_answer_and_the_second_changes_nothing(
+    app, company, token, service, monkeypatch
+):
+    acme = client_of(service)
+    actions.set_quantity_follows_assets(company, service, True, "test")
+    body = {"assets": [device(acme, f"dev-{n}", service_ids=[service]) for n in range(20)]}
+
+    # Both reach the writes with the same plan, if nothing keeps them apart: each waits (a
+    # while at most) for the other once it has planned.
+    meet = threading.Barrier(2)
+    plan = syncing._Plan
+
+    class Waiting(plan):
+        def __init__(self, *args):
+            super().__init__(*args)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                meet.wait(timeout=3)
+
+    monkeypatch.setattr(syncing, "_Plan", Waiting)
+    answers = []
+
+    def sync():
+        response = put(app.test_client(), body, token)
+        answers.append((response.status_code, response.get_json()))
+
+    assert run_at_once(app, sync, sync) == []
+    assert sorted(status for status, _ in answers) == [200, 200]
+    counts = sorted((a["created"], a["unchanged"]) for _, a in answers)
+    assert counts == [(0, 20), (20, 0)]
+    assert count(Asset) == 20 and count(ServiceCoverage) == 20
+    assert db.session.get(ClientService, service).quantity == 20
+    changes = select(func.count()).where(DomainEvent.type == "ServiceQuantityChanged")
+    assert db.session.scalar(changes) == 1  # once, by the first sync
+
+
+def test_a_sync_retiring_a_device_while_another_service_starts_covering_it_counts_both(
+    app, company, token, service, monkeypatch
+):
+    acme = client_of(service)
+    other = active_service(company, acme)
+    for following in (service, other):
+        actions.set_quantity_follows_assets(company, following, True, "test")
+    first = {"assets": [device(acme, "x", service_ids=[service]), device(acme, "y")]}
+    assert put(app.test_client(), first, token).get_json()["created"] == 2
+    x, y = (db.session.scalar(select(Asset.id).filter_by(name=f"Server {n}")) for n in "xy")
+    actions.cover(company, other, y, "test")
+    db.session.rollback()
+
+    # The cover waits before it commits; the sync plans meanwhile (x covered by `service`
+    # alone, so far) and then waits for x.
+    covering, planned, go = threading.Event(), threading.Event(), threading.Event()
+    sync_seats, plan = actions.sync_seats, syncing._Plan
+
+    def cover_waits(*args, **kwargs):
+        changed = sync_seats(*args, **kwargs)
+        if threading.current_thread().name == "cover":
+            covering.set()
+            go.wait(timeout=30)
+        return changed
+
+    class Planned(plan):
+        def __init__(self, *args):
+            super().__init__(*args)
+            planned.set()
+
+    monkeypatch.setattr(actions, "sync_seats", cover_waits)
+    monkeypatch.setattr(syncing, "_Plan", Planned)
+    retired = {"assets": [device(acme, "x", service_ids=[service], status="retired")]}
+    answers = []
+
+    def cover():
+        threading.current_thread().name = "cover"
+        actions.cover(company, other, x, "test")
+
+    def sync():
+        covering.wait(timeout=30)
+        answers.append(put(app.test_client(), retired, token).status_code)
+
+    def release():
+        covering.wait(timeout=30)
+        # PostgreSQL: the sync plans, then waits for x. SQLite: it waits for the write lock.
+        planned.wait(timeout=10 if BACKEND == "postgresql" else 0.5)
+        go.set()
+
+    assert run_at_once(app, cover, sync, release) == [] and answers == [200]
+    db.session.rollback()
+    # x is retired: `other` counts y alone again; `service` keeps its one seat.
+    quantities = [db.session.get(ClientService, s).quantity for s in (service, other)]
+    assert quantities == [1, 1]

@@ -1,11 +1,13 @@
 """Seats that follow devices, through the domain and the bill run (DESIGN.md, "Invoicing")."""
 
+import threading
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from tests.invoices.test_bill_run import D, at, bill, lines
+from tests.support.app import BACKEND
 from tests.support.factories import make_client, make_service
 from webapp.assets import actions as assets
 from webapp.extensions import db
@@ -72,8 +74,7 @@ def test_adding_and_retiring_assets_in_a_period_bills_the_seats_and_their_adjust
         ("adjustment", Decimal("21.00")),  # +1 seat x 31.00 x 21/31
         ("adjustment", Decimal("-11.00")),  # -1 seat x 31.00 x 11/31
         ("period", Decimal("62.00")),  # April at the 2 seats in force on its first day
-        ("adjustment", Decimal("7.00")),  # +1 x 7/31 on the 25th...
-        ("adjustment", Decimal("-7.00")),  # ...-1 the same day: together no change
+        # The 25th's +1 and -1 are one change of that day, from 2 seats to 2: no line.
     ]
     assert _changes(service) == [(1, 2), (2, 3), (3, 2), (2, 3), (3, 2)]
 
@@ -109,3 +110,71 @@ def test_following_seats_never_go_below_one_and_refuse_a_change_by_hand(company)
     with pytest.raises(lc.QuantityRefused, match="follow the active assets"):
         lc.change_quantity(company, service, "test", 5)
     assert _quantity(service) == 1
+
+
+def _following(company, client, asset):
+    service = make_service(company, client)
+    lc.activate(company, service, "test")
+    assets.cover(company, service, asset, "test")
+    assets.set_quantity_follows_assets(company, service, True, "test")
+    return service
+
+
+def test_retiring_an_asset_while_another_service_starts_covering_it_counts_both(
+    app, company, monkeypatch
+):
+    client = make_client(company)
+    x, y = _asset(company, client, "x"), _asset(company, client, "y")
+    a, b = _following(company, client, x), _following(company, client, y)
+    db.session.rollback()
+
+    # The cover waits before it commits; the retirement starts meanwhile and reads the services
+    # that cover x (a only, so far) before it waits for x.
+    covering, read, go = threading.Event(), threading.Event(), threading.Event()
+    sync_seats, covering_ids = assets.sync_seats, assets._covering_ids
+
+    def cover_waits(*args, **kwargs):
+        changed = sync_seats(*args, **kwargs)
+        if threading.current_thread().name == "cover":
+            covering.set()
+            go.wait(timeout=30)
+        return changed
+
+    def retire_reads(*args):
+        ids = covering_ids(*args)
+        if threading.current_thread().name == "retire":
+            read.set()
+        return ids
+
+    monkeypatch.setattr(assets, "sync_seats", cover_waits)
+    monkeypatch.setattr(assets, "_covering_ids", retire_reads)
+    errors = []
+
+    def run(name, fn):
+        def body():
+            with app.app_context():
+                try:
+                    fn()
+                except Exception as exc:  # reported by the assertion below
+                    errors.append(repr(exc))
+                finally:
+                    db.session.remove()
+
+        return threading.Thread(target=body, name=name)
+
+    cover = run("cover", lambda: assets.cover(company, b, x, "test"))
+    retire = run("retire", lambda: assets.retire_asset(company, x, "test"))
+    cover.start()
+    assert covering.wait(timeout=30)
+    retire.start()
+    # PostgreSQL: the retirement reads the coverage, then waits for x. SQLite: it waits for
+    # the write lock before it reads anything.
+    read.wait(timeout=10 if BACKEND == "postgresql" else 0.5)
+    go.set()
+    for thread in (cover, retire):
+        thread.join(timeout=60)
+    assert errors == []
+
+    # x is retired: b counts y alone again, and a (nothing active left) keeps its one seat.
+    assert (_quantity(a), _quantity(b)) == (1, 1)
+    assert _changes(b) == [(1, 2), (2, 1)]

@@ -2,12 +2,14 @@
 nothing through the asset domain (coverage, receiving service, seats that follow devices)."""
 
 import io
+import threading
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.imports.files import csv_bytes
-from tests.support.factories import make_client, make_service
+from tests.support.app import BACKEND
+from tests.support.factories import make_client, make_service, run_at_once
 from webapp.assets import actions as assets
 from webapp.assets.models import Asset, AssetIdentifier, ServiceCoverage
 from webapp.extensions import db
@@ -283,3 +285,83 @@ def test_the_command_line_and_the_page_take_assets(runner, as_role, company, acm
     )
     assert response.status_code == 200
     assert "unchanged" in response.get_data(as_text=True)
+
+
+def test_an_import_retiring_an_asset_while_another_service_starts_covering_it_counts_both(
+    app, company, acme, servers, monkeypatch
+):
+    commit_import(
+        company,
+        "assets",
+        assets_csv(asset_row("X", **{"Covered Service": "SRV-1"}), asset_row("Y")),
+        "assets.csv",
+        "test",
+    )
+    x, y = (db.session.scalar(select(Asset.id).filter_by(name=n)) for n in "XY")
+    backup = make_service(company, acme, name="Backup")
+    lc.activate(company, backup, "test")
+    assets.cover(company, backup, y, "test")
+    assets.set_quantity_follows_assets(company, backup, True, "test")
+    db.session.rollback()
+
+    # The cover holds Backup and X and waits before it writes; the import locks the company
+    # and the services it read as covering X (SRV-1 alone, so far), then waits for X.
+    covering, locked, go = threading.Event(), threading.Event(), threading.Event()
+    covering_ids, lock_services = assets._covering_ids, assets._lock_services
+
+    def cover_waits(*args):
+        if threading.current_thread().name == "cover":
+            covering.set()
+            go.wait(timeout=30)
+        return covering_ids(*args)
+
+    def import_locks(*args):
+        services = lock_services(*args)
+        if threading.current_thread().name == "import":
+            locked.set()
+        return services
+
+    monkeypatch.setattr(assets, "_covering_ids", cover_waits)
+    monkeypatch.setattr(assets, "_lock_services", import_locks)
+    raw = assets_csv(asset_row("X", Status="retired", **{"Covered Service": "SRV-1"}))
+    outcome = []
+
+    def cover():
+        threading.current_thread().name = "cover"
+        assets.cover(company, backup, x, "test")
+
+    def commit():
+        threading.current_thread().name = "import"
+        covering.wait(timeout=30)
+        try:
+            commit_import(company, "assets", raw, "assets.csv", "test")
+            outcome.append("imported")
+        except ImportRefused as refused:
+            outcome.append(str(refused))
+
+    def release():
+        covering.wait(timeout=30)
+        # PostgreSQL: the import locks SRV-1, then waits for X. SQLite: it waits for the
+        # write lock before it reads anything.
+        locked.wait(timeout=10 if BACKEND == "postgresql" else 0.5)
+        go.set()
+
+    assert run_at_once(app, cover, commit, release) == []
+    db.session.rollback()
+    retired = db.session.get(Asset, x).status == "retired"
+    if BACKEND == "postgresql":
+        # The import read X's services before the cover committed: refused whole, to be
+        # done again (SQLite runs the two one after the other instead). Neither deadlocks: the
+        # cover's inserts need the company's row for key share only.
+        assert outcome == [
+            "Someone else changed the services covering these assets meanwhile: nothing "
+            "was imported. Try again."
+        ]
+        assert not retired
+        assert [db.session.get(ClientService, s).quantity for s in (servers, backup)] == [1, 2]
+        commit_import(company, "assets", raw, "assets.csv", "test")
+    else:
+        assert outcome == ["imported"]
+    db.session.rollback()
+    assert db.session.get(Asset, x).status == "retired"
+    assert [db.session.get(ClientService, s).quantity for s in (servers, backup)] == [1, 1]

@@ -7,8 +7,10 @@ asset's service unless a service_id or service_type label says otherwise), else 
 receiver's ?service_id=; an alert whose host matches no asset is kept as unrouted
 (webapp.assets.unrouted), never refused. A resolved alert resolves the open incident with its
 fingerprint at the alert's end (at its start, with a note, when the end is before it: a
-resolved alert is never refused), or marks its unrouted alert resolved. Each alert stands on its
-own: one that cannot be used is reported back, and the others are recorded all the same.
+resolved alert is never refused), and marks its unrouted copy resolved (a host that became an
+asset's identifier may have both; routing the copy later records no second incident). Each
+alert stands on its own: one that cannot be used is reported back, and the others are
+recorded all the same.
 Every incident is recorded and changed through webapp.incidents.recording and
 webapp.incidents.actions, so deduplication and SLA rules live there.
 """
@@ -97,7 +99,11 @@ def receive(
                 if route.host is None:
                     raise AlertRefused(_no_service(router.order))
                 kept = unrouted.Held(
-                    route.host, route.host_label, alert.labels, _new_incident(0, alert)
+                    route.host,
+                    route.host_label,
+                    alert.labels,
+                    _new_incident(0, alert),
+                    late_copies_ended=True,
                 )
                 held.append((index, raw, kept))
                 continue
@@ -111,7 +117,9 @@ def receive(
             rejected.append(_rejected(index, raw, str(exc)))
     outcomes = unrouted.keep(company_id, [kept for _, _, kept in held])
     for (index, raw, _), outcome in zip(held, outcomes, strict=True):
-        if isinstance(outcome, Exception):
+        if outcome == unrouted.ENDED:
+            counts["already_resolved"] += 1
+        elif isinstance(outcome, Exception):
             log.exception("Alertmanager alert %s not kept as unrouted", index, exc_info=outcome)
             rejected.append(
                 _rejected(index, raw, "Not kept: a fault on our side; sent again, it is.")
@@ -188,12 +196,15 @@ def _resolve(company_id: int, alert: AlertmanagerAlert, actor: str, router: Rout
     given = alert.endsAt if alert.endsAt and alert.endsAt >= EARLIEST else None
     ended = min(given, utcnow()) if given else None
     resolved = incidents.resolve_by_key(company_id, SOURCE, alert.fingerprint, actor, at=ended)
-    if resolved:
-        return "resolved"
     host = router.host(alert.labels)
-    if host and unrouted.resolve(company_id, host, SOURCE, alert.fingerprint, ended):
-        return "resolved"
-    return "not_open"
+    # Its kept copy ends too, even when its incident was open: the host became an asset's
+    # identifier after the copy was kept, and routing the copy must not open it again.
+    kept = bool(host) and unrouted.resolve(company_id, host, SOURCE, alert.fingerprint, ended)
+    if not (resolved or kept) and host:
+        # A routing of its copy may have recorded its incident meanwhile: unrouted.resolve
+        # waited for the routing's lock, or found the row routed, so the incident is seen now.
+        resolved = incidents.resolve_by_key(company_id, SOURCE, alert.fingerprint, actor, at=ended)
+    return "resolved" if resolved or kept else "not_open"
 
 
 def _no_service(order) -> str:

@@ -10,12 +10,20 @@ assets it covers (at least one: a service always bills a seat; cancel it to stop
 here that can alter that count (cover, uncover, retire, reactivate, and the bulk sync and
 import) brings the quantity to the count at the end of its unit of work, through the domain
 (webapp.services.actions.quantity_change, so ServiceQuantityChanged and its prorated
-adjustment). "Several changes on one day are one change" holds per write: a bulk sync or an
-import of a thousand devices is one quantity change per service, not one per device. Separate
-writes on one day record separate changes; each counts from that day, with the same days left,
-so their adjustments add up to what one change would bill (each line rounded to the cent).
-Events already recorded are never rewritten: listeners have seen them, and an invoice may
-have settled them.
+adjustment). A bulk sync or an import of a thousand devices is one quantity change per
+service, not one per device. Separate writes on one day record separate changes (events
+already recorded are never rewritten: listeners have seen them), and the bill run makes the
+day's unbilled changes one adjustment (webapp.lifecycle.invoicing): several changes on one day
+are one change.
+
+Lock order (PostgreSQL; SQLite's BEGIN IMMEDIATE runs writers one at a time anyway): the
+company's row (only the bulk writers take it: the sync, an import), then services in id order,
+then assets in id order. Every writer here, and the incident recording (which locks the
+services, then the assets it saw), takes them in that order, so none waits on another in a
+circle. A writer that counts seats locks the services covering its assets before the assets
+themselves, so it reads that coverage before it holds the assets; once they are locked it reads
+it again (check_coverage), and if a service started covering one meanwhile (a cover() that
+committed in between), it rolls back and starts over, that service locked too this time.
 """
 
 import dataclasses
@@ -35,6 +43,7 @@ from webapp.assets.models import (
 )
 from webapp.clients.models import Client
 from webapp.clock import utcnow
+from webapp.database import chunked
 from webapp.extensions import db
 from webapp.lifecycle import events as ev
 from webapp.lifecycle.statuses import ServiceStatus
@@ -280,9 +289,17 @@ def reactivate_asset(company_id: int, asset_id: int, actor: str, may_change_seat
 def _set_status(
     company_id: int, asset_id: int, actor: str, status: str, may_change_seats: bool
 ) -> bool:
+    return with_coverage_locked(
+        lambda: _set_status_once(company_id, asset_id, actor, status, may_change_seats)
+    )
+
+
+def _set_status_once(company_id, asset_id, actor, status, may_change_seats) -> bool:
     with unit_of_work():
+        # Lock order: services, then the asset (see the module's docstring).
         services = _lock_services(company_id, _covering_ids(company_id, asset_id))
         asset = get_or_404(Asset, company_id, asset_id, for_update=True)
+        check_coverage(company_id, [asset.id], services)
         if asset.status == status:
             return False
         asset.status = status
@@ -298,6 +315,7 @@ def cover(company_id: int, service_id: int, asset_id: int, actor: str) -> bool:
     """The service covers the asset from now on (False if it did already). The first service
     to cover an asset receives its incidents until someone chooses another."""
     with unit_of_work():
+        # Lock order: the service, then the asset (see the module's docstring).
         (service,) = _lock_services(company_id, [service_id]) or _missing(service_id)
         asset = get_or_404(Asset, company_id, asset_id, for_update=True)
         if asset.client_id != service.client_id:
@@ -326,6 +344,7 @@ def uncover(company_id: int, service_id: int, asset_id: int, actor: str) -> bool
     """The service no longer covers the asset (False if it did not). If it received the
     asset's incidents, the next service covering it does, or none."""
     with unit_of_work():
+        # Lock order: the service, then the asset (see the module's docstring).
         (service,) = _lock_services(company_id, [service_id]) or _missing(service_id)
         asset = get_or_404(Asset, company_id, asset_id, for_update=True)
         row = db.session.scalars(
@@ -469,6 +488,44 @@ def _covering_ids(company_id: int, asset_id: int) -> list[int]:
             .order_by(ServiceCoverage.id)
         )
     )
+
+
+class CoverageChanged(Exception):
+    """A service started covering an asset between the moment its covering services were read
+    (and locked) and the moment the asset was locked: the unit of work is rolled back and done
+    again (with_coverage_locked)."""
+
+
+ATTEMPTS = 5
+
+
+def with_coverage_locked(once):
+    """once()'s result, doing it again while it raises CoverageChanged (each time in a new
+    transaction, which then locks the new service too). AssetRefused if the coverage keeps
+    changing."""
+    for _ in range(ATTEMPTS):
+        try:
+            return once()
+        except CoverageChanged:
+            continue
+    raise AssetRefused("The services covering these assets kept changing meanwhile: try again.")
+
+
+def check_coverage(company_id: int, asset_ids, services) -> None:
+    """With the assets locked: CoverageChanged unless every service covering one of them is
+    among `services` (locked before the assets, as the lock order says). A cover() holds the
+    asset until it commits, so none can start covering one after this."""
+    locked = {s.id for s in services}
+    for part in chunked(sorted(set(asset_ids))):
+        covering = set(
+            db.session.scalars(
+                select(ServiceCoverage.service_id).where(
+                    ServiceCoverage.company_id == company_id, ServiceCoverage.asset_id.in_(part)
+                )
+            )
+        )
+        if not covering <= locked:
+            raise CoverageChanged(sorted(covering - locked))
 
 
 def _lock_services(company_id: int, ids) -> list[ClientService]:

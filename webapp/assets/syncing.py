@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from webapp.assets import actions
 from webapp.assets.models import ACTIVE, KINDS, RETIRED, Asset, AssetIdentifier, ServiceCoverage
@@ -19,6 +20,7 @@ from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.database import chunked
 from webapp.extensions import db
+from webapp.invoices.documents import lock_company
 from webapp.lifecycle import events as ev
 from webapp.pipeline.outbox import record_many, unit_of_work
 from webapp.services.models import ClientService
@@ -52,9 +54,29 @@ class ItemResult:
 def upsert_assets(company_id: int, items: list[SyncedAsset], actor: str) -> list[ItemResult]:
     if len(items) > MAX_ITEMS:
         raise actions.AssetRefused(f"Send at most {MAX_ITEMS} assets at once.", "items")
+    for attempt in range(ATTEMPTS):
+        try:
+            return actions.with_coverage_locked(lambda: _upsert_once(company_id, items, actor))
+        except IntegrityError:
+            # A writer that is not a sync (a technician routing a host to an asset) took an
+            # identifier the plan thought free: plan again, which refuses that item alone.
+            if attempt + 1 == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+ATTEMPTS = 3
+
+
+def _upsert_once(company_id: int, items: list[SyncedAsset], actor: str) -> list[ItemResult]:
     with unit_of_work():
+        # Lock order (webapp.assets.actions): the company, the services, then the assets.
+        # Two syncs (or a sync and an import) of one company queue at the company's row, so
+        # the second plans after the first committed and finds its devices there.
+        lock_company(company_id)
         plan = _Plan(company_id, items)
         services = actions._lock_services(company_id, plan.service_ids())
+        plan.lock_assets(services)
         results, events, touched = [], [], set()
         for index, item in enumerate(items):
             errors = plan.errors(index, item)
@@ -144,6 +166,22 @@ class _Plan:
             )
         ]
 
+    def lock_assets(self, services) -> None:
+        """Lock the assets the list names, in id order, after the services; CoverageChanged
+        (the sync starts over) if a service started covering one since the plan read them, or
+        one moved to another client."""
+        known = sorted(set(self.owner.values()))
+        for part in chunked(known):
+            rows = db.session.execute(
+                select(Asset.id, Asset.client_id)
+                .where(Asset.company_id == self.company_id, Asset.id.in_(part))
+                .order_by(Asset.id)
+                .with_for_update()
+            ).all()
+            if any(self.client_of.get(asset_id) != client_id for asset_id, client_id in rows):
+                raise actions.CoverageChanged()
+        actions.check_coverage(self.company_id, known, services)
+
     def covering(self, asset_id: int) -> list[int]:
         return actions._covering_ids(self.company_id, asset_id)
 
@@ -152,6 +190,11 @@ class _Plan:
         rmm = actions.fold("rmm_id", item.rmm_id)
         if not rmm:
             found.append(("rmm_id", "is required: the sync matches assets by it"))
+        elif len(rmm) > actions.MAX_IDENTIFIER:
+            # Measured folded, as it is stored: lower case can be longer ("İ" is two letters).
+            found.append(
+                ("rmm_id", f"is longer than {actions.MAX_IDENTIFIER} characters in lower case")
+            )
         elif rmm in self.claimed:
             found.append(("rmm_id", f"is sent twice in this list ({item.rmm_id})"))
         if not (item.name or "").strip():

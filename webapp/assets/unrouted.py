@@ -8,7 +8,9 @@ a key is always one of its own. Each is firing or resolved on its own, and the r
 once all of them are. The row keeps the latest labels and the total count for the list.
 Routing it to an asset remembers the host as one of the asset's identifiers, so the next alert
 goes straight through, and records an incident for each of its alerts: open if it still fires,
-resolved (back-dated) if it ended meanwhile, so health and SLA see it either way.
+resolved (back-dated) if it ended meanwhile, so health and SLA see it either way. An alert
+whose incident was recorded meanwhile (its host became an asset's identifier and a repeat went
+straight through) is not recorded again: its copy here ends with that incident.
 """
 
 import copy
@@ -32,7 +34,8 @@ from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.incidents import recording
-from webapp.incidents.checks import IncidentRefused
+from webapp.incidents.checks import CLOCK_SKEW, IncidentRefused
+from webapp.incidents.models import Incident
 from webapp.lifecycle.events import AssetUpdated
 from webapp.lifecycle.statuses import Severity
 from webapp.pipeline.outbox import record, savepoint, unit_of_work
@@ -59,6 +62,13 @@ class Held:
     host_label: str
     labels: dict[str, str]
     new: recording.NewIncident  # its service_id is not known yet (0)
+    # A copy of a kept alert that ended already, with the same start, is not kept again (an
+    # Alertmanager cluster peer's late "firing"): Alertmanager will not send its end again.
+    late_copies_ended: bool = False
+
+
+# keep()'s outcome for a late copy of an alert that ended: nothing was kept.
+ENDED = "ended"
 
 
 def _iso(when: dt.datetime | None) -> str | None:
@@ -126,10 +136,11 @@ def _firing(alerts: list[dict], source: str, key: str | None) -> dict | None:
     )
 
 
-def keep(company_id: int, alerts: list[Held]) -> list[UnroutedAlert | Exception]:
+def keep(company_id: int, alerts: list[Held]) -> list[UnroutedAlert | Exception | str]:
     """Keep these alerts in one transaction, each in a savepoint of its own; for each, its open
-    row, or the error that kept it from being written (the others are written)."""
-    outcomes: list[UnroutedAlert | Exception] = []
+    row, ENDED (a late copy of one that ended: Held.late_copies_ended), or the error that kept
+    it from being written (the others are written)."""
+    outcomes: list[UnroutedAlert | Exception | str] = []
     if not alerts:
         return outcomes
     now = utcnow()
@@ -141,6 +152,14 @@ def keep(company_id: int, alerts: list[Held]) -> list[UnroutedAlert | Exception]
             except IntegrityError as exc:
                 outcomes.append(exc)
     return outcomes
+
+
+def _open_ids(company_id: int, host: str):
+    return select(UnroutedAlert.id).where(
+        UnroutedAlert.company_id == company_id,
+        UnroutedAlert.host == host,
+        UnroutedAlert.routed_at.is_(None),
+    )
 
 
 def _open_row(company_id: int, host: str) -> UnroutedAlert | None:
@@ -166,7 +185,24 @@ def _locked(company_id: int, unrouted_id: int) -> UnroutedAlert:
     return row
 
 
-def _keep_one(company_id: int, held: Held, now: dt.datetime) -> UnroutedAlert:
+def _ended(alerts: list[dict], held: Held) -> bool:
+    """This alert is a late copy of a kept one that ended: the same source and key, started
+    when it did or later (a start moved earlier by a later copy is kept), as the receiver's
+    _resolved_already reads an incident."""
+    new = held.new
+    if not (held.late_copies_ended and new.external_key and new.opened_at):
+        return False
+    return any(
+        a["resolved_at"] is not None
+        and a["source"] == new.source
+        and a["external_key"] == new.external_key
+        and a.get("opened_at") is not None
+        and _time(a["opened_at"]) >= new.opened_at - CLOCK_SKEW
+        for a in alerts
+    )
+
+
+def _keep_one(company_id: int, held: Held, now: dt.datetime) -> UnroutedAlert | str:
     entry = _entry(held, now)
     latest = {
         "source": held.new.source,
@@ -198,6 +234,8 @@ def _keep_one(company_id: int, held: Held, now: dt.datetime) -> UnroutedAlert:
                 raise
     alerts = alerts_of(row)
     same = _firing(alerts, held.new.source, held.new.external_key)
+    if same is None and _ended(alerts, held):
+        return ENDED  # read under the row's lock: an end committed before is seen
     if same is not None:
         # A repeat: counted, with what it says now (its title or severity may have changed).
         first, count = same["first_seen_at"], same["count"]
@@ -223,7 +261,14 @@ def _keep_one(company_id: int, held: Held, now: dt.datetime) -> UnroutedAlert:
 def resolve(company_id: int, host: str, source: str, key: str, at: dt.datetime | None) -> bool:
     """The alert kept under this host, with this key, ended: it is marked resolved (routing
     records its incident as resolved then), and the row with its last alert. Whether such an
-    alert was kept and firing."""
+    alert was kept and firing.
+
+    False too when a routing of the row committed while this waited for its lock: the caller
+    looks for the incident again then (the routing's commit is visible to it now)."""
+    # Most resolved alerts name a known host: no write transaction (SQLite's write lock) for
+    # them. A row being routed is still seen here; its lock below waits for the routing.
+    if db.session.scalar(_open_ids(company_id, host)) is None:
+        return False
     with unit_of_work():
         row = _open_row(company_id, host)
         if row is None:
@@ -274,14 +319,30 @@ def _route_locked(company_id, unrouted_id, asset_id, actor) -> tuple[UnroutedAle
     asset = get_or_404(Asset, company_id, asset_id)
     _refuse_if_owned(company_id, row.host, asset)
     alerts = alerts_of(row)
-    news = [_new_incident(row, a, _service_of(company_id, asset, a), asset.id) for a in alerts]
+    services = [_service_of(company_id, asset, a) for a in alerts]
+    # An alert whose incident was recorded and ended meanwhile is not recorded a second time
+    # (open for ever, if its copy here still fired): its copy ends with that incident.
+    earlier = [_recorded_already(company_id, s, a) for s, a in zip(services, alerts, strict=True)]
+    news = [
+        _new_incident(row, a, s, asset.id)
+        for a, s, done in zip(alerts, services, earlier, strict=True)
+        if done is None
+    ]
+    outcomes = iter(recording.record_within(company_id, news, actor))
     incident_ids = []
-    for outcome in recording.record_within(company_id, news, actor):
+    for alert, done in zip(alerts, earlier, strict=True):
+        if done is not None:
+            alert["resolved_at"] = alert["resolved_at"] or _iso(done.resolved_at)
+            incident_ids.append(done.id)
+            continue
+        outcome = next(outcomes)
         if isinstance(outcome, NotFound):
             raise RoutingRefused("A service the alert names is not this company's.")
         if isinstance(outcome, IncidentRefused):
             raise RoutingRefused(str(outcome))
         incident_ids.append(outcome[0].id)
+    if any(done is not None for done in earlier):
+        _store(row, (row.alert or {}).get("host_label") or "hostname", alerts)
     if _owner_of(company_id, row.host) is None:
         before = identifier_text(asset)
         kind = label_kind((row.alert or {}).get("host_label") or "hostname")
@@ -307,6 +368,29 @@ def _route_locked(company_id, unrouted_id, asset_id, actor) -> tuple[UnroutedAle
         asset.last_seen_at = row.last_seen_at
     db.session.flush()
     return row, firing[-1] if firing else None
+
+
+def _recorded_already(company_id: int, service_id: int, alert: dict) -> Incident | None:
+    """The resolved incident a keyed alert kept here has on this service already: opened at its
+    start or later (CLOCK_SKEW: a start ahead of our clock was recorded as our "now") and, if
+    the copy here ended, by its end (one opened after it is the alert firing again). Uses the
+    (service, opened_at) index."""
+    key = alert.get("external_key")
+    start = _time(alert.get("opened_at")) or _time(alert.get("first_seen_at"))
+    if not key or start is None:
+        return None
+    query = select(Incident).where(
+        Incident.company_id == company_id,
+        Incident.service_id == service_id,
+        Incident.opened_at >= start - CLOCK_SKEW,
+        Incident.source == alert.get("source"),
+        Incident.external_key == key,
+        Incident.resolved_at.is_not(None),
+    )
+    ended = _time(alert.get("resolved_at"))
+    if ended is not None:
+        query = query.where(Incident.opened_at <= max(ended, start))
+    return db.session.scalars(query.order_by(Incident.opened_at, Incident.id).limit(1)).first()
 
 
 def _refuse_if_owned(company_id: int, host: str, asset: Asset) -> None:

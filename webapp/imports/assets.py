@@ -19,6 +19,7 @@ from sqlalchemy import select
 from webapp.assets import actions
 from webapp.assets.models import ACTIVE, KINDS, RETIRED, Asset, AssetIdentifier, ServiceCoverage
 from webapp.clock import utcnow
+from webapp.database import chunked
 from webapp.extensions import db
 from webapp.imports import parsing as p
 from webapp.imports.planning import (
@@ -32,6 +33,7 @@ from webapp.imports.planning import (
 from webapp.lifecycle import events as ev
 from webapp.lifecycle.statuses import ServiceStatus
 from webapp.pipeline.outbox import record_many
+from webapp.services.actions import ImportRefused
 from webapp.services.models import ClientService
 
 # The identifier columns, in the order a row's asset is looked for by them.
@@ -334,8 +336,27 @@ def write_assets(company_id: int, rows: list[RowPlan], actor: str) -> None:
                 )
             )
         )
-    # Locked before the assets change, as every seat writer does (webapp.assets.actions).
+    # Lock order (webapp.assets.actions): the company (the commit took it), the services, then
+    # the assets in id order. The services covering an asset were read before it was locked:
+    # read again once it is, and if one started covering it meanwhile, nothing is imported
+    # (the commit shows the dry run again; importing again then locks that service too).
     services = actions._lock_services(company_id, wanted - {None})
+    ids = sorted({r.target_id for r in updated})
+    for part in chunked(ids):
+        db.session.scalars(
+            select(Asset)
+            .where(Asset.company_id == company_id, Asset.id.in_(part))
+            .order_by(Asset.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+    try:
+        actions.check_coverage(company_id, status_changed, services)
+    except actions.CoverageChanged:
+        raise ImportRefused(
+            "Someone else changed the services covering these assets meanwhile: nothing was "
+            "imported. Try again."
+        ) from None
     events = []
     now = utcnow()
     for row in created:
@@ -357,7 +378,7 @@ def write_assets(company_id: int, rows: list[RowPlan], actor: str) -> None:
         _cover(asset, v["covered"], events)
         asset.service_id = v["receiving"]
     for row in updated:
-        asset = db.session.get(Asset, row.target_id, with_for_update=True)
+        asset = db.session.get(Asset, row.target_id)  # locked above
         u = row.updates
         changes = {}
         for name in TEXT_FIELDS:

@@ -44,8 +44,13 @@ def commit_import(
     """Write every create and update of the file's plan, or refuse (ImportRefused)."""
     try:
         with unit_of_work():
-            # Imports of one company queue here (see the module's docstring).
-            db.session.execute(select(Company.id).where(Company.id == company_id).with_for_update())
+            # Imports of one company queue here (see the module's docstring). FOR NO KEY
+            # UPDATE (key_share), as lock_company takes it: FOR UPDATE would also block every
+            # other writer's insert for the company (its foreign key takes FOR KEY SHARE),
+            # and one that holds an asset or a service the import then waits for deadlocks.
+            db.session.execute(
+                select(Company.id).where(Company.id == company_id).with_for_update(key_share=True)
+            )
             plan = plan_import(company_id, kind, raw, filename)
             if not plan.ok:
                 raise ImportRefused(

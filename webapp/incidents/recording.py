@@ -232,7 +232,8 @@ def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incid
         asset_id=new.asset_id,
     )
     db.session.add(incident)
-    if new.external_key:
+    if new.external_key and resolved_at is None:
+        # One recorded resolved (a routed alert that ended) is no later one's to repeat.
         batch.open_by_key[key] = incident
     # Not flushed yet: the SLA check sets the marks already passed on the new row, so it is
     # written with one INSERT (check flushes it).
