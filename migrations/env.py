@@ -1,4 +1,5 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -87,11 +88,36 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, foreign_keys_deferred_on_sqlite(connection):
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()
+
+
+@contextmanager
+def foreign_keys_deferred_on_sqlite(connection):
+    """On SQLite, foreign keys are not enforced while the migrations run, and checked after.
+
+    A batch migration rebuilds a table (copy, DROP, rename); with foreign keys enforced, the DROP
+    fails as soon as other tables' rows refer to it, so an upgrade that passes on an empty
+    database would stop on one in use. This is Alembic's advice for batch mode. SQLite ignores
+    the pragma inside a transaction, so it is set on the driver's connection before one begins.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(
+                f"The migrations left rows whose references are broken: {broken[:5]}"
+            )
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():
