@@ -106,7 +106,10 @@ def upgrade():
         ),
     )
     with op.batch_alter_table("service_coverage", schema=None) as batch_op:
-        batch_op.create_index("ix_service_coverage_asset", ["asset_id"], unique=False)
+        batch_op.create_index("ix_service_coverage_asset", ["company_id", "asset_id"], unique=False)
+        batch_op.create_index(
+            "ix_service_coverage_service", ["company_id", "service_id"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_service_coverage_company_id"), ["company_id"], unique=False
         )
@@ -212,6 +215,7 @@ def downgrade():
     op.drop_table("unrouted_alerts")
     with op.batch_alter_table("service_coverage", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_service_coverage_company_id"))
+        batch_op.drop_index("ix_service_coverage_service")
         batch_op.drop_index("ix_service_coverage_asset")
 
     op.drop_table("service_coverage")

@@ -88,6 +88,7 @@ def receive(
     firing = []
     held = []
     router = Router(company_id)
+    router.prefetch(raw.get("labels") for raw in alerts if isinstance(raw, dict))
     for index, raw in enumerate(alerts):
         try:
             alert = AlertmanagerAlert.model_validate(raw)

@@ -67,7 +67,10 @@ class ServiceCoverage(TenantMixin, db.Model):
     __tablename__ = "service_coverage"
     __table_args__ = (
         UniqueConstraint("service_id", "asset_id"),
-        Index("ix_service_coverage_asset", "asset_id"),
+        # Each lookup names the company too: with only a company_id index to match it whole,
+        # SQLite (no ANALYZE) would read every coverage row of the company per alert.
+        Index("ix_service_coverage_asset", "company_id", "asset_id"),
+        Index("ix_service_coverage_service", "company_id", "service_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
