@@ -81,3 +81,39 @@ def test_a_numeric_rmm_id_wins_over_an_own_id_that_equals_it(app, company):
     assert first != device
     assert find_by_labels(company, {"asset_id": str(first)}, ORDER).id == device
     assert find_by_labels(company, {"asset_id": str(device)}, ORDER).id == device
+
+
+def test_the_routers_lookup_of_a_whole_notification_finds_what_find_by_labels_finds(
+    app, company, other_company
+):
+    """The receiver reads a notification's assets at once (Router.prefetch); each alert must
+    still get find_by_labels' asset: the company's order, identifiers before own ids, no other
+    company's."""
+    from webapp.assets.routing import Router
+
+    web = _asset(company, "web1", ("hostname", "web1"), ("rmm_id", "RMM-77"))
+    db_ = _asset(company, "db1", ("instance", "db1:9100"))
+    device = _asset(company, "device", ("rmm_id", str(web)))
+    _asset(other_company, "theirs", ("hostname", "theirs"), ("rmm_id", str(db_ + 100)))
+    alerts = [
+        {"instance": "WEB1:9100"},
+        {"host": "db1"},
+        {"asset_id": "rmm-77"},
+        {"asset_id": str(db_)},  # an own id, no identifier
+        {"asset_id": str(web)},  # an RMM id that equals web's own id: device
+        {"instance": "nobody:1", "hostname": "db1"},
+        {"instance": "web1:1", "hostname": "db1"},
+        {"hostname": "theirs"},
+        {"asset_id": str(db_ + 100)},
+        {"job": "web1"},
+        {"instance": "  ", "host": "db1"},
+        {"instance": 5, "host": "web1"},
+        {},
+    ]
+    router = Router(company)
+    router.prefetch(alerts)
+    for labels in alerts:
+        expected = find_by_labels(company, labels, ORDER)
+        found = router.asset(labels)
+        assert (found.id if found else None) == (expected.id if expected else None), labels
+    assert router.asset({"asset_id": str(web)}).id == device

@@ -200,29 +200,38 @@ class Router:
                 values.update(v for v, _ in self._values(labels))
         wanted = sorted(values - self._identifiers.keys())
         for part in chunked(wanted, PREFETCH_CHUNK):
-            for value, asset in db.session.execute(
-                select(AssetIdentifier.value, Asset)
+            for value, *asset in db.session.execute(
+                select(
+                    AssetIdentifier.value, Asset.id, Asset.name, Asset.service_id, Asset.client_id
+                )
                 .join(Asset, Asset.id == AssetIdentifier.asset_id)
                 .where(AssetIdentifier.company_id == self.company_id)
                 .where(AssetIdentifier.value.in_(part))
             ):
-                self._identifiers[value] = Found.of(asset)
+                self._identifiers[value] = Found(*asset)
         for value in wanted:
             self._identifiers.setdefault(value, None)
         found = {a.id: a for a in self._identifiers.values() if a is not None}
         need = sorted(i for i, a in found.items() if i not in self._receiving and a.service_id)
         covering: dict[int, list] = {i: [] for i in need}
         for part in chunked(need, PREFETCH_CHUNK):
-            for asset_id, service_id, status in db.session.execute(
-                select(ServiceCoverage.asset_id, ClientService.id, ClientService.status)
+            # Sorted here, not by ORDER BY: with it SQLite walks the company's whole coverage
+            # in id order instead of looking each asset up in its index.
+            rows = db.session.execute(
+                select(
+                    ServiceCoverage.id,
+                    ServiceCoverage.asset_id,
+                    ClientService.id,
+                    ClientService.status,
+                )
                 .join(ClientService, ServiceCoverage.service_id == ClientService.id)
                 .where(
                     ServiceCoverage.company_id == self.company_id,
                     ServiceCoverage.asset_id.in_(part),
                     ClientService.company_id == self.company_id,
                 )
-                .order_by(ServiceCoverage.id)
-            ):
+            ).all()
+            for _, asset_id, service_id, status in sorted(rows):
                 covering[asset_id].append((service_id, status))
         for asset_id, rows in covering.items():
             self._receiving[asset_id] = _receiving_among(found[asset_id].service_id, rows)
