@@ -110,6 +110,22 @@ def test_a_notification_whose_every_alert_is_rejected_is_still_a_200_listing_eac
     assert db.session.scalar(select(db.func.count()).select_from(Incident)) == 0
 
 
+def test_a_nul_in_a_routing_label_rejects_that_alert_alone(client, token, service):
+    # The notification's hosts are looked up at once before each alert is checked: a NUL
+    # (which PostgreSQL refuses in any text) must not fail the others with it.
+    bad = _alert("firing", "1111", service)
+    bad["labels"]["instance"] = "web\x001:9100"
+    response = post(
+        client,
+        "/alertmanager",
+        alertmanager_payload([bad, _alert("firing", "2222", service)]),
+        token,
+    )
+    assert response.status_code == 200, response.get_json()
+    assert [r["fingerprint"] for r in response.get_json()["rejected"]] == ["1111"]
+    assert _counts(response) == {"opened": 1}
+
+
 def test_an_alert_that_fails_to_write_rolls_back_alone(client, token, service, monkeypatch):
     """Another transaction opens a key between the batch's look and its insert (forced here by
     a look that finds nothing): that alert's insert breaks the unique index, its savepoint

@@ -343,10 +343,19 @@ def cover(company_id: int, service_id: int, asset_id: int, actor: str) -> bool:
 def uncover(company_id: int, service_id: int, asset_id: int, actor: str) -> bool:
     """The service no longer covers the asset (False if it did not). If it received the
     asset's incidents, the next service covering it does, or none."""
+    return with_coverage_locked(lambda: _uncover_once(company_id, service_id, asset_id, actor))
+
+
+def _uncover_once(company_id: int, service_id: int, asset_id: int, actor: str) -> bool:
     with unit_of_work():
-        # Lock order: the service, then the asset (see the module's docstring).
-        (service,) = _lock_services(company_id, [service_id]) or _missing(service_id)
+        # Lock order: the services covering the asset (the next receiving one is among them:
+        # writing the asset's reference to it takes a lock on it), then the asset.
+        covering = _lock_services(
+            company_id, sorted({service_id, *_covering_ids(company_id, asset_id)})
+        )
+        service = next((s for s in covering if s.id == service_id), None) or _missing(service_id)
         asset = get_or_404(Asset, company_id, asset_id, for_update=True)
+        check_coverage(company_id, [asset.id], covering)
         row = db.session.scalars(
             select(ServiceCoverage).where(
                 ServiceCoverage.company_id == company_id,
@@ -377,6 +386,10 @@ def set_receiving_service(
     """Name the service that receives the asset's incidents: one of those that cover it, or
     none (its alerts then need a service_id or service_type label). False if unchanged."""
     with unit_of_work():
+        # Lock order: the service (the asset's reference to it takes a lock on it), then the
+        # asset (see the module's docstring).
+        if service_id is not None:
+            _lock_services(company_id, [service_id])
         asset = get_or_404(Asset, company_id, asset_id, for_update=True)
         if service_id is not None and service_id not in _covering_ids(company_id, asset.id):
             raise AssetRefused(

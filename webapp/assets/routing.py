@@ -243,7 +243,12 @@ class Router:
         """(folded value, label) of the routing labels the alert carries, in order."""
         for label in self.order:
             raw = labels.get(label)
-            if isinstance(raw, str) and (value := fold(label_kind(label), raw)):
+            # A NUL is refused with its alert, later; PostgreSQL would refuse the whole lookup.
+            if (
+                isinstance(raw, str)
+                and "\x00" not in raw
+                and (value := fold(label_kind(label), raw))
+            ):
                 yield value, label
 
     def route(self, labels: dict[str, str], fallback: int | None = None) -> Route:

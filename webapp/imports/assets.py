@@ -325,7 +325,12 @@ def write_assets(company_id: int, rows: list[RowPlan], actor: str) -> None:
     the services that follow their devices, once per service."""
     created = [r for r in rows if r.outcome == Outcome.CREATE]
     updated = [r for r in rows if r.outcome == Outcome.UPDATE]
+    # The services the rows cover, and those they make receiving (an asset's service_id is a
+    # reference: writing it takes a lock on that service, which must come before the assets').
     wanted = {r.values["covered"] for r in created} | {r.updates.get("covered") for r in updated}
+    wanted |= {r.values["receiving"] for r in created} | {
+        r.updates.get("receiving") for r in updated
+    }
     status_changed = [r.target_id for r in updated if "status" in r.updates]
     if status_changed:
         wanted |= set(
@@ -350,7 +355,16 @@ def write_assets(company_id: int, rows: list[RowPlan], actor: str) -> None:
             .with_for_update()
             .execution_options(populate_existing=True)
         ).all()
+    moved = [
+        r.number
+        for r in updated
+        if {"covered", "receiving"} & r.updates.keys()
+        and db.session.get(Asset, r.target_id).client_id != r.values["client_id"]
+    ]
     try:
+        if moved:
+            # Moved to another client since the dry run: its client's service must not cover it.
+            raise actions.CoverageChanged(moved)
         actions.check_coverage(company_id, status_changed, services)
     except actions.CoverageChanged:
         raise ImportRefused(
