@@ -49,6 +49,9 @@ class MoneyField(DecimalField):
     def process_formdata(self, valuelist):
         if not valuelist or not valuelist[0].strip():
             self.data = None
+            # Blanks are no input: InputRequired, which looks at the raw text, would pass "  "
+            # and leave the form valid with no amount (a 500 in the bulk price change).
+            self.raw_data = []
             return
         try:
             value = Decimal(valuelist[0].strip())

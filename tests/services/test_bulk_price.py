@@ -242,6 +242,7 @@ def test_one_apply_is_capped_with_a_clear_message(as_role, world, monkeypatch):
     ("by", "change", "message"),
     [
         ("percent", "", "Enter the change, such as +5 or -10 (a percentage) or +2.50."),
+        ("amount", "   ", "Enter the change, such as +5 or -10 (a percentage) or +2.50."),
         ("percent", "five", "Enter an amount such as 149.00 (digits and a decimal point)."),
         ("percent", "0", "A change of 0 changes nothing"),
         ("percent", "-150", "Enter a percentage from -100 to +1000."),
