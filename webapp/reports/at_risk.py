@@ -5,20 +5,21 @@ company's size.
 """
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import BigInteger, and_, case, cast, func, literal, or_, select
 
 from webapp.clients.models import Client
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.lifecycle.billing import monthly_equivalent
 from webapp.lifecycle.statuses import RUNNING, ServiceStatus
+from webapp.lifecycle.statuses import BillingCycle as C
 from webapp.services.models import ClientService
 
 RISK_DAYS = 90
+
+SHOWN = 50  # rows of each list on the page; the CSV has them all
 
 POOR_BELOW = 60  # poor and critical health (lifecycle.health.BAND_RANGES)
 
@@ -46,103 +47,149 @@ class RiskRow:
 
 @dataclass(frozen=True)
 class AtRisk:
-    rows: list[RiskRow]  # largest MRR first
+    rows: list[RiskRow]  # largest MRR first (the first `limit` when one was given)
     totals: dict[str, Decimal]  # per currency: each service once, whatever its reasons
     scheduled: list[RiskRow] = field(default_factory=list)  # revenue already leaving
     scheduled_totals: dict[str, Decimal] = field(default_factory=dict)
+    count: int = 0  # services at risk, all of them
+    scheduled_count: int = 0
 
 
-_RISK_COLUMNS = (
-    ClientService.id,
-    ClientService.name,
-    ClientService.client_id,
-    Client.name,
-    ClientService.status,
-    ClientService.term_end,
-    ClientService.health_score,
-    ClientService.price,
-    ClientService.billing_cycle,
-    ClientService.currency,
-    ClientService.suspended_since,
-    ClientService.cancellation_effective_on,
-    ClientService.quantity,
-)
+# A service's MRR as the reports round it (webapp.lifecycle.billing.monthly_equivalent, to the
+# cent, half up), in whole cents and integer arithmetic, so that SQLite (whose NUMERIC is a
+# float) and PostgreSQL sum and sort exactly what Python computes: the unit price in cents x
+# the quantity x the cycle's monthly factor as a fraction (tests/reports/test_at_risk_in_sql.py).
+_FACTOR = {
+    C.WEEKLY: (13, 3),  # 52/12
+    C.MONTHLY: (1, 1),
+    C.QUARTERLY: (1, 3),
+    C.SEMI_ANNUAL: (1, 6),
+    C.ANNUAL: (1, 12),
+}
+
+
+def mrr_cents():
+    """The SQL expression of a service's MRR in cents: 0 while it brings nothing in (suspended,
+    or cancelled while suspended) and for a one-time service."""
+    cycle = ClientService.billing_cycle
+    num = case({c: n for c, (n, _) in _FACTOR.items()}, value=cycle, else_=0)
+    den = case({c: d for c, (_, d) in _FACTOR.items()}, value=cycle, else_=1)
+    cents = cast(func.round(ClientService.price * 100), BigInteger)
+    monthly = (cents * ClientService.quantity * num * 2 + den) // (den * 2)
+    earning = or_(
+        ClientService.status == ServiceStatus.ACTIVE,
+        and_(
+            ClientService.status == ServiceStatus.CANCELLED,
+            ClientService.suspended_since.is_(None),
+        ),
+    )
+    return case((earning, monthly), else_=0)
 
 
 def revenue_at_risk(
-    company_id: int, client_id: int | None = None, today: dt.date | None = None
+    company_id: int,
+    client_id: int | None = None,
+    today: dt.date | None = None,
+    limit: int | None = None,
 ) -> AtRisk:
     """Running services whose term ends within 90 days without auto-renew, or whose health is
     poor or critical (each listed once, with its reasons); and, on their own, cancellations
-    that take effect later. Dates are billing's (UTC) dates, like the renewals page's."""
+    that take effect later. Dates are billing's (UTC) dates, like the renewals page's. With a
+    `limit`, only that many of each list, the largest first (the page shows 50); the totals
+    and counts are always of all of them, summed in SQL."""
     today = today or utcnow().date()
     scope = [ClientService.company_id == company_id]
     if client_id is not None:
         scope.append(ClientService.client_id == client_id)
-    base = select(*_RISK_COLUMNS).join(Client, Client.id == ClientService.client_id)
-    # A service with a cancellation scheduled is not at risk: it is leaving (listed below).
-    running = [
+    term_ending = and_(
+        ClientService.term_end <= today + dt.timedelta(days=RISK_DAYS),
+        ClientService.auto_renew.is_(False),
+    )
+    poor_health = ClientService.health_score < POOR_BELOW
+    # A service with a cancellation scheduled is not at risk: it is leaving (listed apart).
+    at_risk = and_(
         *scope,
         ClientService.status.in_(RUNNING),
         ClientService.cancellation_effective_on.is_(None),
-    ]
-    reasons: dict[int, list[str]] = defaultdict(list)
-    rows: dict[int, tuple] = {}
-    for reason, condition in (
-        (
-            TERM_ENDING,
-            [
-                ClientService.term_end <= today + dt.timedelta(days=RISK_DAYS),
-                ClientService.auto_renew.is_(False),
-            ],
+        or_(term_ending, poor_health),
+    )
+    leaving = and_(
+        *scope,
+        ClientService.cancellation_effective_on.is_not(None),
+        or_(
+            # Running until its cancellation at term end (even on the day, before the
+            # scheduler's run), or cancelled earlier with a later end date.
+            ClientService.status.in_(RUNNING),
+            ClientService.cancellation_effective_on > today,
         ),
-        (POOR_HEALTH, [ClientService.health_score < POOR_BELOW]),
-    ):
-        for row in db.session.execute(base.where(*running, *condition)):
-            rows[row[0]] = row
-            reasons[row[0]].append(reason)
-    at_risk = [_risk_row(row, reasons[sid]) for sid, row in rows.items()]
-    scheduled = [
-        _risk_row(row, [CANCELLATION])
-        for row in db.session.execute(
-            base.where(
-                *scope,
-                ClientService.cancellation_effective_on.is_not(None),
-                or_(
-                    # Running until its cancellation at term end (even on the day, before
-                    # the scheduler's run), or cancelled earlier with a later end date.
-                    ClientService.status.in_(RUNNING),
-                    ClientService.cancellation_effective_on > today,
-                ),
-            )
+    )
+    rows = _rows(at_risk, limit, term_ending, poor_health)
+    scheduled = _rows(leaving, limit)
+    totals, count = _totals(at_risk)
+    scheduled_totals, scheduled_count = _totals(leaving)
+    return AtRisk(rows, totals, scheduled, scheduled_totals, count, scheduled_count)
+
+
+def _rows(where, limit, term_ending=None, poor_health=None) -> list[RiskRow]:
+    mrr = mrr_cents().label("mrr")
+    reasons = (
+        [case((term_ending, True), else_=False), case((poor_health, True), else_=False)]
+        if term_ending is not None
+        else [literal(False), literal(False)]
+    )
+    query = (
+        select(
+            ClientService.id,
+            ClientService.name,
+            ClientService.client_id,
+            Client.name,
+            ClientService.status,
+            ClientService.term_end,
+            ClientService.health_score,
+            mrr,
+            ClientService.currency,
+            ClientService.cancellation_effective_on,
+            *reasons,
         )
-    ]
-    return AtRisk(
-        _largest_first(at_risk), _totals(at_risk), _largest_first(scheduled), _totals(scheduled)
+        .join(Client, Client.id == ClientService.client_id)
+        .where(where)
     )
+    if limit is not None:
+        query = query.order_by(
+            mrr.desc(), ClientService.currency, ClientService.name, ClientService.id
+        ).limit(limit)
+    found = []
+    for (sid, name, client, client_name, status, term_end, score, cents, currency,
+         effective_on, ending, poor) in db.session.execute(query):  # fmt: skip
+        why = (TERM_ENDING,) * bool(ending) + (POOR_HEALTH,) * bool(poor) or (CANCELLATION,)
+        money = Decimal(int(cents)).scaleb(-2)
+        found.append(
+            RiskRow(
+                sid,
+                name,
+                client,
+                client_name,
+                status,
+                why,
+                term_end,
+                score,
+                money,
+                currency,
+                effective_on,
+            )  # fmt: skip
+        )
+    # Python's order, whatever the database's collation (names of equal MRR).
+    return sorted(found, key=lambda r: (-r.mrr, r.currency, r.service_name, r.service_id))
 
 
-def _risk_row(row, reasons) -> RiskRow:
-    (sid, name, client, client_name, status, term_end, score, price, cycle, currency,
-     suspended_since, effective_on, quantity) = row  # fmt: skip
-    # Revenue that is coming in: not while suspended (nor a cancellation made while suspended).
-    earning = status == ServiceStatus.ACTIVE or (
-        status == ServiceStatus.CANCELLED and suspended_since is None
-    )
-    # A cycle costs the unit price times the quantity.
-    mrr = monthly_equivalent(Decimal(price) * quantity, cycle) if earning else Decimal("0.00")
-    return RiskRow(
-        sid, name, client, client_name, status, tuple(reasons), term_end, score, mrr, currency,
-        effective_on,
-    )  # fmt: skip
-
-
-def _largest_first(rows: list[RiskRow]) -> list[RiskRow]:
-    return sorted(rows, key=lambda r: (-r.mrr, r.currency, r.service_name, r.service_id))
-
-
-def _totals(rows: list[RiskRow]) -> dict[str, Decimal]:
-    totals: dict[str, Decimal] = {}
-    for row in rows:
-        totals[row.currency] = totals.get(row.currency, Decimal("0.00")) + row.mrr
-    return dict(sorted(totals.items()))
+def _totals(where) -> tuple[dict[str, Decimal], int]:
+    totals, count = {}, 0
+    for currency, cents, n in db.session.execute(
+        select(ClientService.currency, func.sum(mrr_cents()), func.count())
+        .select_from(ClientService)
+        .where(where)
+        .group_by(ClientService.currency)
+    ):
+        totals[currency] = Decimal(int(cents)).scaleb(-2)
+        count += n
+    return dict(sorted(totals.items())), count

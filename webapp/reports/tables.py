@@ -146,3 +146,15 @@ TABLES: dict[str, Callable[[dict], Table]] = {
     "at-risk": at_risk,
     "worst-assets": worst_assets,
 }
+
+# The sections of webapp.reports.views._figures each table is made of.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "mrr": ("mrr",),
+    "invoiced-vs-mrr": ("mrr", "invoiced"),
+    "churn": ("mrr", "churn"),
+    "health": ("bands",),
+    "sla-months": ("breaches",),
+    "sla-clients": ("by_client",),
+    "at-risk": ("risk",),
+    "worst-assets": ("worst_assets",),
+}
