@@ -290,14 +290,33 @@ def _billing(company_id, row, now):
     }
 
 
+def _payload(kind: str, service_id: int, day: dt.date) -> dict:
+    """An event's payload with every field its type has, as pages read them (a renewal's
+    months and term end, on the service page)."""
+    year_on = (day + dt.timedelta(days=365)).isoformat()
+    fields = {
+        "ServiceProvisioned": {
+            "client_id": None,
+            "price": "100.00",
+            "currency": "EUR",
+            "billing_cycle": "monthly",
+        },
+        "ServiceActivated": {"activated_on": day.isoformat(), "term_end": year_on},
+        "ServiceRenewed": {"months": 12, "term_end": year_on},
+        "ServiceDueForRenewal": {"term_end": year_on, "days_before": 30},
+    }[kind]
+    return {"service_id": service_id, **fields}
+
+
 def _event(company_id, rng, service_ids, now):
     when = now - dt.timedelta(seconds=rng.randint(60, 3 * 365 * 86400))
     service_id = rng.choice(service_ids)
+    kind = rng.choice(EVENT_TYPES)
     return {
         "company_id": company_id,
-        "type": rng.choice(EVENT_TYPES),
+        "type": kind,
         "service_id": service_id,
-        "payload": {"service_id": service_id},
+        "payload": _payload(kind, service_id, when.date()),
         "actor": "seed-scale",
         "occurred_at": when,
         "enqueued_at": when,
