@@ -126,7 +126,7 @@ def _run(company_id: int, client_file: bytes, service_file: bytes) -> dict:
 @contextmanager
 def _enqueue_timer():
     """Seconds the commit spends putting its events' jobs on Redis (RQ's own work), after the
-    transaction: one job per ServiceImported event."""
+    transaction: one job per chunk of its ServiceImported events."""
     spent = {"s": 0.0}
     enqueue = publishing.enqueue_events
 

@@ -68,14 +68,17 @@ def _timed(work) -> tuple[float, object]:
 
 @contextmanager
 def _enqueue_timer():
-    """Seconds spent putting the events' jobs on Redis (RQ's own work), within the sweep."""
-    spent = {"s": 0.0}
+    """Seconds spent putting the events' jobs on Redis (RQ's own work) within the sweep, and
+    how many jobs it made (one per chunk of events)."""
+    spent = {"s": 0.0, "jobs": 0}
     enqueue = outbox.enqueue_events
 
     def timed(work):
         started = time.perf_counter()
         try:
-            return enqueue(work)
+            chunks = enqueue(work)
+            spent["jobs"] += len(chunks)
+            return chunks
         finally:
             spent["s"] += time.perf_counter() - started
 
@@ -123,6 +126,7 @@ def _renewals() -> dict:
         "rows_selected": selected,
         "sweep_s": sweep_s,
         "enqueue_s": enqueue["s"],
+        "jobs": enqueue["jobs"],
         "reminders_sent": done["reminders"],
         "reminder_rows_written": reminder_rows,
         "terms_renewed": done["renewed"],
@@ -212,7 +216,7 @@ def report(result: dict) -> str:
         f"    {r['reminders_sent']:,} reminders sent ({r['reminder_rows_written']:,} reminder rows "
         f"with the thresholds skipped), {r['terms_renewed']:,} terms renewed on "
         f"{r['auto_renewals_made_due']:,} services made due; {r['events_published']:,} events "
-        f"published, RQ enqueueing {r['enqueue_s']:.2f} s of it",
+        f"published as {r['jobs']:,} jobs, RQ enqueueing {r['enqueue_s']:.2f} s of it",
         f"    a second run, nothing due: {r['second_run_s']:.2f} s",
         _line(
             "renewal sweep the next day: services acted on",

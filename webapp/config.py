@@ -42,7 +42,10 @@ class Config:
     REDIS_DB = int(os.environ.get("REDIS_DB", "0"))
     # How often a failed delivery is tried again, in seconds between tries (RQ Retry intervals).
     DELIVERY_RETRY_INTERVALS = _int_list(os.environ.get("DELIVERY_RETRY_INTERVALS", "5,30,120,600"))
+    # Seconds a job may take: one event's listeners, or a chunk's.
     DELIVERY_JOB_TIMEOUT = int(os.environ.get("DELIVERY_JOB_TIMEOUT", "60"))
+    # Events published together (a sweep, a bill run, an import) go as one job per this many.
+    DELIVERY_CHUNK_SIZE = int(os.environ.get("DELIVERY_CHUNK_SIZE", "50"))
     # An outbox row enqueued this long ago whose job Redis no longer holds is enqueued again.
     RELAY_STALE_SECONDS = int(os.environ.get("RELAY_STALE_SECONDS", "300"))
     # A job whose worker died (no heartbeat) is handed back this long after its timeout.

@@ -24,11 +24,12 @@ ALLOWED = {
     ("webapp/pipeline/outbox.py", "savepoint", "begin_nested"): (
         "a part of an open unit of work that may fail alone; the unit of work commits it"
     ),
-    ("webapp/pipeline/publishing.py", "publish", "begin_write"): (
-        "marks events enqueued after their unit of work committed and published them; the "
-        "unit of work calls publish, so publish opens its own small write as it does"
+    ("webapp/pipeline/publishing.py", "_note_jobs", "begin_write"): (
+        "marks events enqueued, with their jobs, after their unit of work committed and "
+        "published them; the unit of work calls publish, so publish opens its own small write "
+        "as it does"
     ),
-    ("webapp/pipeline/publishing.py", "publish", "commit"): "as above",
+    ("webapp/pipeline/publishing.py", "_note_jobs", "commit"): "as above",
 }
 
 

@@ -13,7 +13,7 @@ from webapp.notifications.models import UNDELIVERABLE, Notification, Webhook
 from webapp.notifications.queries import FAILED, uncertain_filter
 from webapp.notifications.sending import TRANSMITTING
 from webapp.pipeline.outbox import unit_of_work
-from webapp.pipeline.publishing import enqueue_events
+from webapp.pipeline.publishing import enqueue_again
 from webapp.tenancy import get_or_404, scoped
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def resend(company_id: int, ids: list[int] | None = None) -> int:
     if not rows:
         return 0
     try:
-        enqueue_events(
+        enqueue_again(
             [(event_id, NOTIFICATIONS) for event_id in sorted({r.event_id for r in rows})]
         )
     except RedisError:

@@ -66,7 +66,11 @@ def unsent() -> list:
 
 
 def send_for_event(event_id: int) -> list[str]:
-    """Send the event's unsent notifications; return the errors of those that failed.
+    return send_for_events([event_id])
+
+
+def send_for_events(event_ids: list[int]) -> list[str]:
+    """Send the events' unsent notifications; return the errors of those that failed.
 
     Each is tried whatever became of the others: one that fails in a way no rule knows (a
     bug) is logged with its traceback and counted as failed, and the rest still go (before,
@@ -78,7 +82,7 @@ def send_for_event(event_id: int) -> list[str]:
     db.session.rollback()
     ids = db.session.scalars(
         select(Notification.id)
-        .where(Notification.event_id == event_id, *unsent())
+        .where(Notification.event_id.in_(event_ids), *unsent())
         .order_by(Notification.status != "queued", Notification.id)
     ).all()
     db.session.rollback()
@@ -89,7 +93,7 @@ def send_for_event(event_id: int) -> list[str]:
         except JobTimeoutException:
             raise
         except Exception as exc:
-            log.exception("notification %s of event %s could not be sent", nid, event_id)
+            log.exception("notification %s could not be sent", nid)
             db.session.rollback()
             error = f"{type(exc).__name__}: {exc}"[:1000]
         if error:
@@ -159,7 +163,7 @@ def _send_one(notification_id: int) -> str | None:
             "notification %s to %s failed: %s", notification_id, notification.recipient, error
         )
         if not known:
-            raise  # a bug, or the job's time ran out: send_for_event logs it (or stops)
+            raise  # a bug, or the job's time ran out: send_for_events logs it (or stops)
         return error[:1000]
     _mark(notification_id, status="sent", error=None, sent_at=utcnow())
     return None
@@ -221,7 +225,7 @@ def requeue_stalled() -> int:
     mail and webhook timeouts); it becomes failed, with why, and its event's job is enqueued,
     which sends it. Returns how many were taken over.
     """
-    from webapp.pipeline.publishing import enqueue_events
+    from webapp.pipeline.publishing import enqueue_again
 
     stale = utcnow() - dt.timedelta(seconds=current_app.config["SENDING_STALE_SECONDS"])
     with unit_of_work():
@@ -245,7 +249,7 @@ def requeue_stalled() -> int:
     if events:
         log.warning("notifications taken over from a stopped sender: %d", len(rows))
         try:
-            enqueue_events([(event_id, NOTIFICATIONS) for event_id in events])
+            enqueue_again([(event_id, NOTIFICATIONS) for event_id in events])
         except RedisError as exc:  # failed and visible; `flask relay` or a retry sends them
             log.warning("Redis unreachable; taken-over notifications wait: %s", exc)
     return len(rows)
@@ -298,7 +302,7 @@ def second_chances(event_ids: list[int]) -> tuple[list[int], list[int]]:
 
     Queued means never tried: left out while no mail server was set (and sendable since one
     is), or the job's time ran out before it. A job enqueued again tries those first
-    (send_for_event), so one chance more sends them unless no job ever can."""
+    (send_for_events), so one chance more sends them unless no job ever can."""
     if not event_ids:
         return [], []
     used = set(

@@ -39,6 +39,9 @@ class DomainEvent(TenantMixin, db.Model):
     actor: Mapped[str] = mapped_column(String(120))
     occurred_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[dt.datetime | None]
+    # The RQ job that runs its listeners when it was one of a chunk (webapp.pipeline.publishing);
+    # None for `event-<id>`.
+    job_id: Mapped[str | None] = mapped_column(String(64))
 
     deliveries: Mapped[list["ListenerDelivery"]] = relationship(
         back_populates="event", order_by="ListenerDelivery.id"

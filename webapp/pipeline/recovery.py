@@ -18,7 +18,7 @@ from webapp.lifecycle.registry import NOTIFICATIONS, QUEUES
 from webapp.lifecycle.statuses import UNFINISHED
 from webapp.notifications import sending as notifications
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
-from webapp.pipeline.publishing import enqueue_events, job_id, unfinished_work
+from webapp.pipeline.publishing import enqueue_again, job_ids_of, unfinished_work
 from webapp.pipeline.queues import queue, redis_connection
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,9 @@ GIVEN_UP = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 
 def job_states(event_ids: list[int], conn) -> dict[int, str | None]:
-    """Each event's job status in RQ (a JobStatus value), in one round trip (and one more for
-    those "queued"); None when Redis has no such job (restarted empty, or it expired) or it is
-    "queued" on no queue.
+    """The status in RQ (a JobStatus value) of each event's job (its own, or its chunk's: see
+    webapp.pipeline.publishing), in one round trip (and one more for those "queued"); None
+    when Redis has no such job (restarted empty, or it expired) or it is "queued" on no queue.
 
     Read from the job's hash, not by loading the job: a worker whose job was running when
     Redis restarted empty writes its heartbeat into a new, partial hash, which RQ refuses to
@@ -88,30 +88,31 @@ def job_states(event_ids: list[int], conn) -> dict[int, str | None]:
     not by reading the queue: a backlog of 100,000 jobs would be read whole on each relay
     pass. LPOS reads the queue from its head, where the oldest jobs, those looked for, wait.
     """
+    jobs = job_ids_of(event_ids)
+    db.session.rollback()  # no transaction (nor SQLite snapshot) held while Redis is asked
+    job_ids = sorted(set(jobs.values()))
     with conn.pipeline(transaction=False) as pipe:
-        for event_id in event_ids:
-            pipe.hmget(Job.key_for(job_id(event_id)), "status", "origin")
+        for job in job_ids:
+            pipe.hmget(Job.key_for(job), "status", "origin")
         found = pipe.execute()
     states, queued = {}, []
-    for event_id, (status, origin) in zip(event_ids, found, strict=True):
-        states[event_id] = status.decode() if status else None
-        if states[event_id] == JobStatus.QUEUED:
-            queued.append((event_id, origin.decode() if origin else ""))
+    for job, (status, origin) in zip(job_ids, found, strict=True):
+        states[job] = status.decode() if status else None
+        if states[job] == JobStatus.QUEUED:
+            queued.append((job, origin.decode() if origin else ""))
     if queued:
         with conn.pipeline(transaction=False) as pipe:
-            for event_id, origin in queued:
+            for job, origin in queued:
                 key = Queue.redis_queue_namespace_prefix + origin
-                pipe.lpos(key, job_id(event_id), maxlen=LPOS_MAXLEN)
+                pipe.lpos(key, job, maxlen=LPOS_MAXLEN)
                 pipe.llen(key)
             found = pipe.execute()
-        for (event_id, origin), position, length in zip(
-            queued, found[::2], found[1::2], strict=True
-        ):
+        for (job, origin), position, length in zip(queued, found[::2], found[1::2], strict=True):
             # Not within the first LPOS_MAXLEN of a longer queue: taken as waiting there (a
             # backlog is being worked off; it is looked for again once the queue is shorter).
             if not origin or (position is None and length <= LPOS_MAXLEN):
-                states[event_id] = None
-    return states
+                states[job] = None
+    return {event_id: states[jobs[event_id]] for event_id in event_ids}
 
 
 # How far into a queue LPOS looks for a job: a job missing from a queue of 100,000 would
@@ -166,7 +167,7 @@ def _requeue_lost() -> int:
     try:
         states = job_states([e for e, _ in work], redis_connection())
         lost = [(e, q) for e, q in work if states[e] is None or states[e] in GIVEN_UP]
-        enqueue_events(lost)
+        enqueue_again(lost)
     except RedisError as exc:
         log.warning("Redis unreachable; lost deliveries not re-sent: %s", exc)
         return 0
@@ -203,7 +204,7 @@ def requeue_unsent_notifications(batch: int = 1000) -> int:
         if lost:
             work = dict(unfinished_work(sorted(lost)))  # listeners left too: their queue
             db.session.rollback()  # no transaction (nor SQLite lock) held while Redis is asked
-            enqueue_events([(e, work.get(e, NOTIFICATIONS)) for e in sorted(lost)])
+            enqueue_again([(e, work.get(e, NOTIFICATIONS)) for e in sorted(lost)])
     except RedisError as exc:
         log.warning("Redis unreachable; unsent notifications wait: %s", exc)
         return 0
