@@ -142,7 +142,10 @@ def workdir(prefix: str) -> str:
 class Gunicorn:
     """gunicorn serving wsgi:app on a free loopback port, as `make run` does."""
 
-    def __init__(self, database_url: str, redis_url: str, workers: int = 2, **env):
+    def __init__(
+        self, database_url: str, redis_url: str, workers: int = 2, app: str = "wsgi:app", **env
+    ):
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
@@ -166,7 +169,7 @@ class Gunicorn:
                 f"127.0.0.1:{self.port}",
                 "--log-level",
                 "warning",
-                "wsgi:app",
+                self.app,
             ],
             cwd=ROOT,
             env=self.env,

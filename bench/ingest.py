@@ -35,7 +35,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from bench.harness import (
     ROOT,
@@ -48,7 +48,7 @@ from bench.harness import (
     workdir,
 )
 from webapp.accounts import api_tokens
-from webapp.assets.models import Asset, AssetIdentifier, ServiceCoverage
+from webapp.demo.scale_assets import add_assets
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import ServiceStatus
@@ -144,7 +144,7 @@ def _prepare(scale, redis_url):
             )
         ).all()
         service_ids = [service_id for service_id, _ in services]
-        hosts = _add_assets(company, services)
+        hosts = add_assets(company, services)
         incident_ids = list(
             db.session.scalars(
                 select(Incident.id).where(Incident.company_id == company).limit(1000)
@@ -155,46 +155,6 @@ def _prepare(scale, redis_url):
             "event": db.session.scalar(select(func.max(DomainEvent.id))) or 0,
         }
     return token, service_ids, incident_ids, before, hosts
-
-
-def _add_assets(company: int, services) -> dict[int, str]:
-    """One asset behind each service, covered by it and receiving its incidents, known by an
-    instance and an RMM id; written in bulk (the seed of a benchmark, not a user's change, so
-    no events). Returns {service id: the asset's host}."""
-    first = (db.session.scalar(select(func.max(Asset.id))) or 0) + 1
-    hosts, assets, identifiers, coverage = {}, [], [], []
-    for asset_id, (service_id, client_id) in enumerate(services, start=first):
-        host = hosts[service_id] = f"node{service_id:06d}.client.example"
-        assets.append(
-            {
-                "id": asset_id,
-                "company_id": company,
-                "client_id": client_id,
-                "name": host.split(".")[0],
-                "kind": "server",
-                "status": "active",
-                "service_id": service_id,
-            }
-        )
-        identifiers += [
-            {"company_id": company, "asset_id": asset_id, "kind": "instance", "value": host},
-            {
-                "company_id": company,
-                "asset_id": asset_id,
-                "kind": "rmm_id",
-                "value": f"rmm-{asset_id}",
-            },
-        ]
-        coverage.append({"company_id": company, "service_id": service_id, "asset_id": asset_id})
-    for model, rows in (
-        (Asset, assets),
-        (AssetIdentifier, identifiers),
-        (ServiceCoverage, coverage),
-    ):
-        if rows:
-            db.session.execute(insert(model), rows)
-    db.session.commit()
-    return hosts
 
 
 def _gets(rng, incident_ids, n):

@@ -161,6 +161,15 @@ SERVED_BY = [
         "incidents.service_id = ?",
         "ix_incidents_company_service_resolved",
     ),
+    # Its assets with most incidents: each asset's, not the company's (1,000,000 at scale).
+    (
+        "client",
+        "incidents",
+        "incidents.asset_id = assets.id",
+        "ix_incidents_company_asset_opened",
+    ),
+    # Its own events by type, not the company's newest first until ten of its are found.
+    ("client", "domain_events", "domain_events.type IN", "ix_domain_events_company_type"),
 ]
 
 
