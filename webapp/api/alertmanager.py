@@ -16,7 +16,7 @@ webapp.incidents.actions, so deduplication and SLA rules live there.
 """
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -108,9 +108,6 @@ def receive(
                 )
                 held.append((index, raw, kept))
                 continue
-            if _resolved_already(company_id, route.service_id, alert):
-                counts["already_resolved"] += 1
-                continue
             firing.append((index, raw, _new_incident(route.service_id, alert, route.asset_id)))
         except ValidationError as exc:
             rejected.append(_rejected(index, raw, describe(problems(exc))))
@@ -127,6 +124,9 @@ def receive(
             )
         else:
             counts["unrouted"] += 1
+    ended = _resolved_already(company_id, [new for _, _, new in firing])
+    counts["already_resolved"] += len(ended)
+    firing = [item for position, item in enumerate(firing) if position not in ended]
     firing, over = _within(company_id, firing, max_new)
     for start in range(0, len(firing), BATCH):
         batch = firing[start : start + BATCH]
@@ -230,24 +230,37 @@ def _new_incident(
     )
 
 
-def _resolved_already(company_id: int, service_id: int, alert: AlertmanagerAlert) -> bool:
-    """This very alert was resolved already: a notification that arrives late, after the resolved
-    one (an Alertmanager cluster peer, a retry), must not open an incident that Alertmanager
-    will never resolve. Its incident opened at the alert's start, or later: Alertmanager moves a
-    start earlier when an alert is sent again with an earlier one, and the incident keeps the
-    first. Uses the (service, opened_at) index."""
-    found = db.session.scalar(
-        select(Incident.id).where(
+def _resolved_already(company_id: int, news: list[recording.NewIncident]) -> set[int]:
+    """The positions of the alerts resolved already: a notification that arrives late, after
+    the resolved one (an Alertmanager cluster peer, a retry), must not open an incident that
+    Alertmanager will never resolve. Its incident opened at the alert's start, or later:
+    Alertmanager moves a start earlier when an alert is sent again with an earlier one, and the
+    incident keeps the first. One statement for the notification, by the services' (service,
+    opened_at) index; matched to each alert here."""
+    if not news:
+        return set()
+    # A start a little ahead of our clock was stored as our "now" (CLOCK_SKEW).
+    earliest = min(new.opened_at for new in news) - CLOCK_SKEW
+    resolved = defaultdict(list)
+    for service_id, key, opened_at in db.session.execute(
+        select(Incident.service_id, Incident.external_key, Incident.opened_at).where(
             Incident.company_id == company_id,
-            Incident.service_id == service_id,
-            # A start a little ahead of our clock was stored as our "now" (CLOCK_SKEW).
-            Incident.opened_at >= alert.startsAt - CLOCK_SKEW,
+            Incident.service_id.in_(sorted({new.service_id for new in news})),
+            Incident.opened_at >= earliest,
             Incident.source == SOURCE,
-            Incident.external_key == alert.fingerprint,
+            Incident.external_key.in_(sorted({new.external_key for new in news})),
             Incident.resolved_at.is_not(None),
         )
-    )
-    return found is not None
+    ):
+        resolved[(service_id, key)].append(opened_at)
+    return {
+        position
+        for position, new in enumerate(news)
+        if any(
+            opened_at >= new.opened_at - CLOCK_SKEW
+            for opened_at in resolved.get((new.service_id, new.external_key), ())
+        )
+    }
 
 
 def _title(alert: AlertmanagerAlert) -> str:

@@ -49,9 +49,14 @@ def after_write(incident: Incident, actor: str, now: dt.datetime, pauses=None) -
     """In the write's transaction: record any SLA warning or breach the write reveals
     (webapp.sla.tracking.check), and mark the service's health for recalculation."""
     sla_tracking.check(incident, actor, now, pauses)
+    mark_health_stale([incident.service_id])
+
+
+def mark_health_stale(service_ids) -> None:
+    """The services' health scores are to be recalculated: their incidents changed."""
     db.session.execute(
         update(ClientService)
-        .where(ClientService.id == incident.service_id)
+        .where(ClientService.id.in_(sorted(set(service_ids))))
         .values(health_stale=True)
         .execution_options(synchronize_session=False)
     )

@@ -9,7 +9,7 @@ are published after commit.
 """
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,11 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from webapp.accounts.models import User
 from webapp.assets.models import Asset
 from webapp.clock import utcnow
+from webapp.company.models import Company
 from webapp.extensions import db
 from webapp.incidents import actions
-from webapp.incidents.checks import IncidentRefused, after_write, between, not_after
+from webapp.incidents.checks import IncidentRefused, between, mark_health_stale, not_after
 from webapp.incidents.models import Incident
 from webapp.lifecycle.statuses import Severity
+from webapp.pipeline.outbox import record_many as record_events
 from webapp.pipeline.outbox import savepoint, unit_of_work
 from webapp.services.models import ClientService
 from webapp.sla import tracking as sla_tracking
@@ -99,9 +101,15 @@ def record_within(company_id: int, news: list[NewIncident], actor: str) -> list[
         services,
         _open_with_keys(company_id, [news[i] for i in times]),
         sla_tracking.pauses_by_service(list(services)),
+        # Held here: the session keeps only weak references, and each incident's SLA check
+        # would otherwise read the company's row again (its business hours).
+        db.session.get(Company, company_id),
     )
     for i, when in times.items():
         outcomes[i] = _record_alone(company_id, batch, news[i], when, actor, now)
+    if batch.stale:
+        mark_health_stale(batch.stale)  # one UPDATE, not one an incident
+    record_events([(event, company_id) for event in batch.events], actor)
     _seen(company_id, news, outcomes, now)
     db.session.flush()
     return outcomes
@@ -162,6 +170,9 @@ class _Batch:
     services: dict[int, ClientService]  # locked
     open_by_key: dict[tuple[str, str], Incident]  # kept up to date as incidents are added
     pauses: dict[int, list]
+    company: Company
+    stale: set[int] = field(default_factory=set)  # services whose health is to recalculate
+    events: list = field(default_factory=list)  # the incidents' SLA marks reached
 
 
 def _record_alone(company_id, batch: _Batch, new, when, actor, now) -> Recorded:
@@ -170,7 +181,11 @@ def _record_alone(company_id, batch: _Batch, new, when, actor, now) -> Recorded:
     known = batch.open_by_key.get(key)
     try:
         with savepoint():
-            return _record_one(company_id, batch, new, when, actor, now)
+            incident, is_new, events = _record_one(company_id, batch, new, when, actor, now)
+        # Its SLA events are recorded with the batch's, in two statements (outbox.record_many),
+        # once its savepoint has held: a rolled-back incident leaves none.
+        batch.events += events
+        return incident, is_new
     except (NotFound, IncidentRefused) as exc:
         _restore(batch.open_by_key, key, known)
         return exc
@@ -197,8 +212,9 @@ def _restore(mapping: dict, key, value) -> None:
         mapping[key] = value
 
 
-def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incident, bool]:
-    """One incident of record_many, in its transaction: the incident, and whether it is new."""
+def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incident, bool, list]:
+    """One incident of record_many, in its transaction: the incident, whether it is new, and
+    the events of the SLA marks it has reached, to record."""
     opened_at, acknowledged_at, resolved_at = when
     service = batch.services.get(new.service_id)
     if service is None:
@@ -213,7 +229,7 @@ def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incid
         get_or_404(User, company_id, new.assignee_id)
     key = (new.source, new.external_key)
     if new.external_key and (existing := batch.open_by_key.get(key)):
-        return _same_service(existing, service.id), False
+        return _same_service(existing, service.id), False, []
     incident = Incident(
         company_id=company_id,
         service_id=service.id,
@@ -237,8 +253,9 @@ def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incid
         batch.open_by_key[key] = incident
     # Not flushed yet: the SLA check sets the marks already passed on the new row, so it is
     # written with one INSERT (check flushes it).
-    after_write(incident, actor, now, batch.pauses[service.id])
-    return incident, True
+    events = sla_tracking.reached(incident, now, batch.pauses[service.id])
+    batch.stale.add(service.id)
+    return incident, True, events
 
 
 def _seen(company_id: int, news: list[NewIncident], outcomes: list, now: dt.datetime) -> None:

@@ -153,7 +153,16 @@ def _recorded(incident: Incident) -> frozenset[tuple[str, str]]:
 def check(
     incident: Incident, actor: str, now: dt.datetime | None = None, pauses: list | None = None
 ) -> list[int]:
-    """Record the marks the incident has reached; return the ids of the events recorded.
+    """Record the marks the incident has reached and their events; return the events' ids."""
+    events = reached(incident, now, pauses)
+    return record_many([(event, incident.company_id) for event in events], actor)
+
+
+def reached(
+    incident: Incident, now: dt.datetime | None = None, pauses: list | None = None
+) -> list[ev.Event]:
+    """Record the marks the incident has reached; return the events to record for them (the
+    caller records them in the same transaction: check(), or a batch of incidents at once).
 
     Each mark keeps the time the incident passed it (its deadline), not when it was noticed.
     Runs inside the caller's write transaction, which holds the incident's row (its unit of
@@ -195,10 +204,9 @@ def check(
             announce.append(mark)
     incident.next_check_at = verdict.next_check if incident.resolved_at is None else None
     db.session.flush()
-    events = [
+    return [
         (ev.ServiceSLABreached if mark.level == BREACH else ev.ServiceSLAAtRisk)(
             service.id, incident.id, mark.kind
         )
         for mark in announce
     ]
-    return record_many([(event, incident.company_id) for event in events], actor)
