@@ -37,6 +37,8 @@ PAGES = [
     ("/services", None),
     ("/services?sort=price&desc=1", "services_table"),
     ("/services?q=Backup", "services_table"),
+    ("/services?q=Client+0012", "services_table"),
+    ("/clients?q=0012", "clients_table"),
     ("/services/{service}", None),
     ("/services/{service}", "service_live"),
     ("/services/{service}", "service_activity"),

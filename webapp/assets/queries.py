@@ -5,9 +5,10 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import selectinload
 
+from webapp import search
 from webapp.assets.actions import SEAT_STATUSES, fold
 from webapp.assets.models import ACTIVE, KINDS, RETIRED, Asset, AssetIdentifier, ServiceCoverage
 from webapp.clients.models import Client
@@ -91,19 +92,14 @@ def _filters(company_id: int, query: AssetQuery) -> list:
     if text:
         # An identifier is found as a label would find it (folded); a name by any part.
         folded = {fold("hostname", text), fold("instance", text)} - {""}
-        filters.append(
+        identified = select(AssetIdentifier.asset_id).where(
+            AssetIdentifier.company_id == company_id,
             or_(
-                Asset.name.ilike(f"%{text}%"),
-                exists().where(
-                    AssetIdentifier.asset_id == Asset.id,
-                    AssetIdentifier.company_id == company_id,
-                    or_(
-                        AssetIdentifier.value.in_(folded),
-                        AssetIdentifier.value.like(f"{text.lower()}%"),
-                    ),
-                ),
-            )
+                AssetIdentifier.value.in_(folded),
+                AssetIdentifier.value.like(f"{text.lower()}%"),
+            ),
         )
+        filters.append(Asset.id.in_(union_all(search.matching_ids(Asset.name, text), identified)))
     return filters
 
 

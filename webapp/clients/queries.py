@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import Numeric, case, func, literal, select
 
+from webapp import search
 from webapp.activity.queries import LABELS, detail
 from webapp.billing.models import RecurringBilling
 from webapp.clients.models import Client
@@ -101,7 +102,7 @@ def client_filters(company_id: int, query: ClientQuery) -> list:
     if not query.archived:
         filters.append(Client.archived_at.is_(None))
     if query.q.strip():
-        filters.append(Client.name.ilike(f"%{query.q.strip()}%"))
+        filters.append(search.contains(Client.name, query.q.strip()))
     return filters
 
 

@@ -5,9 +5,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import joinedload
 
+from webapp import search
 from webapp.accounts.models import User
 from webapp.billing.models import RecurringBilling
 from webapp.clients.models import Client
@@ -131,12 +132,16 @@ def service_filters(company_id: int, query: ServiceQuery) -> list:
         low, high = BAND_RANGES[query.health]
         filters.append(ClientService.health_score.between(low, high))
     if query.q:
-        like = f"%{query.q.strip()}%"
-        clients_named = select(Client.id).where(
-            Client.company_id == company_id, Client.name.ilike(like)
+        # One list of ids, each part read through its name's trigram index (an OR of the two
+        # conditions would read every service's name); the company is the filter above.
+        text = query.q.strip()
+        of_clients_named = select(ClientService.id).where(
+            ClientService.client_id.in_(search.matching_ids(Client.name, text))
         )
         filters.append(
-            or_(ClientService.name.ilike(like), ClientService.client_id.in_(clients_named))
+            ClientService.id.in_(
+                union_all(search.matching_ids(ClientService.name, text), of_clients_named)
+            )
         )
     return filters
 
