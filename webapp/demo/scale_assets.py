@@ -6,6 +6,7 @@ from sqlalchemy import func, insert, select
 
 from webapp.assets.models import Asset, AssetIdentifier, ServiceCoverage
 from webapp.extensions import db
+from webapp.pipeline.outbox import unit_of_work
 
 
 def add_assets(company: int, services) -> dict[int, str]:
@@ -37,12 +38,12 @@ def add_assets(company: int, services) -> dict[int, str]:
             },
         ]
         coverage.append({"company_id": company, "service_id": service_id, "asset_id": asset_id})
-    for model, rows in (
-        (Asset, assets),
-        (AssetIdentifier, identifiers),
-        (ServiceCoverage, coverage),
-    ):
-        if rows:
-            db.session.execute(insert(model), rows)
-    db.session.commit()
+    with unit_of_work():
+        for model, rows in (
+            (Asset, assets),
+            (AssetIdentifier, identifiers),
+            (ServiceCoverage, coverage),
+        ):
+            if rows:
+                db.session.execute(insert(model), rows)
     return hosts
