@@ -170,6 +170,26 @@ SERVED_BY = [
     ),
     # Its own events by type, not the company's newest first until ten of its are found.
     ("client", "domain_events", "domain_events.type IN", "ix_domain_events_company_type"),
+    # The clients list's figures: its page of clients' services, then their own billing and
+    # incidents; not every running billing or open incident of the company.
+    (
+        "clients",
+        "client_services",
+        "client_services.client_id IN",
+        "ix_client_services_company_client",
+    ),
+    (
+        "clients",
+        "recurring_billings",
+        "recurring_billings.status = ?",
+        r"sqlite_autoindex_recurring_billings_\d+",  # UNIQUE(service_id)
+    ),
+    (
+        "clients",
+        "incidents",
+        "incidents.resolved_at IS NULL AND client_services.company_id",
+        "ix_incidents_company_service_resolved",
+    ),
 ]
 
 

@@ -223,6 +223,10 @@ def summaries(company_id: int, clients: list[Client]) -> list[ClientSummary]:
             .where(
                 Incident.company_id == company_id,
                 Incident.resolved_at.is_(None),
+                # The services' company too: with it SQLite starts from these clients'
+                # services (ix_client_services_company_client), not from every open incident
+                # of the company (72 ms at 100,000 services against 0.6).
+                ClientService.company_id == company_id,
                 ClientService.client_id.in_(ids),
             )
             .group_by(ClientService.client_id)
@@ -260,6 +264,9 @@ def mrr_by_client(company_id: int, client_ids: list[int]) -> dict[int, dict[str,
         .where(
             RecurringBilling.company_id == company_id,
             RecurringBilling.status == BillingStatus.ACTIVE,
+            # As above: from these clients' services, not every running billing of the company
+            # (144 ms at 100,000 services against 0.9).
+            ClientService.company_id == company_id,
             ClientService.client_id.in_(client_ids),
         )
         .group_by(ClientService.client_id, RecurringBilling.currency, RecurringBilling.cycle)

@@ -49,6 +49,9 @@ class ClientService(TenantMixin, db.Model):
         Index("ux_client_services_company_external_id", "company_id", "external_id", unique=True),
         # "Mine": a manager's own services.
         Index("ix_client_services_company_manager", "company_id", "account_manager_id"),
+        # A client's services (its page, the clients list's figures): with the company, so
+        # SQLite without statistics does not read the company's by ix_client_services_company_*.
+        Index("ix_client_services_company_client", "company_id", "client_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
