@@ -2,13 +2,17 @@
 each effect still happens once, a failing event holds back no other, and the relay tells a
 chunk still waiting from one Redis lost."""
 
+import time
+
 from rq.job import Job
+from rq.results import Result
 from sqlalchemy import func, select
 
 from tests.support.factories import make_client, make_service
 from webapp.billing.models import RecurringBilling
 from webapp.extensions import db
 from webapp.lifecycle.statuses import DeliveryStatus
+from webapp.notifications import mailer
 from webapp.notifications.models import Notification
 from webapp.pipeline import delivery, outbox, publishing, recovery
 from webapp.pipeline import relay as pipeline_relay
@@ -147,3 +151,39 @@ def test_a_job_enqueued_before_chunks_still_runs(app, company, work):
     )
     assert work() == 1
     assert undone() == 0
+
+
+def test_a_chunk_whose_mail_outlasts_its_time_goes_on_in_jobs_of_its_own(
+    app, company, work, monkeypatch, smtp
+):
+    """A chunk has one event's timeout. With slow mail its events do not all fit: none is cut
+    off mid-send (RQ's alarm would leave it "transmitting" for a person), and no retry is used
+    up; the events still to go become a job of their own."""
+    app.config.update(MAIL_TIMEOUT=1, WEBHOOK_TIMEOUT=1)  # a send begun needs 1 + 5 s at most
+    app.config["DELIVERY_JOB_TIMEOUT"] = 7  # so each job may begin sends for about 1 s
+    events = activated_together(app, company, monkeypatch)
+    app.config["DELIVERY_CHUNK_SIZE"] = ACTIVATIONS
+    real_send = mailer.send
+
+    def slow_send(message, before_data=lambda: None):
+        def slow_data():  # the server takes the message slowly, once it is "transmitting"
+            before_data()
+            time.sleep(1.1)  # each mail well within the job's 7 s, all 7 together not
+
+        real_send(message, slow_data)
+
+    monkeypatch.setattr(mailer, "send", slow_send)
+    pipeline_relay.relay()
+    [chunk] = queued_jobs()
+    jobs_run = work()
+
+    db.session.rollback()
+    statuses = db.session.scalars(select(Notification.status)).all()
+    assert statuses == ["sent"] * ACTIVATIONS
+    assert jobs_run > 1  # it went on in jobs of its own
+    assert len(smtp.messages) == ACTIVATIONS  # each mail once
+    assert undone() == 0
+    # The chunk's one try ended in time, by itself: no try stopped by RQ, no retry used.
+    tries = Job.fetch(chunk.id, connection=redis_connection()).results()
+    assert [result.type for result in tries] == [Result.Type.SUCCESSFUL]
+    assert len(events) == ACTIVATIONS

@@ -2,7 +2,7 @@
 integration would have made them. What the ingest benchmark routes alerts to, and what the
 pages benchmark lists."""
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from webapp.assets.models import Asset, AssetIdentifier, ServiceCoverage
 from webapp.extensions import db
@@ -46,4 +46,9 @@ def add_assets(company: int, services) -> dict[int, str]:
         ):
             if rows:
                 db.session.execute(insert(model), rows)
+        if db.engine.dialect.name == "postgresql":
+            # The ids were given: the sequence has not moved past them.
+            db.session.execute(
+                text("SELECT setval(pg_get_serial_sequence('assets', 'id'), max(id)) FROM assets")
+            )
     return hosts

@@ -24,6 +24,7 @@ claim was taken over meanwhile, stops instead of sending a second copy.
 import datetime as dt
 import logging
 import smtplib
+import time
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -66,11 +67,13 @@ def unsent() -> list:
 
 
 def send_for_event(event_id: int) -> list[str]:
-    return send_for_events([event_id])
+    return send_for_events([event_id])[0]
 
 
-def send_for_events(event_ids: list[int]) -> list[str]:
-    """Send the events' unsent notifications; return the errors of those that failed.
+def send_for_events(event_ids: list[int], deadline: float | None = None) -> tuple[list[str], bool]:
+    """Send the events' unsent notifications; return the errors of those that failed, and
+    whether all were tried: none is begun past `deadline` (time.monotonic()), so that the job's
+    own timeout never stops one mid-send (webapp.pipeline.delivery).
 
     Each is tried whatever became of the others: one that fails in a way no rule knows (a
     bug) is logged with its traceback and counted as failed, and the rest still go (before,
@@ -88,6 +91,8 @@ def send_for_events(event_ids: list[int]) -> list[str]:
     db.session.rollback()
     errors = []
     for nid in ids:
+        if deadline is not None and time.monotonic() > deadline:
+            return errors, False
         try:
             error = _send_one(nid)
         except JobTimeoutException:
@@ -98,7 +103,7 @@ def send_for_events(event_ids: list[int]) -> list[str]:
             error = f"{type(exc).__name__}: {exc}"[:1000]
         if error:
             errors.append(error)
-    return errors
+    return errors, True
 
 
 def _send_one(notification_id: int) -> str | None:

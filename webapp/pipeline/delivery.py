@@ -16,11 +16,13 @@ lock, so a concurrent duplicate waits for the first and then sees it done.
 
 import importlib
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+from flask import current_app
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 from sqlalchemy import select, update
@@ -32,6 +34,7 @@ from webapp.lifecycle.statuses import DeliveryStatus
 from webapp.notifications.sending import send_for_events
 from webapp.pipeline.models import DomainEvent, ListenerDelivery
 from webapp.pipeline.outbox import unit_of_work
+from webapp.pipeline.publishing import enqueue_again
 
 log = logging.getLogger(__name__)
 # Where each kind of listener lives: a listener named "billing.start" in the registry
@@ -79,27 +82,74 @@ def listener_function(name: str) -> Callable:
 
 
 def deliver_events(event_ids: list[int]) -> dict[int, dict[str, str]]:
-    """Run the listeners still to run of each event, then mail what they queued; each event's
+    """Each event in turn: its listeners still to run, then the mail they queued; each event's
     outcome by listener. Raises ListenersFailed, after trying every event, if any failed: RQ
-    retries the job, and the retry runs only what is not done."""
+    retries the job, and the retry runs only what is not done.
+
+    A chunk has one event's DELIVERY_JOB_TIMEOUT, so that a worker killed mid-job is found as
+    soon as before (webapp.pipeline.worker). Its events would not all fit when mail is slow:
+    RQ's alarm would stop a mail mid-send (left "transmitting", for a person to judge) and each
+    try would use up a retry. So an event is begun only while the time left can hold a slow send
+    (a mail or webhook timeout and a margin); past that, the events still to go are enqueued as
+    a job of their own and this one ends."""
+    deadline = _deadline()
     outcome: dict[int, dict[str, str]] = {}
     failures = []
-    for event, names in unfinished_listeners_of(event_ids):
-        outcome[event.id] = {}
+    pending = {event.id: (event, names) for event, names in unfinished_listeners_of(event_ids)}
+    for position, event_id in enumerate(event_ids):
+        if position and _past(deadline):
+            _continue_later(event_ids[position:])
+            break
+        event, names = pending.get(event_id, (None, []))
+        outcome_of = outcome.setdefault(event_id, {}) if names else {}
         for listener in names:
             try:
-                outcome[event.id][listener] = run_delivery(event.id, listener, event)
+                outcome_of[listener] = run_delivery(event_id, listener, event)
             except JobTimeoutException:
                 # RQ's alarm fires once: caught here, the rest of the job would run with no limit.
                 raise
             except Exception as exc:
-                outcome[event.id][listener] = "failed"
-                failures.append(f"event {event.id}, {listener}: {exc}")
-    # Mail the notifications the listeners queued; a failed send retries with the job.
-    failures += [f"email: {error}" for error in send_for_events(event_ids)]
+                outcome_of[listener] = "failed"
+                failures.append(f"event {event_id}, {listener}: {exc}")
+        # Mail what the listeners queued; a failed send retries with the job.
+        errors, finished = send_for_events(event_ids[position : position + 1], deadline)
+        failures += [f"email: {error}" for error in errors]
+        if not finished:  # the time left cannot hold another send
+            if position:
+                _continue_later(event_ids[position:])
+            else:
+                failures.append(f"event {event_id}: its mail needs more time; the retry goes on")
+            break
     if failures:
         raise ListenersFailed("; ".join(failures))
     return outcome
+
+
+def _deadline() -> float | None:
+    """When this job must stop beginning sends (time.monotonic()); None outside a job with a
+    timeout (a test, `flask deliveries retry`), or when its timeout is no longer than a slow
+    send: RQ's alarm is then the only limit, as for a job of one event before chunks."""
+    job = get_current_job()
+    if job is None or not job.timeout or job.timeout < 0:
+        return None
+    cfg = current_app.config
+    reserve = max(cfg["MAIL_TIMEOUT"], cfg["WEBHOOK_TIMEOUT"]) + DEADLINE_MARGIN_SECONDS
+    if job.timeout <= reserve:
+        return None
+    return time.monotonic() + job.timeout - reserve
+
+
+DEADLINE_MARGIN_SECONDS = 5
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _continue_later(event_ids: list[int]) -> None:
+    job = get_current_job()
+    log.info("%d events left for a job of their own: this one's time is short", len(event_ids))
+    enqueue_again([(event_id, job.origin) for event_id in event_ids])
 
 
 def deliver_event(event_id: int) -> dict[str, str]:

@@ -18,6 +18,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from rq import Retry
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.clock import utcnow
 from webapp.database import begin_write
@@ -130,7 +131,13 @@ def enqueue_again(work: list[tuple[int, str]]) -> list[Chunk]:
     transaction open."""
     chunks = enqueue_events(work)
     if chunks:
-        _note_jobs([event_id for event_id, _ in work], chunks)
+        try:
+            _note_jobs([event_id for event_id, _ in work], chunks)
+        except SQLAlchemyError as exc:
+            # The jobs are on Redis: what they do happens once whatever the relay later sends
+            # again for an event whose new job it cannot see (the ledger, the mail claims).
+            db.session.rollback()
+            log.warning("%d events enqueued again, their jobs not noted: %s", len(work), exc)
     return chunks
 
 
