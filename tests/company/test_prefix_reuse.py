@@ -67,6 +67,19 @@ def test_a_prefix_the_other_kind_used_is_refused_in_place(
     assert _prefixes(company) == ("INV-", "CN-")
 
 
+@pytest.mark.parametrize("field", ["invoice_prefix", "credit_note_prefix"])
+def test_a_prefix_with_a_nul_is_refused_in_place_not_looked_up(as_role, company, issued, field):
+    """Its pattern refuses it; looking it up among the numbers as well failed the query on
+    PostgreSQL (a 500, found by the form fuzzer)."""
+    admin = as_role(UserRole.ADMIN)
+    before = snapshot()
+    sent = {**SETTINGS, field: "\x00" * 200}
+    response = admin.post("/settings/invoicing", sent, target="invoicing_form")
+    assert response.status_code == 422
+    assert f'id="{field}-error">' in response.text
+    assert changed_tables(before, snapshot()) == set()
+
+
 def test_a_prefix_no_number_of_the_other_kind_can_equal_is_saved(as_role, company, issued):
     """ "CN-2" is followed by "026-00001" in CN-2026-00001, not by a year and a sequence: no
     invoice numbered with it can equal a credit note's number."""

@@ -154,7 +154,9 @@ class InvoicingForm(TextForm):
         # A prefix the other kind's numbers were made with would, counting from 1 again,
         # give a new document one of their numbers: UNIQUE(company_id, number) would then
         # fail every later bill run.
-        if self.company_id is None:
+        if self.company_id is None or field.errors:
+            # Only a well-formed prefix is looked up: one with a NUL in it (refused by its
+            # pattern) would fail the query on PostgreSQL, a 500 (found by the form fuzzer).
             return
         taken = number_of_other_kind(self.company_id, kind, field.data or "")
         if taken is not None:
