@@ -114,16 +114,24 @@ def breaches_by_client(
     end = month_start_utc(last.replace(day=1) + relativedelta(months=1), timezone)
     found: dict[int, dict] = {}
     for kind, column in BREACH_COLUMNS.items():
-        for client, name, n in db.session.execute(
-            select(ClientService.client_id, Client.name, func.count())
-            .select_from(Incident)
-            .join(ClientService, ClientService.id == Incident.service_id)
-            .join(Client, Client.id == ClientService.client_id)
+        # Counted per service on the partial index alone (it holds service_id), then each
+        # breached service's client looked up once: joining every breached incident to its
+        # service cost twice as much at 100,000 services (docs/benchmarks.md).
+        per_service = (
+            select(Incident.service_id, func.count().label("n"))
             .where(*_breach_filters(company_id, column, start, end, client_id))
+            .group_by(Incident.service_id)
+            .subquery()
+        )
+        for client, name, n in db.session.execute(
+            select(ClientService.client_id, Client.name, func.sum(per_service.c.n))
+            .select_from(per_service)
+            .join(ClientService, ClientService.id == per_service.c.service_id)
+            .join(Client, Client.id == ClientService.client_id)
             .group_by(ClientService.client_id, Client.name)
         ):
             row = found.setdefault(client, {"name": name, "response": 0, "resolution": 0})
-            row[kind] = n
+            row[kind] = int(n)
     rows = sorted(
         (ClientBreaches(c, r["name"], r["response"], r["resolution"]) for c, r in found.items()),
         key=lambda r: (-r.total, r.client_name, r.client_id),
