@@ -105,8 +105,9 @@ def record_within(company_id: int, news: list[NewIncident], actor: str) -> list[
         # would otherwise read the company's row again (its business hours).
         db.session.get(Company, company_id),
     )
-    for i, when in times.items():
-        outcomes[i] = _record_alone(company_id, batch, news[i], when, actor, now)
+    if not _record_together(company_id, batch, news, times, outcomes, actor, now):
+        for i, when in times.items():
+            outcomes[i] = _record_alone(company_id, batch, news[i], when, actor, now)
     if batch.stale:
         mark_health_stale(batch.stale)  # one UPDATE, not one an incident
     record_events([(event, company_id) for event in batch.events], actor)
@@ -175,16 +176,48 @@ class _Batch:
     events: list = field(default_factory=list)  # the incidents' SLA marks reached
 
 
+def _record_together(company_id, batch: _Batch, news, times, outcomes, actor, now) -> bool:
+    """Every incident in one savepoint and one flush: what almost every notification takes.
+    A refusal is found before its incident is written, so it needs no savepoint of its own;
+    only a write that fails (a key opened by another transaction meanwhile) does. Then the
+    whole savepoint is rolled back, `batch` is as it was, and False says: one by one instead
+    (_record_alone). A savepoint and a flush per incident were half of an alert's CPU."""
+    before = (dict(batch.open_by_key), set(batch.stale))
+    found: dict[int, Recorded] = {}
+    reached = []
+    try:
+        with savepoint(), db.session.no_autoflush:
+            for i, when in times.items():
+                try:
+                    incident, is_new, marks = _record_one(
+                        company_id, batch, news[i], when, actor, now
+                    )
+                except (NotFound, IncidentRefused) as exc:
+                    found[i] = exc
+                    continue
+                found[i] = incident, is_new
+                reached.append((incident, marks))
+            db.session.flush()
+    except IntegrityError:
+        batch.open_by_key, batch.stale = before
+        return False
+    for incident, marks in reached:
+        batch.events += sla_tracking.announcements(incident, marks)
+    for i, outcome in found.items():
+        outcomes[i] = outcome
+    return True
+
+
 def _record_alone(company_id, batch: _Batch, new, when, actor, now) -> Recorded:
     """_record_one in a savepoint: what it returns, or why this incident was not recorded."""
     key = (new.source, new.external_key)
     known = batch.open_by_key.get(key)
     try:
         with savepoint():
-            incident, is_new, events = _record_one(company_id, batch, new, when, actor, now)
+            incident, is_new, marks = _record_one(company_id, batch, new, when, actor, now)
         # Its SLA events are recorded with the batch's, in two statements (outbox.record_many),
-        # once its savepoint has held: a rolled-back incident leaves none.
-        batch.events += events
+        # once its savepoint has held (and flushed it): a rolled-back incident leaves none.
+        batch.events += sla_tracking.announcements(incident, marks)
         return incident, is_new
     except (NotFound, IncidentRefused) as exc:
         _restore(batch.open_by_key, key, known)
@@ -213,8 +246,8 @@ def _restore(mapping: dict, key, value) -> None:
 
 
 def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incident, bool, list]:
-    """One incident of record_many, in its transaction: the incident, whether it is new, and
-    the events of the SLA marks it has reached, to record."""
+    """One incident of record_many, in its transaction, not flushed: the incident, whether it
+    is new, and the SLA marks it has reached, to announce once it is flushed."""
     opened_at, acknowledged_at, resolved_at = when
     service = batch.services.get(new.service_id)
     if service is None:
@@ -251,11 +284,11 @@ def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incid
     if new.external_key and resolved_at is None:
         # One recorded resolved (a routed alert that ended) is no later one's to repeat.
         batch.open_by_key[key] = incident
-    # Not flushed yet: the SLA check sets the marks already passed on the new row, so it is
-    # written with one INSERT (check flushes it).
-    events = sla_tracking.reached(incident, now, batch.pauses[service.id])
+    # Not flushed: the SLA check sets the marks already passed on the new row, so it is
+    # written with one INSERT, when the caller flushes.
+    marks = sla_tracking.reached(incident, now, batch.pauses[service.id])
     batch.stale.add(service.id)
-    return incident, True, events
+    return incident, True, marks
 
 
 def _seen(company_id: int, news: list[NewIncident], outcomes: list, now: dt.datetime) -> None:

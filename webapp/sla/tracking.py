@@ -154,15 +154,17 @@ def check(
     incident: Incident, actor: str, now: dt.datetime | None = None, pauses: list | None = None
 ) -> list[int]:
     """Record the marks the incident has reached and their events; return the events' ids."""
-    events = reached(incident, now, pauses)
+    marks = reached(incident, now, pauses)
+    db.session.flush()
+    events = announcements(incident, marks)
     return record_many([(event, incident.company_id) for event in events], actor)
 
 
-def reached(
-    incident: Incident, now: dt.datetime | None = None, pauses: list | None = None
-) -> list[ev.Event]:
-    """Record the marks the incident has reached; return the events to record for them (the
-    caller records them in the same transaction: check(), or a batch of incidents at once).
+def reached(incident: Incident, now: dt.datetime | None = None, pauses: list | None = None) -> list:
+    """Record the marks the incident has reached on it, unflushed; return those to announce
+    (their events are announcements(), once the incident is flushed and has its id; the
+    caller records them in the same transaction: check(), or a batch of incidents at once,
+    which flushes all its new incidents together).
 
     Each mark keeps the time the incident passed it (its deadline), not when it was noticed.
     Runs inside the caller's write transaction, which holds the incident's row (its unit of
@@ -174,7 +176,6 @@ def reached(
         service = db.session.get(ClientService, incident.service_id)
         if service.status not in TRACKED:
             incident.next_check_at = None
-            db.session.flush()
             return []
         company = db.session.get(Company, incident.company_id)
         verdict = evaluate(
@@ -203,10 +204,14 @@ def reached(
         if mark not in verdict.passed:
             announce.append(mark)
     incident.next_check_at = verdict.next_check if incident.resolved_at is None else None
-    db.session.flush()
+    return announce
+
+
+def announcements(incident: Incident, marks: list) -> list[ev.Event]:
+    """The events of the marks reached() returned, for the incident now flushed."""
     return [
         (ev.ServiceSLABreached if mark.level == BREACH else ev.ServiceSLAAtRisk)(
-            service.id, incident.id, mark.kind
+            incident.service_id, incident.id, mark.kind
         )
-        for mark in announce
+        for mark in marks
     ]
