@@ -20,6 +20,7 @@ from webapp.clock import utcnow
 from webapp.company.models import Company
 from webapp.database import chunked
 from webapp.extensions import db
+from webapp.invoices import kept_months
 from webapp.invoices.models import (
     CREDIT_NOTE,
     INVOICE,
@@ -219,6 +220,7 @@ def issue_documents(
             for line in document.lines
         ],
     )
+    kept_months.add(company.id, issue_date, documents)
     record_many(
         [
             (_issued_event(invoice_id, row), company.id)

@@ -4,7 +4,16 @@ service's invoicing cursor."""
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.clients.models import Client
@@ -139,6 +148,22 @@ class InvoiceLine(TenantMixin, db.Model):
     service_version: Mapped[int | None]
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class InvoicedKindMonth(TenantMixin, db.Model):
+    """What a company's documents issued in a month add up to, per currency and line kind, in
+    cents: the reports read these, not every line of the months (a month's bill runs at
+    100,000 services write over 100,000 lines). Documents never change once issued, so
+    issue_documents adds each one's lines here as it writes them (webapp.invoices.kept_months)."""
+
+    __tablename__ = "invoiced_kind_months"
+    __table_args__ = (UniqueConstraint("company_id", "month", "currency", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[dt.date]  # its first day
+    currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(12))
+    cents: Mapped[int] = mapped_column(BigInteger)
 
 
 class ServiceInvoicing(TenantMixin, db.Model):

@@ -14,11 +14,14 @@ one-time services, adjustments for price and seat changes, credits for unused da
 Those parts add up to the difference to the cent, because a document's net is the sum of its
 lines.
 
-Two statements, both grouped in SQL by currency and month (and line kind): the page reads a
-few dozen groups whatever the number of invoices.
+For the whole company the sums kept per month, currency and line kind as documents are issued
+(webapp.invoices.kept_months) are read: a few dozen rows whatever the number of invoices. For
+one client, two statements on its own documents, grouped in SQL by currency and month (and
+line kind).
 """
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -33,6 +36,7 @@ from webapp.invoices.models import (
     SETUP,
     VOID_LINE,
     Invoice,
+    InvoicedKindMonth,
     InvoiceLine,
 )
 from webapp.reports.revenue import MrrMonth
@@ -110,6 +114,8 @@ def invoiced_months(
 
 def _read(company_id: int, months: list[dt.date], client_id: int | None):
     """(currency, month) -> net invoiced, and (currency, month, line kind) -> net of lines."""
+    if client_id is None:
+        return _read_kept(company_id, months)
     i, line = Invoice, InvoiceLine
     after = months[-1].replace(day=28) + dt.timedelta(days=4)
     scope = [
@@ -139,6 +145,23 @@ def _read(company_id: int, months: list[dt.date], client_id: int | None):
         )
     }
     return totals, by_kind
+
+
+def _read_kept(company_id: int, months: list[dt.date]):
+    """_read for the whole company, from the sums kept as documents are issued (a few rows a
+    month): a document's net is the sum of its lines, so a month's is the sum of its kinds."""
+    k = InvoicedKindMonth
+    totals: dict = defaultdict(lambda: ZERO)
+    by_kind = {}
+    for month, currency, kind, amount in db.session.execute(
+        select(k.month, k.currency, k.kind, k.cents).where(
+            k.company_id == company_id, k.month >= months[0], k.month <= months[-1]
+        )
+    ):
+        money = Decimal(amount).scaleb(-2)
+        by_kind[(currency, month, kind)] = money
+        totals[(currency, month)] += money
+    return dict(totals), by_kind
 
 
 def _money(value) -> Decimal:
