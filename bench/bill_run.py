@@ -27,6 +27,7 @@ from pathlib import Path
 import flask_migrate
 from sqlalchemy import delete, func, insert, select
 
+from bench import growth
 from bench.harness import app_on, redis_server, scale_database, workdir
 from tools import postgres_cluster
 from webapp.clock import frozen, today, utcnow
@@ -48,8 +49,25 @@ PARTS = {
 }
 
 
-def measure(full: bool = False) -> dict:
-    services = 100_000 if full else 5_000
+def measure(
+    full: bool = False, services: int | None = None, growth_from: int | None = growth.GROWTH_FROM
+) -> dict:
+    """The full run measures the bill run again at growth_from services (bench.growth), in a
+    process of its own: its peak RSS must not start from the full run's heap."""
+    services = services or (100_000 if full else 5_000)
+    result = _measure_at(services)
+    if growth.wanted(full, services, growth_from):
+        smaller = growth.in_fresh_process(_measure_at, growth_from)
+        for database, r in result["databases"].items():
+            if database in smaller["databases"]:
+                r["smaller"] = smaller["databases"][database]
+                r["growth"] = growth.figures(
+                    growth_from, services, _figures(r["smaller"]), _figures(r)
+                )
+    return result
+
+
+def _measure_at(services: int) -> dict:
     results = {}
     with redis_server() as redis:
         # The sweeps' health database: the same cached seed, with its million events.
@@ -196,6 +214,26 @@ def _baseline(company_id: int, run_id: int) -> tuple[float, int]:
     return seconds, len(copies) + len(line_rows)
 
 
+def _figures(r: dict) -> list[tuple]:
+    return [
+        ("services_billed", "services billed", "", r["services_billed"]),
+        (
+            "rows",
+            "documents and lines",
+            "",
+            r["invoices"] + r["credit_notes"] + r["lines"],
+        ),
+        ("baseline_s", "baseline: INSERT documents and lines", "s", r["baseline_s"]),
+        ("run_s", "bill run", "s", r["run_s"]),
+        *(
+            (f"parts_s.{name}", f"  {PARTS.get(name, name)}", "s", seconds)
+            for name, seconds in r["parts_s"].items()
+        ),
+        ("rss_peak_mb", "peak RSS during the run", "MB", r["rss_peak_mb"]),
+        ("next_day_s", "the next day's run", "s", r["next_day_s"]),
+    ]
+
+
 def report(result: dict) -> str:
     n = result["services"]
     lines = [
@@ -225,6 +263,8 @@ def report(result: dict) -> str:
                 f"    target: {n:,} services in under {TARGET_SECONDS} s: "
                 f"{'met' if met else 'missed'}"
             )
+        if "growth" in r:
+            lines.append(growth.table(f"bill run on {database}", r["growth"]))
     return "\n".join(lines)
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench import growth
 from bench.harness import (
     ROOT,
     Gunicorn,
@@ -67,10 +68,27 @@ SEVERITIES = ["critical", "high", "high", "medium", "medium", "medium", "low", "
 ALERTNAMES = ["HostDown", "BackupJobFailed", "DiskWillFillIn4Hours", "CertificateExpiring"]
 
 
-def measure(full: bool, requests: int | None = None, services: int | None = None) -> dict:
+def measure(
+    full: bool,
+    requests: int | None = None,
+    services: int | None = None,
+    growth_from: int | None = growth.GROWTH_FROM,
+) -> dict:
+    """The full run measures again at growth_from services, with as many requests
+    (bench.growth): the rates and CPU per incident as the services grow."""
     size = {**SIZES[full]}
     size["requests"] = requests or size["requests"]
     size["services"] = services or size["services"]
+    result = _measure(size)
+    if growth.wanted(full, size["services"], growth_from):
+        result["smaller"] = _measure({**size, "services": growth_from})
+        result["growth"] = growth.figures(
+            growth_from, size["services"], _figures(result["smaller"]), _figures(result)
+        )
+    return result
+
+
+def _measure(size: dict) -> dict:
     tmp = workdir("ingest")
     try:
         scale = scale_database(size["services"], tmp)
@@ -320,6 +338,33 @@ def _verify(scale, redis_url, before) -> dict:
     return found
 
 
+PHASES = {
+    "baseline": "GET /incidents/ID",
+    "incidents": "POST /incidents",
+    "alertmanager": "POST /alertmanager",
+    "routed": "POST /alertmanager, routed by host",
+}
+
+
+def _figures(r: dict) -> list[tuple]:
+    rows = []
+    for name, label in PHASES.items():
+        p = r[name]
+        per, unit = ("incidents", "an incident") if "incidents" in p else ("requests", "a request")
+        rows += [
+            (f"{name}.{per}_per_s", f"{label}: {per}/s", "", p[f"{per}_per_s"]),
+            (
+                f"{name}.cpu_ms",
+                f"  gunicorn CPU {unit}",
+                "ms",
+                1000 * p["server_s"] / p[per] if p[per] else 0.0,
+            ),
+            (f"{name}.p95_ms", "  p95", "ms", p["p95_ms"]),
+        ]
+    worker = max(r["peak_rss_mb"]["workers"])
+    return [*rows, ("peak_rss_mb", "gunicorn worker peak RSS", "MB", worker)]
+
+
 def report(r: dict) -> str:
     base = r["baseline"]["requests_per_s"]
     d = r["database"]
@@ -388,6 +433,9 @@ def report(r: dict) -> str:
         + ", ".join(f"{w:.0f} MB" for w in rss["workers"])
         + f"; master {rss['master']:.0f} MB"
     )
+    if "growth" in r:
+        title = f"ingest, {r['posted']['incidents']:,} requests a phase at either size"
+        lines.append(growth.table(title, r["growth"]))
     return "\n".join(lines)
 
 

@@ -24,7 +24,7 @@ from rq import Queue, Worker
 from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select
 
-from bench import harness, pages
+from bench import growth, harness, pages
 from tools.embedded_redis import free_port
 from webapp import create_app
 from webapp.extensions import db
@@ -36,8 +36,21 @@ TARGET_MB = 200
 DRAIN_SECONDS = 60
 
 
-def measure(full: bool = False) -> dict:
-    services = 100_000 if full else 2_000
+def measure(
+    full: bool = False, services: int | None = None, growth_from: int | None = growth.GROWTH_FROM
+) -> dict:
+    """The full run measures both processes again at growth_from services (bench.growth)."""
+    services = services or (100_000 if full else 2_000)
+    result = _measure(services)
+    if growth.wanted(full, services, growth_from):
+        result["smaller"] = _measure(growth_from)
+        result["growth"] = growth.figures(
+            growth_from, services, _figures(result["smaller"]), _figures(result)
+        )
+    return result
+
+
+def _measure(services: int) -> dict:
     work = harness.workdir("memory")
     database = harness.scale_database(services, work)
     with harness.redis_server() as redis:
@@ -167,6 +180,29 @@ def _wait(condition, timeout: float, message: str) -> None:
         time.sleep(0.25)
 
 
+def _figures(r: dict) -> list[tuple]:
+    web, worker = r["web"], r["worker"]
+    return [
+        ("web.idle_mb", "gunicorn worker idle", "MB", web["idle_mb"]),
+        ("web.peak_mb", "gunicorn worker, every page and fragment x3", "MB", web["peak_mb"]),
+        ("worker.idle_mb", "flask worker idle", "MB", worker["idle_mb"]),
+        (
+            "worker.periodic_peak_mb",
+            "flask worker, the periodic jobs",
+            "MB",
+            worker["periodic_peak_mb"],
+        ),
+        ("worker.periodic_seconds", "  their time", "s", worker["periodic_seconds"]),
+        (
+            "worker.events_peak_mb",
+            f"flask worker, their events for up to {DRAIN_SECONDS} s",
+            "MB",
+            worker["events_peak_mb"],
+        ),
+        ("worker.events_published", "  event jobs published", "", worker["events_published"]),
+    ]
+
+
 def report(r: dict) -> str:
     web, worker = r["web"], r["worker"]
     lines = [
@@ -194,4 +230,6 @@ def report(r: dict) -> str:
         f"{worker['mails']:,} mails; {worker['events_published']:,} event jobs were published, "
         f"{worker['events_left']:,} left undrained; {worker['failed_jobs']} jobs failed"
     )
+    if "growth" in r:
+        lines.append(growth.table("memory", r["growth"]))
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import flask_migrate
 from sqlalchemy import event, select, text, update
 
-from bench import floor, harness
+from bench import floor, growth, harness
 from tools import postgres_cluster
 from webapp import create_app
 from webapp.assets.models import Asset
@@ -237,11 +237,6 @@ def time_bare(app, statements: list, repeat: int) -> dict:
         raw.close()
 
 
-# The full run measures every page at this size too, and prints how each figure grew to the
-# full size: a cost that grows with the data shows as a ratio near 10, a fixed one near 1.
-GROWTH_FROM = 10_000
-
-
 def measure(full: bool = False, scale: int | None = None, repeat: int | None = None) -> dict:
     """On SQLite (a copy of the cached seed), and on a throwaway PostgreSQL cluster seeded
     the same way when PostgreSQL is installed."""
@@ -251,8 +246,9 @@ def measure(full: bool = False, scale: int | None = None, repeat: int | None = N
     databases = {}
     for kind in kinds:
         databases[kind] = _measure_at(kind, services, repeat)
+        # Every page again at growth.GROWTH_FROM: how each p95 grew to the full size.
         if full and scale is None:
-            databases[kind]["smaller"] = _measure_at(kind, GROWTH_FROM, repeat)
+            databases[kind]["smaller"] = _measure_at(kind, growth.GROWTH_FROM, repeat)
     return {"services": services, "repeat": repeat, "databases": databases}
 
 
@@ -334,8 +330,7 @@ def _measure_at(kind: str, services: int, repeat: int) -> dict:
 def _report_on(kind: str, r: dict) -> str:
     floor_ms = r["pages"][label(*FLOOR_PAGE)]["p95_ms"]
     smaller = r.get("smaller")
-    at = f"@{smaller['services'] // 1000}k" if smaller else ""
-    growth_head = f"{at:>8}{'x':>6}" if smaller else ""
+    growth_head = growth.columns(smaller["services"]) if smaller else ""
     lines = [
         f"pages on {kind} ({r['services']:,} services; gunicorn 2 workers over HTTP on loopback, "
         f"{r['repeat']} requests each; baselines: the same SQL run bare, and the floor "
@@ -345,11 +340,7 @@ def _report_on(kind: str, r: dict) -> str:
         "  target: p95 < 100 ms, overhead <= 2x the floor",
     ]
     if smaller:
-        lines.insert(
-            1,
-            f"  @{smaller['services'] // 1000}k: the page's p95 at {smaller['services']:,} "
-            f"services in the same run, and x how many times it grew to {r['services']:,}",
-        )
+        lines.insert(1, growth.legend("the page's p95", smaller["services"], r["services"]))
     worst, met = 0.0, 0
     # By position: the detail pages' ids differ between the two databases.
     before_p95 = [p["p95_ms"] for p in smaller["pages"].values()] if smaller else []
@@ -359,14 +350,13 @@ def _report_on(kind: str, r: dict) -> str:
         ok = p["p95_ms"] < 100 and overhead <= 2 * floor_ms
         met += ok
         worst = max(worst, p["p95_ms"])
-        growth = ""
+        grew = ""
         if position < len(before_p95):
-            before = before_p95[position]
-            growth = f"{before:>8.1f}{p['p95_ms'] / before:>6.1f}"
+            grew = growth.cells(before_p95[position], p["p95_ms"])
         lines.append(
             f"  {name:<46}{p['statements']:>4}{p['p50_ms']:>8.1f}{p['p95_ms']:>8.1f}"
             f"{p['bare_p95_ms']:>10.1f}{ratio:>7.1f}{overhead:>10.1f}{overhead / floor_ms:>8.1f}"
-            f"{growth}  {'met' if ok else 'missed'}"
+            f"{grew}  {'met' if ok else 'missed'}"
         )
     rss = f"web worker peak RSS {r['web_worker_peak_rss_mb']:.0f} MB"
     if smaller:

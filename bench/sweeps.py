@@ -21,6 +21,7 @@ from contextlib import contextmanager
 import time_machine
 from sqlalchemy import func, select, text
 
+from bench import growth
 from bench.harness import app_on, redis_server, scale_database, workdir
 from webapp.clock import today, utcnow
 from webapp.company.models import Company
@@ -39,8 +40,30 @@ from webapp.services.models import ClientService
 AUTO_RENEW_DUE_EVERY = 100
 
 
-def measure(full: bool) -> dict:
-    renewal_services, health_services = (1_000_000, 100_000) if full else (20_000, 5_000)
+def measure(
+    full: bool,
+    renewal_services: int | None = None,
+    health_services: int | None = None,
+    growth_from: int | None = growth.GROWTH_FROM,
+) -> dict:
+    """The full run measures both sweeps again at growth_from services (bench.growth)."""
+    renewal_services = renewal_services or (1_000_000 if full else 20_000)
+    health_services = health_services or (100_000 if full else 5_000)
+    result = _measure(renewal_services, health_services)
+    if growth.wanted(full, min(renewal_services, health_services), growth_from):
+        smaller = _measure(growth_from, growth_from)
+        for name, figures in (("renewals", _renewal_figures), ("health", _health_figures)):
+            result[name]["smaller"] = smaller[name]
+            result[name]["growth"] = growth.figures(
+                growth_from,
+                result[name]["services"],
+                figures(smaller[name]),
+                figures(result[name]),
+            )
+    return result
+
+
+def _measure(renewal_services: int, health_services: int) -> dict:
     work = workdir("sweeps")
     with redis_server() as redis:
         renewal_db = scale_database(renewal_services, work, incidents=0, events=0)
@@ -201,6 +224,28 @@ def _health() -> dict:
     return result
 
 
+def _renewal_figures(r: dict) -> list[tuple]:
+    return [
+        ("baseline_s", "renewal rows SELECT", "s", r["baseline_s"]),
+        ("sweep_s", "renewal sweep", "s", r["sweep_s"]),
+        ("services_acted_on", "  services acted on", "", r["services_acted_on"]),
+        ("enqueue_s", "  RQ enqueueing within it", "s", r["enqueue_s"]),
+        ("jobs", "  jobs enqueued", "", r["jobs"]),
+        ("second_run_s", "a second run, nothing due", "s", r["second_run_s"]),
+        ("next_day_s", "the next day's sweep", "s", r["next_day_s"]),
+    ]
+
+
+def _health_figures(h: dict) -> list[tuple]:
+    return [
+        ("baseline_s", "health inputs SELECT", "s", h["baseline_s"]),
+        ("sweep_s", "health recalculation", "s", h["sweep_s"]),
+        ("recalculated", "  services scored", "", h["recalculated"]),
+        ("enqueue_s", "  RQ enqueueing within it", "s", h["enqueue_s"]),
+        ("second_run_s", "the next night's run, same scores", "s", h["second_run_s"]),
+    ]
+
+
 def report(result: dict) -> str:
     r, h = result["renewals"], result["health"]
     lines = [
@@ -237,6 +282,9 @@ def report(result: dict) -> str:
         f"{h['enqueue_s']:.2f} s of it",
         f"    the next night's run, same scores, no events: {h['second_run_s']:.2f} s",
     ]
+    for title, sweep in (("renewal sweep", r), ("health recalculation", h)):
+        if "growth" in sweep:
+            lines.append(growth.table(title, sweep["growth"]))
     return "\n".join(lines)
 
 
