@@ -189,12 +189,6 @@ def unfinished_listeners_of(event_ids: list[int]) -> list[tuple[EventFacts, list
     return list(found.values())
 
 
-def unfinished_listeners(event_id: int) -> tuple[EventFacts | None, list[str]]:
-    """The event, and its listeners not yet done in registry order."""
-    found = unfinished_listeners_of([event_id])
-    return found[0] if found else (None, [])
-
-
 def run_delivery(event_id: int, listener: str, event: EventFacts | None = None) -> str:
     """One listener's effect and its ledger row, in one unit of work; events the listener
     records are published after that commits."""
