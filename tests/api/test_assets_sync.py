@@ -7,8 +7,8 @@ import threading
 from sqlalchemy import func, select
 
 from tests.api.test_api import API, assert_error, auth
-from tests.support.app import BACKEND
 from tests.support.factories import active_service, make_client, run_at_once
+from tests.support.meeting import Meeting
 from webapp.accounts import api_tokens
 from webapp.assets import actions, syncing
 from webapp.assets.models import Asset, AssetIdentifier, ServiceCoverage
@@ -266,41 +266,16 @@ def test_a_sync_retiring_a_device_while_another_service_starts_covering_it_count
 
     # The cover waits before it commits; the sync plans meanwhile (x covered by `service`
     # alone, so far) and then waits for x.
-    covering, planned, go = threading.Event(), threading.Event(), threading.Event()
-    sync_seats, plan = actions.sync_seats, syncing._Plan
-
-    def cover_waits(*args, **kwargs):
-        changed = sync_seats(*args, **kwargs)
-        if threading.current_thread().name == "cover":
-            covering.set()
-            go.wait(timeout=30)
-        return changed
-
-    class Planned(plan):
-        def __init__(self, *args):
-            super().__init__(*args)
-            planned.set()
-
-    monkeypatch.setattr(actions, "sync_seats", cover_waits)
-    monkeypatch.setattr(syncing, "_Plan", Planned)
+    meeting = Meeting(monkeypatch, actions, "sync_seats")
+    meeting.notice(syncing, "_Plan")
     retired = {"assets": [device(acme, "x", service_ids=[service], status="retired")]}
     answers = []
 
-    def cover():
-        threading.current_thread().name = "cover"
-        actions.cover(company, other, x, "test")
-
     def sync():
-        covering.wait(timeout=30)
         answers.append(put(app.test_client(), retired, token).status_code)
 
-    def release():
-        covering.wait(timeout=30)
-        # PostgreSQL: the sync plans, then waits for x. SQLite: it waits for the write lock.
-        planned.wait(timeout=10 if BACKEND == "postgresql" else 0.5)
-        go.set()
-
-    assert run_at_once(app, cover, sync, release) == [] and answers == [200]
+    assert meeting.run(app, lambda: actions.cover(company, other, x, "test"), sync) == []
+    assert answers == [200]
     db.session.rollback()
     # x is retired: `other` counts y alone again; `service` keeps its one seat.
     quantities = [db.session.get(ClientService, s).quantity for s in (service, other)]

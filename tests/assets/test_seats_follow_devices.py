@@ -1,14 +1,13 @@
 """Seats that follow devices, through the domain and the bill run (DESIGN.md, "Invoicing")."""
 
-import threading
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from tests.invoices.test_bill_run import D, at, bill, lines
-from tests.support.app import BACKEND
 from tests.support.factories import make_client, make_service
+from tests.support.meeting import Meeting
 from webapp.assets import actions as assets
 from webapp.extensions import db
 from webapp.pipeline.models import DomainEvent
@@ -130,49 +129,13 @@ def test_retiring_an_asset_while_another_service_starts_covering_it_counts_both(
 
     # The cover waits before it commits; the retirement starts meanwhile and reads the services
     # that cover x (a only, so far) before it waits for x.
-    covering, read, go = threading.Event(), threading.Event(), threading.Event()
-    sync_seats, covering_ids = assets.sync_seats, assets._covering_ids
-
-    def cover_waits(*args, **kwargs):
-        changed = sync_seats(*args, **kwargs)
-        if threading.current_thread().name == "cover":
-            covering.set()
-            go.wait(timeout=30)
-        return changed
-
-    def retire_reads(*args):
-        ids = covering_ids(*args)
-        if threading.current_thread().name == "retire":
-            read.set()
-        return ids
-
-    monkeypatch.setattr(assets, "sync_seats", cover_waits)
-    monkeypatch.setattr(assets, "_covering_ids", retire_reads)
-    errors = []
-
-    def run(name, fn):
-        def body():
-            with app.app_context():
-                try:
-                    fn()
-                except Exception as exc:  # reported by the assertion below
-                    errors.append(repr(exc))
-                finally:
-                    db.session.remove()
-
-        return threading.Thread(target=body, name=name)
-
-    cover = run("cover", lambda: assets.cover(company, b, x, "test"))
-    retire = run("retire", lambda: assets.retire_asset(company, x, "test"))
-    cover.start()
-    assert covering.wait(timeout=30)
-    retire.start()
-    # PostgreSQL: the retirement reads the coverage, then waits for x. SQLite: it waits for
-    # the write lock before it reads anything.
-    read.wait(timeout=10 if BACKEND == "postgresql" else 0.5)
-    go.set()
-    for thread in (cover, retire):
-        thread.join(timeout=60)
+    meeting = Meeting(monkeypatch, assets, "sync_seats")
+    meeting.notice(assets, "_covering_ids")
+    errors = meeting.run(
+        app,
+        lambda: assets.cover(company, b, x, "test"),
+        lambda: assets.retire_asset(company, x, "test"),
+    )
     assert errors == []
 
     # x is retired: b counts y alone again, and a (nothing active left) keeps its one seat.

@@ -25,7 +25,7 @@ from webapp.incidents import recording
 from webapp.lifecycle.statuses import UserRole
 from webapp.notifications import listeners
 from webapp.notifications.models import Notification
-from webapp.notifications.sending import send_for_event
+from webapp.notifications.sending import send_for_events
 from webapp.pipeline.models import DomainEvent
 from webapp.services import actions as lc
 from webapp.services.models import ClientService
@@ -147,7 +147,7 @@ def test_a_notice_with_nobody_to_tell_is_kept_and_shown_on_operations(as_role, c
         "the service has no account manager and no webhook is set up."
     )
     # The sender never sends it, however often it is asked to.
-    assert send_for_event(notice.event_id) == []
+    assert send_for_events([notice.event_id]) == ([], True)
     db.session.rollback()
     assert db.session.get(Notification, notice.id).status == "no_recipient"
     assert smtp.messages == []

@@ -2,14 +2,14 @@
 nothing through the asset domain (coverage, receiving service, seats that follow devices)."""
 
 import io
-import threading
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.imports.files import csv_bytes
 from tests.support.app import BACKEND
-from tests.support.factories import make_client, make_service, run_at_once
+from tests.support.factories import make_client, make_service
+from tests.support.meeting import Meeting
 from webapp.assets import actions as assets
 from webapp.assets.models import Asset, AssetIdentifier, ServiceCoverage
 from webapp.extensions import db
@@ -306,47 +306,19 @@ def test_an_import_retiring_an_asset_while_another_service_starts_covering_it_co
 
     # The cover holds Backup and X and waits before it writes; the import locks the company
     # and the services it read as covering X (SRV-1 alone, so far), then waits for X.
-    covering, locked, go = threading.Event(), threading.Event(), threading.Event()
-    covering_ids, lock_services = assets._covering_ids, assets._lock_services
-
-    def cover_waits(*args):
-        if threading.current_thread().name == "cover":
-            covering.set()
-            go.wait(timeout=30)
-        return covering_ids(*args)
-
-    def import_locks(*args):
-        services = lock_services(*args)
-        if threading.current_thread().name == "import":
-            locked.set()
-        return services
-
-    monkeypatch.setattr(assets, "_covering_ids", cover_waits)
-    monkeypatch.setattr(assets, "_lock_services", import_locks)
+    meeting = Meeting(monkeypatch, assets, "_covering_ids", before=True)
+    meeting.notice(assets, "_lock_services")
     raw = assets_csv(asset_row("X", Status="retired", **{"Covered Service": "SRV-1"}))
     outcome = []
 
-    def cover():
-        threading.current_thread().name = "cover"
-        assets.cover(company, backup, x, "test")
-
     def commit():
-        threading.current_thread().name = "import"
-        covering.wait(timeout=30)
         try:
             commit_import(company, "assets", raw, "assets.csv", "test")
             outcome.append("imported")
         except ImportRefused as refused:
             outcome.append(str(refused))
 
-    def release():
-        covering.wait(timeout=30)
-        # PostgreSQL: the import locks SRV-1, then waits for X. SQLite: it waits for the
-        # write lock before it reads anything.
-        locked.wait(timeout=10 if BACKEND == "postgresql" else 0.5)
-        go.set()
-
-    assert run_at_once(app, cover, commit, release) == []
+    assert meeting.run(app, lambda: assets.cover(company, backup, x, "test"), commit) == []
     db.session.rollback()
     retired = db.session.get(Asset, x).status == "retired"
     if BACKEND == "postgresql":

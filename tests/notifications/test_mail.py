@@ -14,7 +14,7 @@ from webapp.extensions import db
 from webapp.notifications import mailer
 from webapp.notifications.mailbox import read_messages
 from webapp.notifications.models import Notification
-from webapp.notifications.sending import requeue_stalled, send_for_event
+from webapp.notifications.sending import requeue_stalled, send_for_events
 from webapp.services import actions as lc
 
 
@@ -67,7 +67,7 @@ def test_a_refusing_mail_server_is_retried_and_the_failure_is_visible(app, compa
     controller = Controller(inbox, hostname="127.0.0.1", port=app.config["MAIL_PORT"])
     controller.start()
     try:
-        assert send_for_event(failed.event_id) == []
+        assert send_for_events([failed.event_id]) == ([], True)
     finally:
         controller.stop()
     assert [m["To"] for m in inbox.messages] == ["it@acme.example"]
@@ -140,7 +140,7 @@ def test_a_slow_sender_whose_claim_was_taken_over_sends_nothing(
         real_send(message, before_data)
 
     monkeypatch.setattr(mailer, "send", taken_over_meanwhile)
-    assert send_for_event(notification.event_id) == []
+    assert send_for_events([notification.event_id]) == ([], True)
     assert smtp.messages == []
     assert statuses() == [("it@acme.example", "sending")]  # the other sender's claim
 

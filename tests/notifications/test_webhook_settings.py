@@ -12,7 +12,7 @@ from tests.support.factories import make_service
 from webapp.extensions import db
 from webapp.lifecycle.statuses import UserRole
 from webapp.notifications.models import Notification, Webhook
-from webapp.notifications.sending import send_for_event
+from webapp.notifications.sending import send_for_events
 from webapp.pipeline.models import DomainEvent
 from webapp.services import actions as lc
 
@@ -163,7 +163,7 @@ def test_a_disabled_webhook_gets_no_notices_nor_retries_until_enabled(
     endpoint.requests.clear()
     endpoint.status = 200
     first = db.session.scalar(select(DomainEvent.id).where(DomainEvent.type == "ServiceActivated"))
-    send_for_event(first)  # the retry: not sent to a disabled webhook
+    send_for_events([first])  # the retry: not sent to a disabled webhook
     lc.activate(company, make_service(company, name="Second"), "second")
     work()
     assert endpoint.requests == []

@@ -18,7 +18,7 @@ from webapp.config import Config
 from webapp.extensions import db
 from webapp.notifications import destinations, webhooks
 from webapp.notifications.models import Notification, Webhook
-from webapp.notifications.sending import requeue_stalled, send_for_event
+from webapp.notifications.sending import requeue_stalled, send_for_events
 from webapp.notifications.webhooks import signature
 from webapp.pipeline.delivery import run_delivery
 from webapp.pipeline.models import DomainEvent
@@ -110,8 +110,8 @@ def test_a_failing_webhook_is_retried_and_sent_once_when_it_recovers(app, compan
     event_id = db.session.scalar(
         select(DomainEvent.id).where(DomainEvent.type == "ServiceActivated")
     )
-    assert send_for_event(event_id) == []
-    assert send_for_event(event_id) == []
+    assert send_for_events([event_id]) == ([], True)
+    assert send_for_events([event_id]) == ([], True)
     assert sorted(path for path, _, _ in receiver.requests) == ["/generic", "/slack", "/teams"]
 
 
@@ -124,7 +124,7 @@ def test_a_hanging_webhook_times_out_instead_of_blocking_the_worker(app, company
     )
     run_delivery(event_id, "notify.activated")  # the listener queues them; sending is timed
     started = time.monotonic()
-    errors = send_for_event(event_id)
+    errors, _ = send_for_events([event_id])
     # 4 s of slack for a loaded machine, still under the 3 x 2.5 s three uncut sends would take.
     assert time.monotonic() - started < 3 * 1 + 4  # three webhooks, each cut at the timeout
     assert len(errors) == 3 and all("timed out" in e for e in errors)
@@ -320,7 +320,7 @@ def test_a_sender_killed_while_checking_the_address_leaves_it_sending_then_sends
         with monkeypatch.context() as patch:
             patch.setattr(destinations, "check", killed)
             with pytest.raises(Killed):
-                send_for_event(event_id)
+                send_for_events([event_id])
         db.session.rollback()
         notice = db.session.scalars(
             select(Notification).where(Notification.channel == "slack")

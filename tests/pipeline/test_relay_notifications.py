@@ -16,7 +16,7 @@ from webapp.lifecycle.statuses import UserRole
 from webapp.notifications import sending
 from webapp.notifications.models import Notification
 from webapp.pipeline import relay as pipeline_relay
-from webapp.pipeline.delivery import run_delivery, unfinished_listeners
+from webapp.pipeline.delivery import run_delivery, unfinished_listeners_of
 from webapp.pipeline.models import DomainEvent
 from webapp.pipeline.publishing import job_id
 from webapp.pipeline.queues import all_queues, redis_connection
@@ -48,7 +48,7 @@ def test_mail_queued_when_redis_lost_the_job_after_the_listeners_is_sent_once(
 ):
     event_id = activated(company)
     # The worker ran every listener, then died before sending: the mail waits queued.
-    _, listeners = unfinished_listeners(event_id)
+    [(_, listeners)] = unfinished_listeners_of([event_id])
     for listener in listeners:
         run_delivery(event_id, listener)
     assert statuses() == ["queued"]
@@ -115,7 +115,7 @@ def test_mail_waiting_for_a_mail_server_is_not_spun_on_and_goes_once_one_is_set(
 
 def test_queued_mail_whose_job_is_on_its_queue_is_left_to_it(app, company, work, smtp):
     event_id = activated(company)
-    _, listeners = unfinished_listeners(event_id)
+    [(_, listeners)] = unfinished_listeners_of([event_id])
     for listener in listeners:
         run_delivery(event_id, listener)
     waiting = jobs_waiting()
@@ -131,7 +131,7 @@ def test_a_job_left_half_written_by_a_running_worker_counts_as_lost(app, company
     """A worker whose job ran while Redis restarted empty writes its heartbeat into a new,
     partial job hash: no job RQ could load or run, and no reason for the relay to stop."""
     event_id = activated(company)
-    _, listeners = unfinished_listeners(event_id)
+    [(_, listeners)] = unfinished_listeners_of([event_id])
     for listener in listeners:
         run_delivery(event_id, listener)
     redis_restarted_empty(app)
@@ -181,7 +181,7 @@ def test_a_notification_that_breaks_keeps_neither_the_others_nor_the_relay_going
     # the first try must send what can be sent.
     app.config["DELIVERY_RETRY_INTERVALS"] = []
     event_id = activated(company)
-    _, listeners = unfinished_listeners(event_id)
+    [(_, listeners)] = unfinished_listeners_of([event_id])
     for listener in listeners:
         run_delivery(event_id, listener)
     second_mail(company, event_id)
@@ -210,7 +210,7 @@ def test_mail_its_job_ran_out_of_time_before_goes_with_one_chance_more_not_for_e
     # tries it first; the first fails again and nothing is enqueued after that.
     app.config.update(DELIVERY_JOB_TIMEOUT=1, DELIVERY_RETRY_INTERVALS=[])
     event_id = activated(company)
-    _, listeners = unfinished_listeners(event_id)
+    [(_, listeners)] = unfinished_listeners_of([event_id])
     for listener in listeners:
         run_delivery(event_id, listener)
     second_mail(company, event_id)
@@ -289,7 +289,7 @@ def test_a_fresh_notification_is_left_to_its_job_until_the_relay_deems_it_stale(
     # Each relay pass (every 10 s) looked up every queued notification's job, however fresh.
     app.config["RELAY_STALE_SECONDS"] = 300
     event_id = activated(company)
-    _, listeners = unfinished_listeners(event_id)
+    [(_, listeners)] = unfinished_listeners_of([event_id])
     for listener in listeners:
         run_delivery(event_id, listener)
     redis_restarted_empty(app)
@@ -315,7 +315,7 @@ def test_whether_a_job_is_on_its_queue_is_asked_per_job_not_by_reading_the_queue
     lc.activate(company, make_service(company, name="Second"), "test")
     waiting = max(db.session.scalars(select(DomainEvent.id)))
     for event_id in (lost, waiting):
-        _, listeners = unfinished_listeners(event_id)
+        [(_, listeners)] = unfinished_listeners_of([event_id])
         for listener in listeners:
             run_delivery(event_id, listener)
     conn = redis_connection()
@@ -355,7 +355,7 @@ def test_a_job_whose_time_runs_out_in_a_listener_stops_there(app, company, work,
 
     app.config.update(DELIVERY_JOB_TIMEOUT=1, DELIVERY_RETRY_INTERVALS=[])
     event_id = activated(company)
-    _, listeners = unfinished_listeners(event_id)
+    [(_, listeners)] = unfinished_listeners_of([event_id])
     ran, real = [], delivery.run_delivery
 
     def run(event_id, listener, event=None):

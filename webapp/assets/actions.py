@@ -28,7 +28,9 @@ committed in between), it rolls back and starts over, that service locked too th
 
 import dataclasses
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import func, select
 
@@ -92,31 +94,61 @@ def find_by_labels(company_id: int, labels: dict, routing_labels: list[str]) -> 
     must not take its alerts. A retired asset is still found: its identifiers are still its
     own, and an alert about it is better routed to its last service than lost. Another
     company's identifiers are never looked at."""
-    labels = labels or {}
-    for label in routing_labels:
-        raw = labels.get(label)
-        if not isinstance(raw, str | int) or isinstance(raw, bool):
-            continue
-        raw = str(raw)
-        value = fold(label_kind(label), raw)
-        if not value:
-            continue
-        asset = db.session.scalars(
-            select(Asset)
-            .join(AssetIdentifier, AssetIdentifier.asset_id == Asset.id)
-            .where(AssetIdentifier.company_id == company_id, AssetIdentifier.value == value)
-        ).first()
+    return named_asset(
+        labels,
+        routing_labels,
+        lambda value: identified_asset(company_id, value),
+        lambda asset_id: own_asset(company_id, asset_id),
+    )
+
+
+A = TypeVar("A")  # an Asset, or what the alert router keeps of one
+
+
+def named_asset(
+    labels: dict,
+    routing_labels,
+    identified: Callable[[str], A | None],
+    own: Callable[[int], A | None],
+) -> A | None:
+    """find_by_labels' rule, given how to find the asset a folded value identifies and the
+    asset of an own id: the alert router (webapp.assets.routing) finds identifiers among
+    those it read for a whole notification at once."""
+    for value, label in label_values(labels or {}, routing_labels):
+        asset = identified(value)
         if asset is not None:
             return asset
         if label == "asset_id" and value.isascii() and value.isdigit():
             asset_id = int(value)
-            if 0 < asset_id < 2**31:
-                asset = db.session.scalars(
-                    select(Asset).where(Asset.company_id == company_id, Asset.id == asset_id)
-                ).first()
-                if asset is not None:
-                    return asset
+            if 0 < asset_id < 2**31 and (asset := own(asset_id)) is not None:
+                return asset
     return None
+
+
+def label_values(labels: dict, routing_labels) -> Iterator[tuple[str, str]]:
+    """(folded value, label) of each routing label the alert gives a value, in order: text or
+    a number (not a bool), not empty once folded."""
+    for label in routing_labels:
+        raw = labels.get(label)
+        if not isinstance(raw, str | int) or isinstance(raw, bool):
+            continue
+        if value := fold(label_kind(label), str(raw)):
+            yield value, label
+
+
+def identified_asset(company_id: int, value: str) -> Asset | None:
+    """The asset of this company whose identifier is this folded value."""
+    return db.session.scalars(
+        select(Asset)
+        .join(AssetIdentifier, AssetIdentifier.asset_id == Asset.id)
+        .where(AssetIdentifier.company_id == company_id, AssetIdentifier.value == value)
+    ).first()
+
+
+def own_asset(company_id: int, asset_id: int) -> Asset | None:
+    return db.session.scalars(
+        select(Asset).where(Asset.company_id == company_id, Asset.id == asset_id)
+    ).first()
 
 
 class AssetRefused(Exception):

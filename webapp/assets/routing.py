@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from webapp.assets.actions import find_by_labels, fold, label_kind
+from webapp.assets.actions import (
+    fold,
+    identified_asset,
+    label_kind,
+    label_values,
+    named_asset,
+    own_asset,
+)
 from webapp.assets.models import Asset, AssetIdentifier, ServiceCoverage
 from webapp.company.models import Company
 from webapp.database import chunked
@@ -241,14 +248,9 @@ class Router:
 
     def _values(self, labels: dict):
         """(folded value, label) of the routing labels the alert carries, in order."""
-        for label in self.order:
-            raw = labels.get(label)
+        for value, label in label_values(labels, self.order):
             # A NUL is refused with its alert, later; PostgreSQL would refuse the whole lookup.
-            if (
-                isinstance(raw, str)
-                and "\x00" not in raw
-                and (value := fold(label_kind(label), raw))
-            ):
+            if "\x00" not in value:
                 yield value, label
 
     def route(self, labels: dict[str, str], fallback: int | None = None) -> Route:
@@ -301,20 +303,20 @@ class Router:
         return self._assets[key]
 
     def _prefetched(self, labels: dict) -> Found | None:
-        """find_by_labels' answer from what prefetch() read, when it read all it needs: the
-        first routing label whose value is a known identifier. Otherwise (a value not read, an
-        asset_id that may be an own id, a label that is not text) it is asked."""
-        pairs = list(self._values(labels))
-        asks = len(pairs) != sum(1 for label in self.order if labels.get(label) is not None)
-        if not asks and all(value in self._identifiers for value, _ in pairs):
-            for value, label in pairs:
-                if self._identifiers[value] is not None:
-                    return self._identifiers[value]
-                if label == "asset_id" and value.isascii() and value.isdigit():
-                    break  # maybe the asset's own id: find_by_labels knows
-            else:
-                return None
-        return Found.of(find_by_labels(self.company_id, labels, list(self.order)))
+        """find_by_labels' answer (its rule: named_asset), the identifiers taken from what
+        prefetch() read: no query for an alert whose values it read, unless an `asset_id` that
+        identifies nothing may be an asset's own id."""
+        return named_asset(
+            labels,
+            self.order,
+            self._identified,
+            lambda asset_id: Found.of(own_asset(self.company_id, asset_id)),
+        )
+
+    def _identified(self, value: str) -> Found | None:
+        if value not in self._identifiers:  # not read by prefetch(): looked up, once
+            self._identifiers[value] = Found.of(identified_asset(self.company_id, value))
+        return self._identifiers[value]
 
     def host(self, labels: dict[str, str]) -> str | None:
         return host_of(labels, self.order)[0]

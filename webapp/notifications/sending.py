@@ -66,10 +66,6 @@ def unsent() -> list:
     return [Notification.status.in_(RETRYABLE), Notification.channel.in_(channels)]
 
 
-def send_for_event(event_id: int) -> list[str]:
-    return send_for_events([event_id])[0]
-
-
 def send_for_events(event_ids: list[int], deadline: float | None = None) -> tuple[list[str], bool]:
     """Send the events' unsent notifications; return the errors of those that failed, and
     whether all were tried: none is begun past `deadline` (time.monotonic()), so that the job's

@@ -96,9 +96,10 @@ def deliver_events(event_ids: list[int]) -> dict[int, dict[str, str]]:
     outcome: dict[int, dict[str, str]] = {}
     failures = []
     pending = {event.id: (event, names) for event, names in unfinished_listeners_of(event_ids)}
+    stopped_at = None  # the first event this job leaves undone, its time being short
     for position, event_id in enumerate(event_ids):
         if position and _past(deadline):
-            _continue_later(event_ids[position:])
+            stopped_at = position
             break
         event, names = pending.get(event_id, (None, []))
         outcome_of = outcome.setdefault(event_id, {}) if names else {}
@@ -115,11 +116,13 @@ def deliver_events(event_ids: list[int]) -> dict[int, dict[str, str]]:
         errors, finished = send_for_events(event_ids[position : position + 1], deadline)
         failures += [f"email: {error}" for error in errors]
         if not finished:  # the time left cannot hold another send
-            if position:
-                _continue_later(event_ids[position:])
-            else:
-                failures.append(f"event {event_id}: its mail needs more time; the retry goes on")
+            stopped_at = position
             break
+    if stopped_at == 0:
+        # Its rest would be this very job (a chunk is named by its events): it is retried.
+        failures.append(f"event {event_ids[0]}: its mail needs more time; the retry goes on")
+    elif stopped_at:
+        _continue_later(event_ids[stopped_at:])
     if failures:
         raise ListenersFailed("; ".join(failures))
     return outcome
@@ -184,12 +187,6 @@ def unfinished_listeners_of(event_ids: list[int]) -> list[tuple[EventFacts, list
             found[row.id] = (EventFacts(*row[:5]), [])
         found[row.id][1].append(row.listener)
     return list(found.values())
-
-
-def unfinished_listeners(event_id: int) -> tuple[EventFacts | None, list[str]]:
-    """The event, and its listeners not yet done in registry order."""
-    found = unfinished_listeners_of([event_id])
-    return found[0] if found else (None, [])
 
 
 def run_delivery(event_id: int, listener: str, event: EventFacts | None = None) -> str:

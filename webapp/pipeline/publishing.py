@@ -142,20 +142,19 @@ def enqueue_again(work: list[tuple[int, str]]) -> list[Chunk]:
 
 
 def _note_jobs(event_ids: list[int], chunks: list[Chunk], **values) -> None:
-    """Each event's job: none stored for `event-<id>`, a chunk's id for a chunk's events."""
+    """Each event's job, with `values`, in one UPDATE per job stored: a chunk's id for a
+    chunk's events, none for the rest (`event-<id>`, or nothing left to enqueue)."""
+    stored = [chunk for chunk in chunks if chunk.stored_job_id]
+    in_chunks = {event_id for chunk in stored for event_id in chunk.event_ids}
+    jobs = [(None, [e for e in event_ids if e not in in_chunks])]
+    jobs += [(chunk.stored_job_id, chunk.event_ids) for chunk in stored]
     begin_write(db.session)
-    db.session.execute(
-        update(DomainEvent)
-        .where(DomainEvent.id.in_(event_ids))
-        .values(job_id=None, **values)
-        .execution_options(synchronize_session=False)
-    )
-    for chunk in chunks:
-        if chunk.stored_job_id:
+    for stored_job_id, ids in jobs:
+        if ids:
             db.session.execute(
                 update(DomainEvent)
-                .where(DomainEvent.id.in_(chunk.event_ids))
-                .values(job_id=chunk.stored_job_id)
+                .where(DomainEvent.id.in_(ids))
+                .values(job_id=stored_job_id, **values)
                 .execution_options(synchronize_session=False)
             )
     db.session.commit()
