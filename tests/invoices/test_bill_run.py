@@ -230,6 +230,37 @@ def test_flask_billing_run_bills_and_refuses_a_day_before_the_last(company, runn
     assert "runs go forward" in refused.output
 
 
+def test_a_parts_lines_are_written_a_batch_at_a_time(company, monkeypatch):
+    """A first run catching up months of periods writes tens of thousands of lines a part: held
+    as one list of rows (and again as the driver's parameters) they were most of the worker's
+    peak memory at scale."""
+    from sqlalchemy import event
+
+    from webapp.invoices import documents
+
+    monkeypatch.setattr(documents, "LINE_BATCH", 2, raising=False)
+    acme, zeta = make_client(company, "Acme"), make_client(company, "Zeta", "z@zeta.example")
+    services = [started(company, D(2026, 1, 31), client_id=c) for c in (acme, zeta, acme)]
+    batches = []
+
+    def count(_conn, clause, multiparams, _params, _options):
+        if getattr(clause, "table", None) is InvoiceLine.__table__:
+            batches.append(len(multiparams) or 1)  # one row: passed as params
+
+    event.listen(db.engine, "before_execute", count)
+    try:
+        result = bill(company, D(2026, 3, 31))  # three periods each: nine lines
+    finally:
+        event.remove(db.engine, "before_execute", count)
+    assert (result.invoices, result.lines, batches) == (2, 9, [2, 2, 2, 2, 1])
+    written = db.session.scalars(select(InvoiceLine).order_by(InvoiceLine.id)).all()
+    assert [(x.service_id, x.period_start) for x in written] == [
+        (service, start)
+        for service in (services[0], services[2], services[1])  # Acme's invoice, then Zeta's
+        for start in (D(2026, 1, 31), D(2026, 2, 28), D(2026, 3, 31))
+    ]
+
+
 def test_the_daily_job_runs_every_company(company, other_company):
     from webapp.invoices.commands import run_for_every_company
 
