@@ -321,11 +321,12 @@ def payment_days() -> st.SearchStrategy[str]:
 
 
 # Voiding issues a credit note: its row, its lines (one per line of the invoice), its number's
-# sequence, its event and the event's deliveries.
+# sequence, its month's sums for the reports, its event and the event's deliveries.
 VOID_WRITES = frozenset(
     {
         "invoices",
         "invoice_lines",
+        "invoiced_kind_months",
         "document_sequences",
         "domain_events",
         "listener_deliveries",
@@ -1073,6 +1074,7 @@ FORMS: dict[str, Form] = {
         adds={
             "invoices": 1,
             "invoice_lines": 2,
+            "invoiced_kind_months": 1,  # its void lines' month, once
             "document_sequences": 1,
             "domain_events": 1,
             "listener_deliveries": 5,
