@@ -23,7 +23,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from webapp.clients.models import Client
 from webapp.clock import today
 from webapp.company.models import Company
-from webapp.database import chunked
+from webapp.database import chunked, not_by_index
 from webapp.extensions import db
 from webapp.invoices.documents import (
     NewDocument,
@@ -290,7 +290,7 @@ def _imported(company_id: int, ids: list[int]) -> tuple[set[int], dict[int, dt.d
     for part in chunked(ids):
         for service_id, payload in db.session.execute(
             select(DomainEvent.service_id, DomainEvent.payload).where(
-                DomainEvent.company_id == company_id,
+                not_by_index(DomainEvent.company_id) == company_id,
                 DomainEvent.type == ev.ServiceImported.__name__,
                 DomainEvent.service_id.in_(part),
             )
@@ -316,7 +316,7 @@ def _changes(company_id: int, rows) -> dict[int, list]:
                 DomainEvent.occurred_at,
             )
             .where(
-                DomainEvent.company_id == company_id,
+                not_by_index(DomainEvent.company_id) == company_id,
                 DomainEvent.type.in_(CHANGES),
                 DomainEvent.service_id.in_(part),
             )
@@ -358,7 +358,8 @@ def _pauses(company_id: int, ids: list[int]) -> dict[int, list[rules.Pause]]:
     for part in chunked(ids):
         for service_id, started, ended in db.session.execute(
             select(ServicePause.service_id, ServicePause.started_at, ServicePause.ended_at).where(
-                ServicePause.company_id == company_id, ServicePause.service_id.in_(part)
+                not_by_index(ServicePause.company_id) == company_id,
+                ServicePause.service_id.in_(part),
             )
         ):
             found[service_id].append(
@@ -383,7 +384,7 @@ def _stop_events(company_id: int, ids: list[int]) -> dict[int, int]:
         for event_id, service_id in db.session.execute(
             select(DomainEvent.id, DomainEvent.service_id)
             .where(
-                DomainEvent.company_id == company_id,
+                not_by_index(DomainEvent.company_id) == company_id,
                 DomainEvent.type.in_(STOPS),
                 DomainEvent.service_id.in_(part),
             )
