@@ -88,13 +88,17 @@ def chunked(items: list, size: int | None = None):
         yield items[start : start + size]
 
 
-def not_by_index(column):
-    """The column's value through no index (`column + 0`): for a condition or an order that
+def not_by_index(session: Session, column):
+    """On SQLite, the column's value through no index (`column + 0`), for a condition that
     must hold but must not choose the plan. SQLite, without planner statistics, prefers an
-    equality on any indexed column (the company), or an index already in the wanted order,
-    to an IN list on a better one: it walked a company's 1,000,000 events for the few of
-    2,000 services, once per part of the bill run. The rows are the same."""
-    return column + 0
+    equality on any indexed column (the company) to an IN list on a better one: it walked a
+    company's 1,000,000 events for the few of 2,000 services, once per part of the bill run.
+    The rows are the same. PostgreSQL is left the column: it plans from statistics, and
+    there the company's composite indexes are the better path (without them its bill run
+    read twice as slowly)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return column + 0
+    return column
 
 
 def insert_new_only(session: Session, table: Table, unique: list[str]) -> Insert:

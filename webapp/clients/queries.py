@@ -18,7 +18,6 @@ from webapp.billing.models import RecurringBilling
 from webapp.clients.models import Client
 from webapp.clock import today
 from webapp.company.models import Company
-from webapp.database import not_by_index
 from webapp.extensions import db
 from webapp.incidents.models import Incident
 from webapp.lifecycle.billing import MONTHLY_FACTOR, mrr
@@ -352,7 +351,7 @@ def client_activity(
         # Not in the order of an index: SQLite, without planner statistics, would walk the
         # company's events newest first for the few of this client (1,000,000 at scale)
         # rather than seek its client events by type (ix_domain_events_company_type).
-        .order_by(not_by_index(DomainEvent.id).desc())
+        .order_by((DomainEvent.id + 0).desc())
         .limit(limit)
     ).all()
     entries = [

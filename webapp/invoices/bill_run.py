@@ -290,7 +290,7 @@ def _imported(company_id: int, ids: list[int]) -> tuple[set[int], dict[int, dt.d
     for part in chunked(ids):
         for service_id, payload in db.session.execute(
             select(DomainEvent.service_id, DomainEvent.payload).where(
-                not_by_index(DomainEvent.company_id) == company_id,
+                not_by_index(db.session, DomainEvent.company_id) == company_id,
                 DomainEvent.type == ev.ServiceImported.__name__,
                 DomainEvent.service_id.in_(part),
             )
@@ -316,7 +316,7 @@ def _changes(company_id: int, rows) -> dict[int, list]:
                 DomainEvent.occurred_at,
             )
             .where(
-                not_by_index(DomainEvent.company_id) == company_id,
+                not_by_index(db.session, DomainEvent.company_id) == company_id,
                 DomainEvent.type.in_(CHANGES),
                 DomainEvent.service_id.in_(part),
             )
@@ -358,7 +358,7 @@ def _pauses(company_id: int, ids: list[int]) -> dict[int, list[rules.Pause]]:
     for part in chunked(ids):
         for service_id, started, ended in db.session.execute(
             select(ServicePause.service_id, ServicePause.started_at, ServicePause.ended_at).where(
-                not_by_index(ServicePause.company_id) == company_id,
+                not_by_index(db.session, ServicePause.company_id) == company_id,
                 ServicePause.service_id.in_(part),
             )
         ):
@@ -384,7 +384,7 @@ def _stop_events(company_id: int, ids: list[int]) -> dict[int, int]:
         for event_id, service_id in db.session.execute(
             select(DomainEvent.id, DomainEvent.service_id)
             .where(
-                not_by_index(DomainEvent.company_id) == company_id,
+                not_by_index(db.session, DomainEvent.company_id) == company_id,
                 DomainEvent.type.in_(STOPS),
                 DomainEvent.service_id.in_(part),
             )
