@@ -73,3 +73,29 @@ def test_the_migration_fills_them_from_the_documents_issued_before_it(company, o
     migration._backfill(db.session.connection())
     db.session.commit()
     assert (_kept(company), _kept(other_company)) == before
+
+
+def test_rebuild_sums_adds_what_the_previous_release_issued_during_the_upgrade(
+    company, other_company, runner
+):
+    """The migration fills the sums from the documents there are; one the old release issues
+    after it (the bill run on an old worker, a void on an old web) adds nothing to them, until
+    `flask billing rebuild-sums` makes them again from the lines."""
+    _documents(company, other_company)
+    late = dt.date(2027, 2, 1)
+    db.session.execute(  # what an old release's documents leave: no sums for them
+        delete(InvoicedKindMonth).where(
+            InvoicedKindMonth.company_id == company, InvoicedKindMonth.month == late
+        )
+    )
+    db.session.commit()
+    assert _kept(company) != _from_lines(company)
+
+    done = runner.invoke(args=["billing", "rebuild-sums"])
+    assert done.exit_code == 0, done.output
+    assert f"company {company}: 4 monthly sums made from its documents" in done.output
+    db.session.rollback()
+    assert _kept(company) == _from_lines(company)
+    assert _kept(other_company) == _from_lines(other_company)
+    unknown = runner.invoke(args=["billing", "rebuild-sums", "--company", "999999"])
+    assert unknown.exit_code != 0 and "no company 999999" in unknown.output

@@ -68,8 +68,9 @@ def record_many(
 
     Each incident stands alone: one refused (an unknown service, a time in the future) is
     reported in its place and the others are recorded. Refusals are found before anything of
-    that incident is written, and each incident is written in a savepoint of its own, so one
-    that fails to write rolls back alone. The services are locked first, all of them and in id
+    that incident is written; the incidents are written together in one savepoint, and only
+    when that write fails, each in a savepoint of its own, so one that fails to write rolls
+    back alone (_record_together, _record_alone). The services are locked first, all of them and in id
     order, so two batches, or a batch and a single writer (which holds one service, then its
     incidents), never wait on each other in a circle."""
     outcomes, times = _refused_times(news, utcnow())
@@ -280,6 +281,8 @@ def _record_one(company_id, batch: _Batch, new, when, actor, now) -> tuple[Incid
         resolved_by=actor if resolved_at else None,
         asset_id=new.asset_id,
     )
+    # No refusal may be raised below: _record_together catches refusals without a savepoint,
+    # trusting that nothing of a refused incident was added.
     db.session.add(incident)
     if new.external_key and resolved_at is None:
         # One recorded resolved (a routed alert that ended) is no later one's to repeat.

@@ -1,4 +1,5 @@
-"""`flask billing run [--date D]`: a bill run now, for every company or one."""
+"""`flask billing run [--date D]`: a bill run now, for every company or one; `flask billing
+rebuild-sums`: the reports' invoiced sums made again from the documents."""
 
 import datetime as dt
 import logging
@@ -10,7 +11,10 @@ from webapp.clock import today
 from webapp.company.models import Company
 from webapp.demo import seeding
 from webapp.extensions import db
+from webapp.invoices import kept_months
 from webapp.invoices.bill_run import BillRunRefused, run_bill_run
+from webapp.invoices.documents import lock_company
+from webapp.pipeline.outbox import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,21 @@ def run_command(run_date, company_id):
         )
     if failed:
         raise SystemExit(1)
+
+
+@billing_cli.command("rebuild-sums")
+@click.option("--company", "company_id", type=int, help="Only this company (default: every one).")
+def rebuild_sums_command(company_id):
+    """The reports' invoiced sums per month made again from the documents: once after the
+    upgrade that added them, when the new release runs everywhere (the previous release's
+    documents issued while the migration ran are added)."""
+    if company_id and db.session.get(Company, company_id) is None:
+        raise click.ClickException(f"There is no company {company_id}.")
+    for cid in [company_id] if company_id else all_company_ids():
+        with unit_of_work():
+            lock_company(cid)  # no document is issued meanwhile
+            rows = kept_months.rebuild(cid)
+        click.echo(f"company {cid}: {rows} monthly sums made from its documents")
 
 
 def all_company_ids() -> list[int]:

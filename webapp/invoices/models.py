@@ -122,7 +122,8 @@ class Invoice(TenantMixin, db.Model):
 class InvoiceLine(TenantMixin, db.Model):
     """One line. `billing_key` makes billing exactly once per service: "period:<start>" for a
     period, "setup", "once", "event:<id>" for the adjustment or credit an event made. Lines
-    that bill nothing new (a voiding credit note's) have no key."""
+    that bill nothing new (a voiding credit note's) have no key. Written by
+    documents.issue_documents alone, which adds them to the reports' sums (InvoicedKindMonth)."""
 
     __tablename__ = "invoice_lines"
     __table_args__ = (
@@ -153,8 +154,10 @@ class InvoiceLine(TenantMixin, db.Model):
 class InvoicedKindMonth(TenantMixin, db.Model):
     """What a company's documents issued in a month add up to, per currency and line kind, in
     cents: the reports read these, not every line of the months (a month's bill runs at
-    100,000 services write over 100,000 lines). Documents never change once issued, so
-    issue_documents adds each one's lines here as it writes them (webapp.invoices.kept_months)."""
+    100,000 services write over 100,000 lines). A document's lines, currency and issue date
+    never change, and issue_documents is the one writer of documents and lines, so it adds
+    each one's lines here as it writes them (webapp.invoices.kept_months): another writer of
+    lines must add to these too."""
 
     __tablename__ = "invoiced_kind_months"
     __table_args__ = (UniqueConstraint("company_id", "month", "currency", "kind"),)

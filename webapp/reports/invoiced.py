@@ -113,18 +113,18 @@ def invoiced_months(
 
 
 def _read(company_id: int, months: list[dt.date], client_id: int | None):
-    """(currency, month) -> net invoiced, and (currency, month, line kind) -> net of lines."""
+    """(currency, month) -> net invoiced, and (currency, month, line kind) -> net of lines:
+    for the whole company from the kept sums, for one client from its own documents."""
     if client_id is None:
         return _read_kept(company_id, months)
     i, line = Invoice, InvoiceLine
     after = months[-1].replace(day=28) + dt.timedelta(days=4)
     scope = [
         i.company_id == company_id,
+        i.client_id == client_id,
         i.issue_date >= months[0],
         i.issue_date < after.replace(day=1),
     ]
-    if client_id is not None:
-        scope.append(i.client_id == client_id)
     # extract() is portable: strftime on SQLite, EXTRACT on PostgreSQL (a numeric there).
     year, month = extract("year", i.issue_date), extract("month", i.issue_date)
     totals = {
